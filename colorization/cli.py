@@ -1,0 +1,39 @@
+"""Helpers for the entry points: user errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from colorization.errors import ColorizationError
+
+USER_ERROR_EXIT_CODE = 2
+
+
+def find_user_error(error: BaseException) -> ColorizationError | None:
+    """The project's own error behind `error`, looking through wrappers such as Hydra's
+    ``InstantiationException`` that re-raise it ``from`` the original."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ColorizationError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """Turn a `ColorizationError` into ``error: <message>`` on stderr and exit code 2.
+
+    Any other exception is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT_CODE) from None

@@ -1,0 +1,130 @@
+"""Colour spaces a model can predict in, all in one place.
+
+Every model reads the L channel of CIE Lab and predicts a target tensor in one of these spaces.
+A `ColorSpace` turns the data's (L, ab) into that target, and turns a prediction back into Lab and
+sRGB for metrics and pictures. Decoding always re-attaches the *input* L: luminance is known, a
+colorizer only supplies chroma, so every space is scored on the same footing (CIE76 is then the
+ab distance).
+
+Units used throughout the project:
+- L: CIE L* in [0, 100]; a, b: CIE a*, b* in about [-110, 110] for sRGB colours (D65, 2 deg).
+- sRGB: gamma-encoded, float in [0, 1].
+
+Spaces (target ranges are what the network's output activation must reach):
+- ``lab``: target ab / 110, two channels in about [-1, 1] (tanh output).
+- ``rgb``: target sRGB, three channels in [0, 1] (sigmoid output).
+- ``hls``: target (H / 2pi, L, S) from kornia's HLS, three channels in [0, 1] (sigmoid output).
+  Unlike OpenCV's 8-bit HLS (H in 0..180) the hue is normalised over its full turn.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import kornia.color
+import torch
+from torch import Tensor
+
+from colorization.errors import ConfigError
+
+AB_SCALE = 110.0
+"""Divides a*, b* into about [-1, 1]: the sRGB gamut's chroma stays within |ab| <= 110."""
+
+
+def normalize_l(l: Tensor) -> Tensor:
+    """Map L in [0, 100] to [-1, 1], the network input used by the regression and GAN families."""
+    return l / 50.0 - 1.0
+
+
+def lab_to_rgb(lab: Tensor) -> Tensor:
+    """(B, 3, H, W) Lab -> (B, 3, H, W) sRGB in [0, 1] (out-of-gamut colours clipped)."""
+    return kornia.color.lab_to_rgb(lab, clip=True)
+
+
+def rgb_to_lab(rgb: Tensor) -> Tensor:
+    """(B, 3, H, W) sRGB in [0, 1] -> (B, 3, H, W) Lab (L in [0, 100])."""
+    return kornia.color.rgb_to_lab(rgb)
+
+
+class ColorSpace(ABC):
+    """How a model's prediction encodes colour; see the module docstring for ranges."""
+
+    name: str
+    channels: int
+    output_range: tuple[float, float]
+
+    @abstractmethod
+    def encode(self, l: Tensor, ab: Tensor) -> Tensor:
+        """(B, 1, H, W) L and (B, 2, H, W) ab -> (B, channels, H, W) target."""
+
+    @abstractmethod
+    def decode_ab(self, l: Tensor, pred: Tensor) -> Tensor:
+        """(B, 1, H, W) input L and (B, channels, H, W) prediction -> (B, 2, H, W) ab."""
+
+    def decode_lab(self, l: Tensor, pred: Tensor) -> Tensor:
+        """Prediction -> (B, 3, H, W) Lab carrying the input L."""
+        return torch.cat([l, self.decode_ab(l, pred)], dim=1)
+
+    def decode_rgb(self, l: Tensor, pred: Tensor) -> Tensor:
+        """Prediction -> (B, 3, H, W) sRGB in [0, 1] carrying the input L."""
+        return lab_to_rgb(self.decode_lab(l, pred))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class LabSpace(ColorSpace):
+    """Predict a*, b* directly, scaled by 1/110."""
+
+    name = "lab"
+    channels = 2
+    output_range = (-1.0, 1.0)
+
+    def encode(self, l: Tensor, ab: Tensor) -> Tensor:
+        return ab / AB_SCALE
+
+    def decode_ab(self, l: Tensor, pred: Tensor) -> Tensor:
+        return pred * AB_SCALE
+
+
+class RGBSpace(ColorSpace):
+    """Predict gamma-encoded sRGB in [0, 1]; decoding keeps its chroma and the input L."""
+
+    name = "rgb"
+    channels = 3
+    output_range = (0.0, 1.0)
+
+    def encode(self, l: Tensor, ab: Tensor) -> Tensor:
+        return lab_to_rgb(torch.cat([l, ab], dim=1))
+
+    def decode_ab(self, l: Tensor, pred: Tensor) -> Tensor:
+        return rgb_to_lab(pred.clamp(0.0, 1.0))[:, 1:]
+
+
+class HLSSpace(ColorSpace):
+    """Predict (hue / 2pi, lightness, saturation), each in [0, 1]."""
+
+    name = "hls"
+    channels = 3
+    output_range = (0.0, 1.0)
+
+    def encode(self, l: Tensor, ab: Tensor) -> Tensor:
+        hls = kornia.color.rgb_to_hls(lab_to_rgb(torch.cat([l, ab], dim=1)))
+        return torch.cat([hls[:, :1] / (2 * math.pi), hls[:, 1:]], dim=1)
+
+    def decode_ab(self, l: Tensor, pred: Tensor) -> Tensor:
+        pred = pred.clamp(0.0, 1.0)
+        hls = torch.cat([pred[:, :1] * (2 * math.pi), pred[:, 1:]], dim=1)
+        return rgb_to_lab(kornia.color.hls_to_rgb(hls).clamp(0.0, 1.0))[:, 1:]
+
+
+COLORSPACES: dict[str, type[ColorSpace]] = {cls.name: cls for cls in (LabSpace, RGBSpace, HLSSpace)}
+
+
+def get_colorspace(name: str) -> ColorSpace:
+    """The colour space called `name` (`lab`, `rgb` or `hls`)."""
+    try:
+        return COLORSPACES[name]()
+    except KeyError:
+        raise ConfigError(f"colorspace.name={name!r} is unknown; expected one of {sorted(COLORSPACES)}") from None

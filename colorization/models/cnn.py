@@ -1,0 +1,61 @@
+"""The study's hand-made 4-layer CNN: 2 convolutions down, 2 transposed convolutions back up."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from colorization.errors import ConfigError
+from colorization.models.layers import RangeActivation
+
+KERNEL = 3
+MAX_STRIDE = 4
+MAX_FILTERS = 1024
+PADDINGS = {"valid": 0, "same": KERNEL // 2}
+
+
+class StudyCNN(nn.Module):
+    """conv(s) -> ReLU -> conv -> ReLU -> convT -> ReLU -> convT(s) -> output activation.
+
+    With ``padding="valid"`` the spatial size goes 224 -> 222 -> 220 -> 222 -> 224 (stride 1),
+    as in the study; ``"same"`` keeps it constant. `stride` applies to the first convolution and
+    the last transposed convolution, whose output is sized to the input, so any stride gives a
+    full-size result. The study fed the gray image copied to three channels; here the input is
+    the single L channel, which carries the same information.
+
+    (B, 1, H, W) normalised L -> (B, out_channels, H, W) in `out_range`.
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        out_range: tuple[float, float],
+        filters: int = 12,
+        stride: int = 1,
+        padding: str = "valid",
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        if not (isinstance(filters, int) and 1 <= filters <= MAX_FILTERS):
+            raise ConfigError(f"model.filters={filters!r} is out of range; expected an integer in 1..{MAX_FILTERS}")
+        if not (isinstance(stride, int) and 1 <= stride <= MAX_STRIDE):
+            raise ConfigError(f"model.stride={stride!r} is out of range; expected an integer in 1..{MAX_STRIDE}")
+        if padding not in PADDINGS:
+            raise ConfigError(f"model.padding={padding!r} is unknown; expected one of {sorted(PADDINGS)}")
+        pad = PADDINGS[padding]
+        self.down1 = nn.Conv2d(in_channels, filters, KERNEL, stride=stride, padding=pad)
+        self.down2 = nn.Conv2d(filters, filters, KERNEL, padding=pad)
+        self.up1 = nn.ConvTranspose2d(filters, filters, KERNEL, padding=pad)
+        self.up2 = nn.ConvTranspose2d(filters, out_channels, KERNEL, stride=stride, padding=pad)
+        self.relu = nn.ReLU()
+        self.out = RangeActivation(*out_range)
+        # valid: the second convolution needs >= 1 output pixel: (H - 3) // stride >= 2
+        self.min_size = KERNEL + 2 * stride if padding == "valid" else 1
+
+    def forward(self, l_norm: Tensor) -> Tensor:
+        if min(l_norm.shape[-2:]) < self.min_size:
+            raise ValueError(f"input of {tuple(l_norm.shape[-2:])} pixels is below the {self.min_size}-pixel minimum")
+        x = self.relu(self.down1(l_norm))
+        x = self.relu(self.down2(x))
+        x = self.relu(self.up1(x))
+        # output_size picks the output padding that restores the input size for any stride
+        return self.out(self.up2(x, output_size=l_norm.shape[-2:]))

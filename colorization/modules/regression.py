@@ -1,0 +1,63 @@
+"""`RegressionColorizer`: a network regressed onto the colour space's target (CNN, U-Nets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from colorization.colorspaces import normalize_l
+from colorization.errors import ConfigError
+from colorization.modules.base import ColorizerModule
+
+LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+
+
+class RegressionColorizer(ColorizerModule):
+    """Trains ``net(normalize_l(L)) ~ colorspace.encode(L, ab)`` with a pixel loss.
+
+    `net` builds the network; it is called with ``out_channels``/``out_range`` from the colour
+    space and every extra keyword argument given here (so ``model.filters=32`` reaches the
+    network). `optimizer` and `scheduler` take the parameters / the optimizer.
+    """
+
+    def __init__(
+        self,
+        net: Callable[..., nn.Module],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        colorspace: str = "lab",
+        loss: str = "mse",
+        scheduler: Callable[..., Any] | None = None,
+        **net_kwargs: Any,
+    ) -> None:
+        super().__init__(colorspace)
+        if loss not in LOSSES:
+            raise ConfigError(f"model.loss={loss!r} is unknown; expected one of {sorted(LOSSES)}")
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
+        self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range, **net_kwargs)
+        self.loss_fn = LOSSES[loss]()
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+
+    def forward(self, l: Tensor) -> Tensor:
+        """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) prediction in the colour space."""
+        return self.net(normalize_l(l))
+
+    def colorize(self, l: Tensor) -> Tensor:
+        return self.colorspace.decode_lab(l, self(l))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        l, ab = batch["l"], batch["ab"]
+        loss = self.loss_fn(self(l), self.colorspace.encode(l, ab))
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=l.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
+        }
