@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.errors import ConfigError, DataError
+from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError
+from colorization.instantiate import instantiate
 
 log = logging.getLogger(__name__)
 
