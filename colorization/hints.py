@@ -23,30 +23,47 @@ DEFAULT_POINT_PATCH = 3
 """Side, in pixels at the network's working size, of the square a user's point colours."""
 
 
+def sample_patches(
+    batch: int,
+    height: int,
+    width: int,
+    stop_probability: float = STOP_PROBABILITY,
+    max_patch: int = MAX_PATCH,
+    generator: torch.Generator | None = None,
+) -> list[list[tuple[int, int, int]]]:
+    """Random hint patches (top, left, side) for each of `batch` images of height x width (SIGGRAPH17's recipe).
+
+    Per image a geometric number of patches (P(n) = (1 - p)^n p: none with probability p, mean
+    (1 - p) / p), each a square of side 1..`max_patch` whose top-left corner is drawn from a
+    normal distribution centred on the image (std a quarter of the free range), clipped inside.
+    """
+    patches = []
+    for count in _geometric(batch, stop_probability, generator).tolist():
+        image = []
+        for _ in range(count):
+            side = min(int(torch.randint(1, max_patch + 1, (), generator=generator)), height, width)
+            image.append((_normal_position(height - side, generator), _normal_position(width - side, generator), side))
+        patches.append(image)
+    return patches
+
+
 def sample_hints(
     ab: Tensor,
     stop_probability: float = STOP_PROBABILITY,
     max_patch: int = MAX_PATCH,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Random training hints revealing the true colour of a few patches (SIGGRAPH17's recipe).
+    """Training hints: (B, 2, H, W) true ab -> hint ab (B, 2, H, W) and 0/1 mask (B, 1, H, W).
 
-    For each image: a geometric number of patches (P(n) = (1 - p)^n p, so 0 hints with
-    probability p), each a square of side 1..`max_patch` whose top-left corner is drawn from a
-    normal distribution centred on the image (std a quarter of the free range), clipped inside;
-    the patch's hint is its mean true ab. (B, 2, H, W) ab -> hint ab (B, 2, H, W) and mask (B, 1, H, W).
+    Patches come from `sample_patches`; each reveals its mean true ab.
     """
     batch, _, height, width = ab.shape
     hint_ab, mask = torch.zeros_like(ab), ab.new_zeros(batch, 1, height, width)
-    counts = _geometric(batch, stop_probability, generator)
-    for image, count in enumerate(counts.tolist()):
-        for _ in range(count):
-            side = min(int(torch.randint(1, max_patch + 1, (), generator=generator)), height, width)
-            top = _normal_position(height - side, generator)
-            left = _normal_position(width - side, generator)
-            patch = (slice(top, top + side), slice(left, left + side))
-            hint_ab[image, :, patch[0], patch[1]] = ab[image, :, patch[0], patch[1]].mean(dim=(1, 2), keepdim=True)
-            mask[image, :, patch[0], patch[1]] = 1.0
+    for image, patches in enumerate(sample_patches(batch, height, width, stop_probability, max_patch, generator)):
+        for top, left, side in patches:
+            rows, cols = slice(top, top + side), slice(left, left + side)
+            hint_ab[image, :, rows, cols] = ab[image, :, rows, cols].mean(dim=(1, 2), keepdim=True)
+            mask[image, :, rows, cols] = 1.0
     return hint_ab, mask
 
 

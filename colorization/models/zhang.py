@@ -123,8 +123,8 @@ class SIGGRAPH17Colorizer(nn.Module):
         self.model5 = conv_block([512, 512, 512, 512], dilation=2)
         self.model6 = conv_block([512, 512, 512, 512], dilation=2)
         self.model7 = conv_block([512, 512, 512, 512])
+        # attribute order = the release's state-dict order
         self.model8up = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, stride=2, padding=1))
-        self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, padding=1))
         self.model8 = nn.Sequential(
             nn.ReLU(True),
             nn.Conv2d(256, 256, 3, padding=1),
@@ -134,13 +134,14 @@ class SIGGRAPH17Colorizer(nn.Module):
             nn.BatchNorm2d(256),
         )
         self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, stride=2, padding=1))
-        self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1))
         self.model9 = nn.Sequential(
             nn.ReLU(True), nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(True), nn.BatchNorm2d(128)
         )
         self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1))
-        self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, padding=1))
         self.model10 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, padding=1), nn.LeakyReLU(0.2))
+        self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, padding=1))
+        self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1))
+        self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, padding=1))
         self.model_class = nn.Sequential(nn.Conv2d(256, num_classes, 1))
         self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
 
