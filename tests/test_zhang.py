@@ -23,6 +23,9 @@ from colorization.ab_bins import (
 )
 from colorization.checkpoints import build_colorizer, load_colorizer
 from colorization.colorspaces import rgb_to_lab
+from colorization.data import LabArrays
+from colorization.data.ab_prior import cached_bin_counts
+from colorization.data.lab_arrays import to_lab_tensors
 from colorization.errors import ConfigError, DataError
 from colorization.hints import Hints, sample_hints, sample_patches
 from colorization.models import ECCV16Colorizer, SIGGRAPH17Colorizer
@@ -353,23 +356,38 @@ def test_bad_hint_points_are_refused(points, message):
 
 
 def test_eccv16_trains_with_the_training_sets_prior_cached_beside_the_data(train_config, sample_root, tmp_path):
-    overrides = ["model=eccv16", "trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false"]
+    overrides = ["model=eccv16", "++trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false"]
     metrics = train(train_config(*overrides, run_dir=tmp_path / "a"))
     assert math.isfinite(metrics["val/cie76"]) and math.isfinite(metrics["test/cie76"])
     caches = sorted((sample_root / "priors").glob("ab-counts-*.npy"))
     assert len(caches) == 1
     counts = np.load(caches[0])
     assert counts.shape == (gamut_centres().shape[0],) and counts.sum() > 0
-    stamp = caches[0].stat().st_mtime_ns
     model = load_colorizer(next((tmp_path / "a" / "checkpoints").glob("*.ckpt")))
     prior = smooth_prior(torch.as_tensor(counts / counts.sum()), model.quantizer.centres.double())
     assert (prior * model.class_weights.double()).sum().item() == pytest.approx(1.0, abs=1e-5)
-    train(train_config(*overrides, "trainer.max_epochs=1", run_dir=tmp_path / "b"))
-    assert caches[0].stat().st_mtime_ns == stamp, "the second run reads the cached prior"
+
+
+def test_the_prior_counts_every_training_pixel_once_and_is_reused(kaggle_root):
+    arrays = LabArrays(kaggle_root)
+    quantizer = ABQuantizer(grid_centres())
+    train_images = np.array([0, 2, 3, 7])
+    counts = cached_bin_counts(arrays, train_images, quantizer.centres, quantizer.lookup_table())
+    expected = torch.zeros(quantizer.num_bins, dtype=torch.long)
+    for index in train_images:
+        _, ab = to_lab_tensors(*arrays.read(int(index)))
+        expected += torch.bincount(quantizer.encode_hard(ab[None]).flatten(), minlength=quantizer.num_bins)
+    assert counts.sum() == 4 * 24 * 24 and np.array_equal(counts, expected.numpy())
+    (cache,) = (kaggle_root / "priors").glob("ab-counts-*.npy")
+    stamp = cache.stat().st_mtime_ns
+    again = cached_bin_counts(arrays, train_images, quantizer.centres, quantizer.lookup_table())
+    assert np.array_equal(again, counts) and cache.stat().st_mtime_ns == stamp, "read back, not recomputed"
+    cached_bin_counts(arrays, train_images[:2], quantizer.centres, quantizer.lookup_table())
+    assert len(list((kaggle_root / "priors").glob("ab-counts-*.npy"))) == 2, "other images, other key"
 
 
 def test_siggraph17_trains_in_two_stages(train_config, tmp_path):
-    common = ["trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false", "test=false"]
+    common = ["++trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false", "test=false"]
     first = train(train_config("model=siggraph17", *common, run_dir=tmp_path / "one"))
     assert math.isfinite(first["val/cie76"]) and math.isfinite(first["train/regression_epoch"])
     stage_one = next((tmp_path / "one" / "checkpoints").glob("*.ckpt"))
