@@ -114,7 +114,9 @@ class ZhangColorizer(ColorizerModule):
         log.info("computing the ab prior from one pass over the training loader")
         with torch.no_grad():
             return count_bins_in_batches(
-                self.trainer.train_dataloader, self.quantizer.encode_hard, self.quantizer.num_bins
+                self.trainer.train_dataloader,
+                lambda ab: self.quantizer.encode_hard(ab.to(self.device)),
+                self.quantizer.num_bins,
             )
 
     def pixel_weights(self, nearest: Tensor, ab: Tensor) -> Tensor:
