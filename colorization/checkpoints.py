@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.errors import ConfigError, DataError
 from colorization.modules.base import ColorizerModule
-from colorization.modules.zhang import release_config
+from colorization.modules.zhang import ZhangColorizer, release_config
 from colorization.weights import official_kind
 
 
@@ -48,6 +48,11 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
             f"{path}: neither a colorization checkpoint (no 'colorization' entry with the model config) "
             "nor an official ECCV16/SIGGRAPH17 state dict"
         )
-    model = build_colorizer(info["model"], info["colorspace"])
+    model_cfg = info["model"]
+    if model_cfg.get("weights") and issubclass(get_class(model_cfg["_target_"]), ZhangColorizer):
+        # the run started from another file, which need not exist any more: the checkpoint holds
+        # the trained network in the same layout (a Zhang module reads its network from either)
+        model_cfg = {**model_cfg, "weights": str(path)}
+    model = build_colorizer(model_cfg, info["colorspace"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

@@ -337,6 +337,8 @@ def test_user_hints_scale_to_the_working_size_and_change_the_colours():
     guided, plain = model.colorize_full(l, hints=hints), model.colorize_full(l)
     assert guided.shape == plain.shape == (1, 3, 40, 80)
     assert (guided - plain).abs().amax() > 1e-3
+    with pytest.raises(DataError, match="hints for 1 images given with a batch of 2"):
+        model.colorize(torch.rand(2, 1, 16, 16) * 100, hints=hints)
 
 
 @pytest.mark.parametrize(
@@ -399,3 +401,19 @@ def test_siggraph17_trains_in_two_stages(train_config, tmp_path):
     assert json.loads((tmp_path / "two" / "metrics.json").read_text())["val/cie76"] == pytest.approx(
         second["val/cie76"]
     )
+
+
+def test_a_checkpoint_of_a_run_started_from_release_weights_loads_without_that_file(release_files, tmp_path):
+    release = tmp_path / release_files["eccv16"].name
+    release.write_bytes(release_files["eccv16"].read_bytes())
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", ["model=eccv16", f"model.weights={release}", f"paths.output_dir={tmp_path}"])
+    model = build_colorizer(cfg.model, "lab")
+    checkpoint = tmp_path / "last.ckpt"
+    info = {"model": model.model_config, "colorspace": "lab"}
+    torch.save({"state_dict": model.state_dict(), "colorization": info}, checkpoint)
+    release.unlink()
+    restored = load_colorizer(checkpoint)
+    assert restored.quantizer.num_bins == 313 and restored.temperature == 0.38
+    assert torch.equal(restored.net.model8[6].weight, model.net.model8[6].weight)

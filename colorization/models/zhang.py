@@ -49,7 +49,7 @@ def conv_block(channels: list[int], stride_last: int = 1, dilation: int = 1) -> 
 
 
 class ECCV16Colorizer(nn.Module):
-    """ECCV16 network: (B, 1, H, W) L -> (B, num_bins, ceil(H/8)*2, ...) bin logits at 1/4 resolution.
+    """ECCV16 network: L -> bin logits at 1/4 resolution (`logits`) -> ab at full resolution (`forward`).
 
     Eight blocks (the trunk downsamples with strided convolutions, blocks 5-6 are dilated, block 8
     upsamples once), then a 1x1 convolution to `num_bins` logits. `model_out` is a bias-free 1x1

@@ -37,9 +37,9 @@ from colorization.ab_bins import (
 )
 from colorization.colorspaces import AB_SCALE
 from colorization.data.ab_prior import cached_bin_counts, count_bins_in_batches
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, DataError
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
-from colorization.models.zhang import TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.modules.base import ColorizerModule
 from colorization.weights import load_strict, read_state_dict
 
@@ -163,7 +163,7 @@ class ECCV16Module(ZhangColorizer):
         if weights:
             state_dict = read_state_dict(weights)
             bins = state_dict.get("model8.6.weight")
-            self.net = ECCV16Colorizer(bins.shape[0] if bins is not None else ECCV16Colorizer().num_bins)
+            self.net = ECCV16Colorizer(bins.shape[0] if bins is not None else ECCV16_BINS)
             load_strict(self.net, state_dict, weights)
         else:
             centres = gamut_centres()
@@ -237,6 +237,8 @@ class SIGGRAPH17Module(ZhangColorizer):
         """(B, 1, H, W) L -> (B, 3, H, W) Lab; `hints` (points in any image size) guide the colours."""
         hint_ab = mask = None
         if hints is not None:
+            if len(hints.points) != l.shape[0]:
+                raise DataError(f"hints for {len(hints.points)} images given with a batch of {l.shape[0]}")
             hint_ab, mask = hints.rasterize(*l.shape[-2:], device=l.device)
         logits, ab = self.net(l, hint_ab, mask)
         if self.decode == "classification":
