@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,9 @@ def count_bins_in_arrays(arrays: LabArrays, indices: np.ndarray, lookup: Tensor)
     return counts
 
 
-def count_bins_in_batches(batches: Iterable[dict], encode_hard, num_bins: int) -> np.ndarray:
+def count_bins_in_batches(
+    batches: Iterable[dict], encode_hard: Callable[[Tensor], Tensor], num_bins: int
+) -> np.ndarray:
     """(Q,) int64 pixel counts per bin over the ``ab`` of every batch (for data without Lab arrays)."""
     counts = torch.zeros(num_bins, dtype=torch.int64)
     for batch in batches:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -104,7 +105,8 @@ class ZhangColorizer(ColorizerModule):
         weights = rebalancing_weights(smoothed, self.rebalance_mix)
         self.class_weights.copy_(weights.to(self.class_weights))
 
-    def _training_bin_counts(self):
+    def _training_bin_counts(self) -> np.ndarray:
+        """(Q,) pixel counts per bin over the training data."""
         datamodule = getattr(self.trainer, "datamodule", None)
         arrays, split = getattr(datamodule, "arrays", None), getattr(datamodule, "split", None)
         if arrays is not None and split is not None:
