@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 
-from colorization.visualize import gray_lab, sample_sheet, save_png
+from colorization.loggers import log_image
+from colorization.metrics import delta_e_cie76, mse_rgb
+from colorization.visualize import gray_lab, sample_sheet, save_png, to_uint8_rgb
+
+SAMPLE_SHEET_CAPTION = "gray input | prediction | ground truth"
 
 
 class SampleSheet(L.Callback):
@@ -15,6 +21,7 @@ class SampleSheet(L.Callback):
 
     Columns: gray input | prediction | ground truth; one row per image. The same images are used
     at every epoch (the first `num_samples` of the validation set), so sheets can be compared.
+    The sheet also goes, as ``val/samples``, to every logger that shows images (W&B, TensorBoard).
     """
 
     def __init__(self, dirpath: str, num_samples: int = 8) -> None:
@@ -42,3 +49,87 @@ class SampleSheet(L.Callback):
         truth = torch.cat([l, batch["ab"].to(pl_module.device)], dim=1)
         sheet = sample_sheet([gray_lab(l), prediction, truth])
         self.last_path = save_png(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
+        log_image(trainer.loggers, "val/samples", sheet, step=trainer.global_step, caption=SAMPLE_SHEET_CAPTION)
+
+
+class TestImageTable(L.Callback):
+    """At test end, a W&B table with one row per test image: thumbnails and per-image metrics.
+
+    Columns: index, gray, prediction, truth, ``mse`` (`colorization.metrics.mse_rgb`) and ``cie76``
+    (mean of `colorization.metrics.delta_e_cie76` over the image). The first `max_rows` test images
+    are colorized again after the test loop, so the table costs nothing when no W&B logger is used.
+    """
+
+    def __init__(self, max_rows: int = 64, key: str = "test/images") -> None:
+        self.max_rows = max_rows
+        self.key = key
+        self.columns = ["index", "gray", "prediction", "truth", "mse", "cie76"]
+        self.rows: list[list] = []
+
+    def on_test_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not wandb_loggers or not trainer.is_global_zero or len(self.rows) >= self.max_rows:
+            return
+        import wandb
+
+        take = self.max_rows - len(self.rows)
+        l, ab = batch["l"][:take], batch["ab"][:take]
+        with torch.no_grad():
+            prediction = pl_module.colorize(l)
+        truth = torch.cat([l, ab], dim=1)
+        mse = mse_rgb(prediction, truth).tolist()
+        cie76 = delta_e_cie76(prediction, truth).flatten(1).mean(1).tolist()
+        pictures = [to_uint8_rgb(lab) for lab in (gray_lab(l), prediction, truth)]
+        indices = batch["index"][:take].tolist() if "index" in batch else range(len(l))
+        for i, index in enumerate(indices):
+            self.rows.append([int(index), *(wandb.Image(p[i]) for p in pictures), mse[i], cie76[i]])
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.rows:
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_table(key=self.key, columns=self.columns, data=self.rows)
+        self.rows = []
+
+
+class Throughput(L.Callback):
+    """Logs ``train/images_per_sec``: training images per second over each epoch, all devices together.
+
+    Timed from the end of the first `warmup_batches` batches of an epoch (start-up, compilation)
+    to the end of its last training batch, so data loading, forward, backward and optimizer step
+    count, validation does not.
+    """
+
+    def __init__(self, warmup_batches: int = 1) -> None:
+        self.warmup_batches = warmup_batches
+        self._start: float | None = None
+        self._end = 0.0
+        self._images = 0
+
+    @staticmethod
+    def _now(pl_module: L.LightningModule) -> float:
+        # CUDA runs asynchronously: wait for queued work so that it counts in the window it belongs to
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = self._now(pl_module) if self.warmup_batches == 0 else None
+        self._images = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
+        if batch_idx + 1 == self.warmup_batches:
+            self._start = self._now(pl_module)
+        elif self._start is not None:
+            self._images += len(batch["l"])
+            # synchronising every batch would slow training down; the last one is enough
+            self._end = self._now(pl_module) if trainer.is_last_batch else time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._start is None or self._images == 0:
+            return  # an epoch of warm-up batches only has nothing to time
+        # every rank sees a shard of the same size (DistributedSampler), so the global rate is world_size x local
+        rate = self._images * trainer.world_size / (self._end - self._start)
+        pl_module.log("train/images_per_sec", rate, on_epoch=True)

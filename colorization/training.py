@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError
@@ -40,7 +41,24 @@ def instantiate_all(group: DictConfig | None) -> list:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one training job; returns the final metrics (also written to ``metrics.json``)."""
+    """Run one training job; returns the final metrics (also written to ``metrics.json``).
+
+    Closes the W&B run at the end, even after an error, so that every job of a multirun gets its own run.
+    """
+    try:
+        return _train(cfg)
+    finally:
+        finish_wandb()
+
+
+def finish_wandb() -> None:
+    """Close the current W&B run, if any (wandb keeps one run per process until finished)."""
+    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     check_hardware(cfg.trainer)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -54,6 +72,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    # only a job that passed every check above opens a run in the loggers (W&B, ...)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log.info(
+        "batch size: %d per device x %d device(s) x %d node(s) = %d global",
+        cfg.data.batch_size,
+        trainer.num_devices,
+        trainer.num_nodes,
+        cfg.data.batch_size * trainer.world_size,
+    )
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):

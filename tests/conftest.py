@@ -85,6 +85,8 @@ def tiny_overrides(sample_root: Path | None, run_dir: Path) -> list[str]:
         *data,
         "trainer=cpu",
         "trainer.max_epochs=1",
+        # the default adds W&B; tests that need it ask for it (starting wandb costs seconds per run)
+        "logger=csv",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
     ]

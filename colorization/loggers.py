@@ -1,0 +1,111 @@
+"""Experiment loggers: a W&B logger that picks online or offline by itself, and image logging for
+every logger that can show pictures (W&B, TensorBoard)."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from omegaconf import DictConfig
+
+from colorization.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+WANDB_MODES = ("online", "offline", "disabled")
+DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+# config groups whose chosen option becomes a W&B tag
+TAG_GROUPS = ("model", "colorspace")
+
+
+def wandb_credentials_available() -> bool:
+    """True when W&B can authenticate without asking: ``WANDB_API_KEY`` is set, or ``wandb login``
+    stored a key for the W&B host in the netrc file (``$NETRC`` or ``~/.netrc``). Never uses the network."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)).hostname
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return path.is_file() and netrc.netrc(path).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_wandb_mode(mode: str | None = None) -> str:
+    """The W&B mode of a run: `mode` if given, else ``$WANDB_MODE``, else online when credentials
+    are available and offline otherwise (so a run never stops to ask for a login)."""
+    chosen = mode or os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_available() else "offline")
+    # wandb also accepts "dryrun" (= offline) and "run" (= online) in $WANDB_MODE
+    chosen = {"dryrun": "offline", "run": "online"}.get(chosen, chosen)
+    if chosen not in WANDB_MODES:
+        raise ConfigError(f"logger.wandb.mode={chosen!r} is unknown; expected one of {list(WANDB_MODES)} or null")
+    return chosen
+
+
+def _hydra_config() -> DictConfig | None:
+    """The running Hydra job's ``hydra`` config (None when composed without a Hydra app, e.g. in tests)."""
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def multirun_group() -> str | None:
+    """The W&B group shared by the jobs of one Hydra multirun: ``<task>-<sweep dir name>``; None outside one."""
+    hydra_cfg = _hydra_config()
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return f"{hydra_cfg.job.name}-{Path(hydra_cfg.sweep.dir).name}"
+
+
+def run_tags(tags: list[str] | None, groups: tuple[str, ...] = TAG_GROUPS) -> list[str]:
+    """`tags` plus the option chosen for each config group in `groups` (e.g. ``model2``, ``hls``),
+    without empty or repeated entries."""
+    hydra_cfg = _hydra_config()
+    choices = [hydra_cfg.runtime.choices.get(group) for group in groups] if hydra_cfg is not None else []
+    return list(dict.fromkeys(str(tag) for tag in [*choices, *(tags or [])] if tag))
+
+
+def wandb_logger(
+    save_dir: str,
+    project: str = "bw-colorization",
+    mode: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    **kwargs,
+) -> WandbLogger:
+    """A Lightning `WandbLogger` that is online when logged in and offline otherwise.
+
+    `mode`: online, offline, disabled, or None to decide as `resolve_wandb_mode` does. `group`:
+    None groups the jobs of a multirun (see `multirun_group`). `tags` get the chosen model and
+    colour space added (see `run_tags`). Offline runs print the ``wandb sync`` command that uploads them later.
+    """
+    mode = resolve_wandb_mode(mode)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    logger = WandbLogger(
+        save_dir=save_dir,
+        project=project,
+        mode=mode,
+        group=group or multirun_group(),
+        tags=run_tags(tags),
+        **kwargs,
+    )
+    if mode == "offline":
+        # the run directory exists only once the run starts; wandb names it offline-run-<time>-<id>
+        runs = Path(save_dir).resolve() / "wandb" / "offline-run-*"
+        print(f"wandb: not logged in, logging offline; upload later with: wandb sync {runs}")
+    return logger
+
+
+def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, caption: str | None = None) -> None:
+    """Send an (H, W, 3) uint8 image to every logger that can show images (W&B, TensorBoard)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            captions = {"caption": [caption]} if caption else {}
+            logger.log_image(key=key, images=[image], step=step, **captions)
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, image, global_step=step, dataformats="HWC")
