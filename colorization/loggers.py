@@ -97,7 +97,7 @@ def wandb_logger(
     if mode == "offline":
         # the run directory exists only once the run starts; wandb names it offline-run-<time>-<id>
         runs = Path(save_dir).resolve() / "wandb" / "offline-run-*"
-        print(f"wandb: not logged in, logging offline; upload later with: wandb sync {runs}")
+        print(f"wandb: logging offline; upload later with: wandb sync {runs}")
     return logger
 
 
