@@ -1,0 +1,180 @@
+"""Sweeps: experiment configs with their own sweep params, launchers, Optuna, and the summary table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from colorization.checkpoints import build_colorizer
+from colorization.summarize import main as summarize_main
+from colorization.summarize import summarize, write_summary
+from tests.conftest import CONF_DIR
+from tests.test_train import cli_overrides, run_train_py
+from tests.wandb_records import offline_runs
+
+STUDY_MODELS = ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"]
+
+
+def compose_with_hydra(*overrides: str) -> DictConfig:
+    """`train.yaml` composed with its ``hydra`` node (sweeper, launcher), as `train.py -m` would see it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=["data.root=/data/ic", *overrides], return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "swept", "values"),
+    [
+        ("cnn_colorspaces", "colorspace", "rgb,hls,lab"),
+        ("cnn_variants", "model", "model1,model2,model3"),
+        ("study_models", "model", ",".join(STUDY_MODELS)),
+    ],
+)
+def test_experiment_is_the_whole_command(experiment, swept, values):
+    cfg = compose_with_hydra(f"experiment={experiment}")
+    assert cfg.hydra.sweeper.params[swept] == values
+    # the study's setting: first 4,000 Kaggle images, 20% validation, 5 epochs
+    assert cfg.data._target_ == "colorization.data.LabArraysDataModule"
+    assert (cfg.data.limit, cfg.data.val_fraction, cfg.trainer.max_epochs) == (4000, 0.2, 5)
+    assert experiment in cfg.tags
+
+
+@pytest.mark.parametrize("name", STUDY_MODELS)
+def test_study_models_share_data_and_budget(name):
+    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
+        pytest.skip(f"conf/model/{name}.yaml is not on this branch yet (its model family is merged separately)")
+    cfg = compose_with_hydra("experiment=study_models", f"model={name}")
+    reference = compose_with_hydra("experiment=study_models", "model=cnn")
+    for group in ("data", "trainer", "colorspace"):
+        assert cfg[group] == reference[group], f"{name}: {group} differs from the CNN's"
+    assert cfg.seed == reference.seed
+    assert build_colorizer(cfg.model, cfg.colorspace.name) is not None
+
+
+def test_every_swept_option_of_the_cnn_experiments_composes():
+    for experiment, swept in (("cnn_colorspaces", "colorspace"), ("cnn_variants", "model")):
+        options = compose_with_hydra(f"experiment={experiment}").hydra.sweeper.params[swept].split(",")
+        for option in options:
+            cfg = compose_with_hydra(f"experiment={experiment}", f"{swept}={option}")
+            build_colorizer(cfg.model, cfg.colorspace.name)
+
+
+def test_launchers_compose():
+    joblib = compose_with_hydra("hydra/launcher=joblib").hydra.launcher
+    assert joblib._target_.endswith("JoblibLauncher")
+    slurm = compose_with_hydra("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
+    assert slurm._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (slurm.gpus_per_node, slurm.tasks_per_node, slurm.partition, slurm.timeout_min) == (1, 1, "gpu", 240)
+
+
+def test_optuna_search_minimises_val_cie76_over_keys_that_exist():
+    cfg = compose_with_hydra("hparams_search=optuna")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.direction == "minimize" and cfg.optimized_metric == "val/cie76"
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    for key in sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, f"hparams_search/optuna.yaml sweeps {key}, which is not a config key"
+
+
+def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
+    ddp = compose_with_hydra("trainer=ddp").trainer
+    assert (ddp.accelerator, ddp.devices, ddp.strategy, ddp.sync_batchnorm) == ("gpu", -1, "ddp", True)
+    ddp_cpu = compose_with_hydra("trainer=ddp_cpu").trainer
+    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy.process_group_backend) == ("cpu", 2, "gloo")
+
+    for name in ("SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    slurm = compose_with_hydra("trainer=slurm").trainer
+    assert (slurm.num_nodes, slurm.devices) == (1, 1)
+    monkeypatch.setenv("SLURM_NNODES", "3")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
+    slurm = compose_with_hydra("trainer=slurm").trainer
+    assert (slurm.num_nodes, slurm.devices, slurm.strategy, slurm.sync_batchnorm) == (3, 4, "ddp", True)
+    from hydra.utils import instantiate
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    assert isinstance(instantiate(slurm.plugins[0]), SLURMEnvironment)
+
+
+def write_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_summary_lists_what_differs_and_the_final_metrics(tmp_path: Path, capsys):
+    sweep = tmp_path / "sweep"
+    common = "experiment=cnn_variants"
+    write_job(sweep, 0, [common, "model=model1"], {"val/cie76": 12.5, "test/cie76": 13.25, "train/loss_step": 0.1})
+    write_job(sweep, 1, [common, "model=model2"], {"val/cie76": 11.0, "test/cie76": 12.0})
+    write_job(sweep, 10, [common, "model=model3"], None)
+    columns, rows = summarize(sweep)
+    assert columns == ["job", "model", "val/cie76", "test/cie76", "status"]
+    assert [row["job"] for row in rows] == ["0", "1", "10"]
+    assert [row["status"] for row in rows] == ["done", "done", "failed or running"]
+
+    summarize_main([str(sweep)])
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[2] == "| 0 | model1 | 12.5 | 13.25 | done |"
+    assert (sweep / "summary.md").read_text() == printed
+    with open(sweep / "summary.csv") as handle:
+        assert list(csv.DictReader(handle))[1] == {
+            "job": "1",
+            "model": "model2",
+            "val/cie76": "11",
+            "test/cie76": "12",
+            "status": "done",
+        }
+
+
+def test_summary_of_a_directory_without_jobs_is_a_user_error(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        summarize_main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "no job directories" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_root: Path, tmp_path: Path):
+    args = ["-m", "model=cnn", "model.stride=1,2", "model.filters=4,8", "logger=default", "tags=[grid]"]
+    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
+    assert [job.name for job in jobs] == ["0", "1", "2", "3"]
+
+    runs = [run for job in jobs for run in offline_runs(job)]
+    assert len(runs) == 4, "one W&B run per job: wandb.finish() after each"
+    assert len({run.run.run_id for run in runs}) == 4
+    assert len({run.run.run_group for run in runs}) == 1 and runs[0].run.run_group.endswith(sweep.name)
+    assert all({"cnn", "lab", "grid"} <= set(run.run.tags) for run in runs)
+
+    write_summary(sweep)
+    with open(sweep / "summary.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["model.stride"], row["model.filters"]) for row in rows] == [("1", "4"), ("1", "8"), ("2", "4"), ("2", "8")]
+    for job, row in zip(jobs, rows, strict=True):
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert float(row["val/cie76"]) == pytest.approx(metrics["val/cie76"], rel=1e-5)
+        assert float(row["test/cie76"]) == pytest.approx(metrics["test/cie76"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_path: Path):
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "logger=csv", "model.filters=4"]
+    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    trials = [json.loads(path.read_text())["val/cie76"] for path in sorted(sweep.glob("*/metrics.json"))]
+    assert len(trials) == 2
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(trials))
+    assert set(best["best_params"]) == {"model.optimizer.lr", "model.stride"}
