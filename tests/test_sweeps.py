@@ -79,7 +79,7 @@ def test_optuna_search_minimises_val_cie76_over_keys_that_exist():
     assert sweeper.direction == "minimize" and cfg.optimized_metric == "val/cie76"
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     for key in sweeper.params:
-        assert OmegaConf.select(cfg, key) is not None, f"hparams_search/optuna.yaml sweeps {key}, which is not a config key"
+        assert OmegaConf.select(cfg, key) is not None, f"hparams_search/optuna.yaml sweeps {key}: not a config key"
 
 
 def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
@@ -160,7 +160,8 @@ def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_roo
     write_summary(sweep)
     with open(sweep / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(row["model.stride"], row["model.filters"]) for row in rows] == [("1", "4"), ("1", "8"), ("2", "4"), ("2", "8")]
+    grid = [(row["model.stride"], row["model.filters"]) for row in rows]
+    assert grid == [("1", "4"), ("1", "8"), ("2", "4"), ("2", "8")]
     for job, row in zip(jobs, rows, strict=True):
         metrics = json.loads((job / "metrics.json").read_text())
         assert float(row["val/cie76"]) == pytest.approx(metrics["val/cie76"], rel=1e-5)

@@ -1,0 +1,86 @@
+"""trainer=ddp_cpu: two gloo processes really train through `python train.py`, and metrics are synchronised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from colorization.checkpoints import load_colorizer
+from colorization.instantiate import instantiate
+from colorization.metrics import CIE76
+from tests.conftest import compose_config
+from tests.test_train import cli_overrides, run_train_py
+
+SINGLE_PROCESS_KEYS = {
+    "train/loss",
+    "train/loss_step",
+    "train/loss_epoch",
+    "train/images_per_sec",
+    "val/mse",
+    "val/cie76",
+    "test/mse",
+    "test/cie76",
+}
+
+
+class SeenIndices(L.Callback):
+    """Test probe: writes the image indices each rank trained on to ``<dirpath>/seen_rank<r>.json``."""
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = Path(dirpath)
+        self.seen: list[int] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == 0:
+            self.seen += batch["index"].tolist()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        (self.dirpath / f"seen_rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
+
+
+@pytest.mark.slow
+def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sample_root: Path, tmp_path: Path):
+    probe = tmp_path / "probe"
+    args = [
+        "trainer=ddp_cpu",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        "+callbacks.seen._target_=tests.test_hardware.SeenIndices",
+        f"+callbacks.seen.dirpath={probe}",
+    ]
+    result = run_train_py([*cli_overrides(sample_root, tmp_path), *args], cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert "2 device(s) x 1 node(s)" in (run / "train.log").read_text(), "the global batch covers both processes"
+
+    # both processes trained, on different shards that together cover the training set
+    seen = [json.loads((probe / f"seen_rank{rank}.json").read_text()) for rank in (0, 1)]
+    cfg = compose_config("train", cli_overrides(sample_root, tmp_path))
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    train_indices = {int(datamodule.train_set[i]["index"]) for i in range(len(datamodule.train_set))}
+    assert seen[0] and seen[1]
+    # DistributedSampler pads the shorter shard with at most one repeated image
+    assert len(set(seen[0]) & set(seen[1])) <= 1
+    assert set(seen[0]) | set(seen[1]) == train_indices
+
+    # one checkpoint set and one metrics.json, written by rank 0
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and checkpoints[0].startswith("best_epoch") and checkpoints[1] == "last.ckpt"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == SINGLE_PROCESS_KEYS
+
+    # the test metric covers the whole test set (both shards), not rank 0's half
+    best = next((run / "checkpoints").glob("best_epoch*.ckpt"))
+    model = load_colorizer(best)
+    datamodule.setup("test")
+    cie76 = CIE76()
+    with torch.no_grad():
+        for batch in datamodule.test_dataloader():
+            cie76.update(model.colorize(batch["l"]), torch.cat([batch["l"], batch["ab"]], dim=1))
+    assert metrics["test/cie76"] == pytest.approx(cie76.compute().item(), rel=1e-4)
