@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export WANDB_MODE ?= offline
 ARGS ?=
 
 .PHONY: install train test lint format bench clean

@@ -53,7 +53,9 @@ def test_run_tags_without_hydra_keep_the_given_tags_once():
 @pytest.mark.slow
 def test_offline_wandb_run_logs_config_metrics_sample_panels_and_a_test_table(train_config, tmp_path: Path):
     run_dir = tmp_path / "run"
-    cfg = train_config("logger=many", f"trainer.max_epochs={EPOCHS}", "tags=[unit]", run_dir=run_dir)
+    cfg = train_config(
+        "logger=many", "logger.wandb.mode=offline", f"trainer.max_epochs={EPOCHS}", "tags=[unit]", run_dir=run_dir
+    )
     metrics = train(cfg)
     assert wandb.run is None, "train() must finish its W&B run so that the next job of a multirun gets a new one"
 
