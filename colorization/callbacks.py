@@ -52,7 +52,7 @@ class SampleSheet(L.Callback):
         log_image(trainer.loggers, "val/samples", sheet, step=trainer.global_step, caption=SAMPLE_SHEET_CAPTION)
 
 
-class TestImageTable(L.Callback):
+class PerImageTestTable(L.Callback):
     """At test end, a W&B table with one row per test image: thumbnails and per-image metrics.
 
     Columns: index, gray, prediction, truth, ``mse`` (`colorization.metrics.mse_rgb`) and ``cie76``

@@ -3,7 +3,6 @@ every logger that can show pictures (W&B, TensorBoard)."""
 
 from __future__ import annotations
 
-import logging
 import netrc
 import os
 from pathlib import Path
@@ -13,11 +12,10 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from colorization.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 WANDB_MODES = ("online", "offline", "disabled")
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -41,11 +39,12 @@ def wandb_credentials_available() -> bool:
 def resolve_wandb_mode(mode: str | None = None) -> str:
     """The W&B mode of a run: `mode` if given, else ``$WANDB_MODE``, else online when credentials
     are available and offline otherwise (so a run never stops to ask for a login)."""
+    source = "logger.wandb.mode" if mode else "WANDB_MODE"
     chosen = mode or os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_available() else "offline")
     # wandb also accepts "dryrun" (= offline) and "run" (= online) in $WANDB_MODE
     chosen = {"dryrun": "offline", "run": "online"}.get(chosen, chosen)
     if chosen not in WANDB_MODES:
-        raise ConfigError(f"logger.wandb.mode={chosen!r} is unknown; expected one of {list(WANDB_MODES)} or null")
+        raise ConfigError(f"{source}={chosen!r} is unknown; expected one of {list(WANDB_MODES)}")
     return chosen
 
 
@@ -95,10 +94,15 @@ def wandb_logger(
         **kwargs,
     )
     if mode == "offline":
-        # the run directory exists only once the run starts; wandb names it offline-run-<time>-<id>
-        runs = Path(save_dir).resolve() / "wandb" / "offline-run-*"
-        print(f"wandb: logging offline; upload later with: wandb sync {runs}")
+        _print_sync_hint(save_dir)
     return logger
+
+
+@rank_zero_only
+def _print_sync_hint(save_dir: str) -> None:
+    # the run directory exists only once the run starts; wandb names it offline-run-<time>-<id>
+    runs = Path(save_dir).resolve() / "wandb" / "offline-run-*"
+    print(f"wandb: logging offline; upload later with: wandb sync {runs}")
 
 
 def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, caption: str | None = None) -> None:

@@ -51,7 +51,7 @@ def test_run_tags_without_hydra_keep_the_given_tags_once():
 
 
 @pytest.mark.slow
-def test_offline_wandb_run_logs_config_metrics_sample_panels_and_a_test_table(train_config, tmp_path: Path):
+def test_offline_wandb_run_logs_config_metrics_sample_panels_and_a_test_table(train_config, tmp_path: Path, capsys):
     run_dir = tmp_path / "run"
     cfg = train_config(
         "logger=many", "logger.wandb.mode=offline", f"trainer.max_epochs={EPOCHS}", "tags=[unit]", run_dir=run_dir
@@ -60,6 +60,7 @@ def test_offline_wandb_run_logs_config_metrics_sample_panels_and_a_test_table(tr
     assert wandb.run is None, "train() must finish its W&B run so that the next job of a multirun gets a new one"
 
     (run,) = offline_runs(run_dir)
+    assert f"wandb sync {run_dir / 'wandb'}/offline-run-*" in capsys.readouterr().out
     assert run.run.project == "bw-colorization"
     assert "unit" in run.run.tags
     # the composed config, not just the model's hyperparameters
