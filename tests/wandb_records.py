@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
             position += left_in_block
             continue
         _crc, length, kind = struct.unpack("<IHB", data[position : position + HEADER_SIZE])
-        if kind == 0:
-            break
+        if kind == 0 or position + HEADER_SIZE + length > len(data):
+            break  # the end, or a record still being written
         pending += data[position + HEADER_SIZE : position + HEADER_SIZE + length]
         position += HEADER_SIZE + length
         if kind in (FULL, LAST):
@@ -40,6 +41,17 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
             record.ParseFromString(pending)
             pending = b""
             yield record
+
+
+def finished_records(path: Path, timeout_s: float = 60.0) -> list[wandb_internal_pb2.Record]:
+    """The records of a finished run. ``wandb.finish()`` can return before wandb's core process has
+    flushed the file, so this waits (up to `timeout_s`) for the closing ``exit`` record."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = list(records(path)) if path.stat().st_size >= HEADER_SIZE else []
+        if any(record.WhichOneof("record_type") == "exit" for record in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 class OfflineRun:
@@ -52,7 +64,7 @@ class OfflineRun:
         self.config: dict = {}
         self.artifacts: list = []
         self.run = None
-        for record in records(datastore):
+        for record in finished_records(datastore):
             kind = record.WhichOneof("record_type")
             if kind == "history":
                 self.history.append({_key(item): json.loads(item.value_json) for item in record.history.item})
