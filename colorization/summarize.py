@@ -20,8 +20,19 @@ import yaml
 from colorization.cli import exit_on_user_error
 from colorization.errors import DataError
 
-# metric prefixes shown in the table, in this order; per-step training values are left out
+# metrics shown in the table, in this order: every key with these prefixes (per-step training
+# values are left out), then the training throughput
 METRIC_PREFIXES = ("val/", "test/")
+THROUGHPUT = "train/images_per_sec"
+
+
+def is_reported(key: str) -> bool:
+    """Whether a metric of ``metrics.json`` gets a column."""
+    return key.startswith(METRIC_PREFIXES) or key == THROUGHPUT
+
+
+def _metric_order(key: str) -> tuple[int, str]:
+    return (METRIC_PREFIXES.index(key[: key.index("/") + 1]) if key != THROUGHPUT else len(METRIC_PREFIXES), key)
 
 
 def read_job(job_dir: Path) -> dict[str, str]:
@@ -31,7 +42,7 @@ def read_job(job_dir: Path) -> dict[str, str]:
     metrics_file = job_dir / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row.update({key: f"{value:.6g}" for key, value in metrics.items() if key.startswith(METRIC_PREFIXES)})
+        row.update({key: f"{value:.6g}" for key, value in metrics.items() if is_reported(key)})
         row["status"] = "done"
     else:
         row["status"] = "failed or running"
@@ -52,10 +63,7 @@ def summarize(sweep_dir: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         raise DataError(f"{sweep_dir}: no job directories with .hydra/overrides.yaml; expected a Hydra multirun dir")
     rows = [{"job": job.name, **read_job(job)} for job in jobs]
     keys = list(dict.fromkeys(key for row in rows for key in row))
-    metrics = sorted(
-        (key for key in keys if key.startswith(METRIC_PREFIXES)),
-        key=lambda key: (METRIC_PREFIXES.index(key[: key.index("/") + 1]), key),
-    )
+    metrics = sorted((key for key in keys if is_reported(key)), key=_metric_order)
     # an override that every job shares is the sweep's setting, not a difference between jobs
     varying = [key for key in keys if key not in metrics and key not in ("job", "status") and _varies(rows, key)]
     return ["job", *varying, *metrics, "status"], rows

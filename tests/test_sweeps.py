@@ -113,17 +113,18 @@ def write_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None)
 def test_summary_lists_what_differs_and_the_final_metrics(tmp_path: Path, capsys):
     sweep = tmp_path / "sweep"
     common = "experiment=cnn_variants"
-    write_job(sweep, 0, [common, "model=model1"], {"val/cie76": 12.5, "test/cie76": 13.25, "train/loss_step": 0.1})
+    first = {"train/images_per_sec": 250.0, "test/cie76": 13.25, "val/cie76": 12.5, "train/loss_step": 0.1}
+    write_job(sweep, 0, [common, "model=model1"], first)
     write_job(sweep, 1, [common, "model=model2"], {"val/cie76": 11.0, "test/cie76": 12.0})
     write_job(sweep, 10, [common, "model=model3"], None)
     columns, rows = summarize(sweep)
-    assert columns == ["job", "model", "val/cie76", "test/cie76", "status"]
+    assert columns == ["job", "model", "val/cie76", "test/cie76", "train/images_per_sec", "status"]
     assert [row["job"] for row in rows] == ["0", "1", "10"]
     assert [row["status"] for row in rows] == ["done", "done", "failed or running"]
 
     summarize_main([str(sweep)])
     printed = capsys.readouterr().out
-    assert printed.splitlines()[2] == "| 0 | model1 | 12.5 | 13.25 | done |"
+    assert printed.splitlines()[2] == "| 0 | model1 | 12.5 | 13.25 | 250 | done |"
     assert (sweep / "summary.md").read_text() == printed
     with open(sweep / "summary.csv") as handle:
         assert list(csv.DictReader(handle))[1] == {
@@ -131,6 +132,7 @@ def test_summary_lists_what_differs_and_the_final_metrics(tmp_path: Path, capsys
             "model": "model2",
             "val/cie76": "11",
             "test/cie76": "12",
+            "train/images_per_sec": "",
             "status": "done",
         }
 
