@@ -146,7 +146,9 @@ def test_summary_of_a_directory_without_jobs_is_a_user_error(tmp_path: Path, cap
 
 @pytest.mark.slow
 def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_root: Path, tmp_path: Path):
+    # two joblib worker processes run two jobs each: wandb.finish() must close every job's run
     args = ["-m", "model=cnn", "model.stride=1,2", "model.filters=4,8", "logger=default", "tags=[grid]"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
