@@ -174,7 +174,9 @@ def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_roo
 
 @pytest.mark.slow
 def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_path: Path):
-    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "logger=csv", "model.filters=4"]
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # a stored study needs the SQLAlchemy 1.4 pin
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}"]
+    args += ["logger=csv", "model.filters=4"]
     result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
@@ -183,3 +185,8 @@ def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_pa
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(min(trials))
     assert set(best["best_params"]) == {"model.optimizer.lr", "model.stride"}
+
+    import optuna
+
+    study = optuna.load_study(study_name="cnn_lab", storage=storage)
+    assert sorted(trial.value for trial in study.trials) == pytest.approx(sorted(trials))
