@@ -57,7 +57,8 @@ class PerImageTestTable(L.Callback):
 
     Columns: index, gray, prediction, truth, ``mse`` (`colorization.metrics.mse_rgb`) and ``cie76``
     (mean of `colorization.metrics.delta_e_cie76` over the image). The first `max_rows` test images
-    are colorized again after the test loop, so the table costs nothing when no W&B logger is used.
+    (with DDP: of rank 0's share) are colorized a second time at the end of their test batch, and
+    only when a W&B logger is present, so without W&B the table costs nothing.
     """
 
     def __init__(self, max_rows: int = 64, key: str = "test/images") -> None:
