@@ -22,6 +22,7 @@ costs ``n_critic + 1`` global steps: 2 for pix2pix, 6 for WGAN-GP with ``n_criti
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -262,10 +263,14 @@ class GANColorizer(ColorizerModule):
         return optimizers, schedulers
 
     def on_train_epoch_start(self) -> None:
-        # stepped by hand (manual optimization), caught up to the epoch so resuming keeps the schedule
-        for scheduler in self.lr_schedulers():
-            while scheduler.last_epoch < self.current_epoch:
-                scheduler.step()
+        # Stepped by hand (manual optimization) and caught up to the epoch, so the schedule survives a
+        # resume from a checkpoint written before the last epoch's end. That catch-up precedes this
+        # process's first optimizer step, which PyTorch's step-order warning would wrongly flag.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            for scheduler in self.lr_schedulers():
+                while scheduler.last_epoch < self.current_epoch:
+                    scheduler.step()
 
     def setup(self, stage: str) -> None:
         """Check the datamodule's crop sizes against both networks before any training."""
