@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from functools import partial
@@ -10,6 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from colorization.errors import ConfigError
@@ -264,15 +266,20 @@ def test_generator_gradients_depend_on_the_critic(gan_loss):
 
 
 @pytest.mark.parametrize(("gan_loss", "n_critic", "batches"), [("wgangp", 5, 12), ("vanilla", 1, 3), ("lsgan", 2, 4)])
-def test_n_critic_steps_per_generator_step_and_global_step_counts_both(gan_loss, n_critic, batches):
+def test_n_critic_steps_per_generator_step_and_global_step_counts_both(gan_loss, n_critic, batches, tmp_path):
     model = tiny_gan(gan_loss, n_critic=n_critic)
     recorder = StepRecorder()
-    trainer = cpu_trainer(max_epochs=1, callbacks=[recorder])
+    logger = CSVLogger(tmp_path, name="csv", version="")
+    trainer = cpu_trainer(max_epochs=1, callbacks=[recorder], logger=logger, log_every_n_steps=1)
     trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(random_batches(batches), batch_size=None))
     generator_steps = batches // n_critic
     assert recorder.steps == (["D"] * n_critic + ["G"]) * generator_steps + ["D"] * (batches % n_critic)
     assert model.critic_steps == batches
     assert trainer.global_step == batches + generator_steps  # every optimizer.step() of both optimizers
+    # ...while the loggers' step axis (and log_every_n_steps) counts training batches
+    with open(Path(logger.log_dir) / "metrics.csv") as file:
+        logged_steps = [int(row["step"]) for row in csv.DictReader(file) if row["train/d_loss_step"]]
+    assert logged_steps == list(range(batches))
 
 
 def test_max_steps_counts_critic_and_generator_steps():

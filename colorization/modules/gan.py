@@ -16,8 +16,9 @@ The generator loss is ``lambda_adv * adversarial + lambda_l1 * L1(fake, target)`
 Step counting: every training batch makes one critic (discriminator) optimizer step; every
 `n_critic`-th critic step is followed by one generator step on the same batch. Lightning counts
 *every* ``optimizer.step()`` call of either optimizer in ``trainer.global_step`` (and therefore in
-``trainer.max_steps``, ``log_every_n_steps`` and checkpoint step numbers), so one generator step
-costs ``n_critic + 1`` global steps: 2 for pix2pix, 6 for WGAN-GP with ``n_critic=5``.
+``trainer.max_steps`` and checkpoint step numbers), so one generator step costs ``n_critic + 1``
+global steps: 2 for pix2pix, 6 for WGAN-GP with ``n_critic=5``. The loggers' step axis and
+``log_every_n_steps`` count training batches instead.
 """
 
 from __future__ import annotations
