@@ -14,12 +14,13 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
+from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError
 from colorization.models import PatchDiscriminator, ResUNetGenerator, UNetGenerator
 from colorization.modules import GANColorizer
 from colorization.modules.gan import LOSS_DEFAULTS, critic_scores, gradient_penalty
 from colorization.training import train
-from tests.conftest import REPO
+from tests.conftest import REPO, compose_config
 
 SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
 
@@ -165,6 +166,13 @@ def test_crop_size_the_unet_cannot_divide_stops_the_run_before_training(train_co
 def test_gan_rejects_bad_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         tiny_gan(**{"gan_loss": "wgangp"} | kwargs)
+
+
+@pytest.mark.parametrize("data", ["sample", "kaggle"])
+def test_default_pix2pix_depth_fits_the_default_crops(data):
+    cfg = compose_config("train", ["model=pix2pix", f"data={data}", "data.root=/unused"])
+    for size in (cfg.data.crop_size, cfg.data.eval_crop_size or cfg.data.crop_size):
+        assert size % 2**cfg.model.generator.num_downs == 0
 
 
 def test_null_settings_follow_the_gan_loss():
@@ -347,6 +355,9 @@ def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config
     assert resumed["global_step"] == 2 * batches + (2 * batches) // n_critic
     critic_adam = resumed["optimizer_states"][1]["state"][0]["step"]
     assert int(critic_adam) == 2 * batches, "the critic's Adam state must continue, not restart"
+    colorizer = load_colorizer(second / "checkpoints" / "last.ckpt")
+    assert isinstance(colorizer, GANColorizer) and not colorizer.training
+    assert colorizer.colorize(torch.full((1, 1, SIZE, SIZE), 50.0)).shape == (1, 3, SIZE, SIZE)
 
 
 @pytest.mark.slow
