@@ -1,6 +1,16 @@
 """Networks: plain `nn.Module`s, no training logic. Each is selected by a `conf/model/*.yaml`."""
 
 from colorization.models.cnn import StudyCNN
+from colorization.models.patchgan import PatchDiscriminator
+from colorization.models.resunet import ResUNetGenerator
+from colorization.models.unet import UNetGenerator
 from colorization.models.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 
-__all__ = ["ECCV16Colorizer", "SIGGRAPH17Colorizer", "StudyCNN"]
+__all__ = [
+    "ECCV16Colorizer",
+    "PatchDiscriminator",
+    "ResUNetGenerator",
+    "SIGGRAPH17Colorizer",
+    "StudyCNN",
+    "UNetGenerator",
+]

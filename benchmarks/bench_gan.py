@@ -1,0 +1,86 @@
+"""Training throughput of the GAN configs (pix2pix, pix2pix + WGAN-GP, cwgan), through Lightning.
+
+Runs the real `GANColorizer.training_step` (both optimizers, toggling, gradient penalty) on
+random in-memory batches, so data loading is not measured. On a CUDA GPU it uses ``trainer=gpu``'s
+settings (one device, bf16-mixed), otherwise the CPU in float32. ``python -m benchmarks gan``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+
+from colorization.checkpoints import build_colorizer
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONFIGS = {
+    "pix2pix": ["model=pix2pix"],
+    "pix2pix, gan_loss=wgangp": ["model=pix2pix", "model.gan_loss=wgangp"],
+    "cwgan": ["model=cwgan"],
+}
+WARMUP_BATCHES = 2  # allocators, cuDNN autotuning, first-call overheads
+
+
+class _BatchTimer(L.Callback):
+    """Wall time from the start of batch `WARMUP_BATCHES` to the end of the last batch."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.end: float | None = None
+
+    def _now(self, pl_module: L.LightningModule) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx == WARMUP_BATCHES:
+            self.start = self._now(pl_module)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        self.end = self._now(pl_module)
+
+
+def images_per_second(overrides: list[str], batch: int, size: int, batches: int) -> tuple[float, str]:
+    """Training images per second of one model config; also the device it ran on."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    cuda = torch.cuda.is_available()
+    timer = _BatchTimer()
+    trainer = L.Trainer(
+        accelerator="gpu" if cuda else "cpu",
+        devices=1,
+        precision="bf16-mixed" if cuda else "32-true",
+        max_epochs=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    data = [
+        {"l": torch.rand(batch, 1, size, size) * 100, "ab": (torch.rand(batch, 2, size, size) - 0.5) * 60}
+        for _ in range(batches)
+    ]
+    trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
+    device = torch.cuda.get_device_name() + ", bf16-mixed" if cuda else f"CPU, {torch.get_num_threads()} threads"
+    return batch * (batches - WARMUP_BATCHES) / (timer.end - timer.start), device
+
+
+def run(batch: int = 16, size: int = 128, batches: int | None = None) -> str:
+    """A markdown table of training throughput; defaults match ``data=sample`` (batch 16, 128-px crops)."""
+    # timed batches: a multiple of 5, so WGAN-GP's 1-in-5 generator steps are counted in proportion
+    batches = batches or WARMUP_BATCHES + (40 if torch.cuda.is_available() else 5)
+    rows = ["| config | img/s (batches through training_step) |", "|---|---|"]
+    device = ""
+    for name, overrides in CONFIGS.items():
+        speed, device = images_per_second(overrides, batch, size, batches)
+        rows.append(f"| {name} | {speed:.1f} |")
+    header = f"## GAN training step, batch {batch}, {size}x{size}, {device}\n"
+    return header + "\n".join(rows) + "\n"

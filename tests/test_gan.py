@@ -1,0 +1,402 @@
+"""The GAN family: networks (shapes, parameter counts, receptive field) and proof that it trains adversarially."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from colorization.checkpoints import load_colorizer
+from colorization.errors import ConfigError
+from colorization.models import PatchDiscriminator, ResUNetGenerator, UNetGenerator
+from colorization.modules import GANColorizer
+from colorization.modules.gan import LOSS_DEFAULTS, critic_scores, gradient_penalty
+from colorization.training import train
+from tests.conftest import REPO, compose_config
+
+SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
+
+
+def tiny_gan(gan_loss: str = "wgangp", **kwargs) -> GANColorizer:
+    """A GANColorizer with narrow networks (ngf = ndf = 8) for 32-px tests."""
+    return GANColorizer(
+        generator=partial(UNetGenerator, num_downs=5, ngf=8),
+        discriminator=partial(PatchDiscriminator, ndf=8),
+        gan_loss=gan_loss,
+        **kwargs,
+    )
+
+
+def random_batches(count: int, batch: int = 2, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """`count` batches of random (L, ab) images, as the datamodule yields them."""
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        {
+            "l": torch.rand(batch, 1, SIZE, SIZE, generator=generator) * 100,
+            "ab": (torch.rand(batch, 2, SIZE, SIZE, generator=generator) - 0.5) * 100,
+            "index": torch.arange(batch),
+        }
+        for _ in range(count)
+    ]
+
+
+def cpu_trainer(**kwargs) -> L.Trainer:
+    options = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+        "limit_val_batches": 0,
+    }
+    return L.Trainer(**(options | kwargs))
+
+
+class StepRecorder(L.Callback):
+    """Records every real optimizer step in order: 'G' (generator) or 'D' (critic), plus the learning rates."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.lrs: list[tuple[float, float]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        opt_g, opt_d = trainer.optimizers
+        opt_g.register_step_post_hook(lambda *_: self.steps.append("G"))
+        opt_d.register_step_post_hook(lambda *_: self.steps.append("D"))
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args) -> None:
+        self.lrs.append(tuple(opt.param_groups[0]["lr"] for opt in trainer.optimizers))
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ---- networks -------------------------------------------------------------------------------
+
+NETWORKS = [  # (factory, input shape, output shape, parameter count)
+    pytest.param(
+        lambda: UNetGenerator(2, (-1, 1), num_downs=8, ngf=64), (1, 1, 256, 256), (1, 2, 256, 256), 54_409_858,
+        id="unet_256 (pix2pix)",
+    ),
+    pytest.param(
+        lambda: UNetGenerator(3, (0, 1), num_downs=5, ngf=8), (2, 1, 64, 32), (2, 3, 64, 32), 261_459,
+        id="unet narrow, rgb",
+    ),
+    pytest.param(
+        lambda: ResUNetGenerator(2, (-1, 1)), (1, 1, 40, 56), (1, 2, 40, 56), 8_216_194,
+        id="resunet (study)",
+    ),
+    pytest.param(
+        lambda: ResUNetGenerator(3, (0, 1), num_downs=2, ngf=8), (2, 1, 37, 45), (2, 3, 37, 45), 31_483,
+        id="resunet narrow, odd size",
+    ),
+    pytest.param(
+        lambda: PatchDiscriminator(3), (2, 3, 256, 256), (2, 1, 30, 30), 2_765_633,
+        id="patchgan batch (pix2pix)",
+    ),
+    pytest.param(
+        lambda: PatchDiscriminator(3, norm="none"), (2, 3, 64, 64), (2, 1, 6, 6), 2_764_737,
+        id="patchgan none",
+    ),
+    pytest.param(
+        lambda: PatchDiscriminator(3, norm="instance"), (2, 3, 64, 64), (2, 1, 6, 6), 2_765_633,
+        id="patchgan instance",
+    ),
+    pytest.param(
+        lambda: PatchDiscriminator(4, norm="layer"), (2, 4, 32, 32), (2, 1, 2, 2), 2_766_657,
+        id="patchgan layer, 4 channels",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("factory", "in_shape", "out_shape", "count"), NETWORKS)
+def test_network_shapes_and_parameter_counts(factory, in_shape, out_shape, count):
+    net = factory().eval()
+    assert n_params(net) == count
+    with torch.no_grad():
+        out = net(torch.rand(in_shape) * 2 - 1)
+    assert out.shape == out_shape
+    if isinstance(net, (UNetGenerator, ResUNetGenerator)):  # generators reach, and stay in, the target range
+        low, high = (-1, 1) if out_shape[1] == 2 else (0, 1)
+        assert low <= out.min() and out.max() <= high
+
+
+def test_resunet_passes_the_gradient_down_its_main_path():
+    # the study's ResBlocks detached their input: the first block would get no gradient from the bottleneck
+    net = ResUNetGenerator(2, (-1, 1), num_downs=2, ngf=4)
+    bottleneck = []
+    net.encoder[-1].register_forward_hook(lambda module, inputs, output: bottleneck.append(output))
+    x = torch.randn(2, 1, 16, 16, requires_grad=True)
+    net(x)
+    bottleneck[0].square().sum().backward()
+    assert net.encoder[0].main[0].weight.grad.abs().sum() > 0
+    assert x.grad.abs().sum() > 0
+    # and within a block, the input gradient is more than the shortcut's alone
+    block, y = net.encoder[1], torch.randn(2, 4, 8, 8, requires_grad=True)
+    (through_block,) = torch.autograd.grad(block(y).sum(), y)
+    (through_shortcut,) = torch.autograd.grad(block.shortcut(y).sum(), y)
+    assert not torch.allclose(through_block, through_shortcut)
+
+
+def test_patchgan_sees_70x70_patches():
+    net = PatchDiscriminator(3, norm="none").double()
+    x = torch.randn(1, 3, 128, 128, dtype=torch.float64, requires_grad=True)
+    out = net(x)
+    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()  # an interior patch: no padding in view
+    rows, cols = (x.grad.abs().sum(1)[0] > 0).nonzero(as_tuple=True)
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (70, 70)
+
+
+def test_unet_input_size_its_depth_cannot_divide_is_a_config_error():
+    net = UNetGenerator(2, (-1, 1), num_downs=5, ngf=8)
+    with pytest.raises(ConfigError, match=r"model.generator.num_downs=5 needs image sizes divisible by 32, got 48x48"):
+        net(torch.zeros(1, 1, 48, 48))
+
+
+def test_crop_size_the_unet_cannot_divide_stops_the_run_before_training(train_config, tmp_path):
+    cfg = train_config(
+        "model=pix2pix", "model.generator.num_downs=6", "model.generator.ngf=8", "model.discriminator.ndf=8"
+    )
+    with pytest.raises(ConfigError, match=r"data.crop_size=32 does not fit the generator: model.generator.num_downs=6"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gan_loss": "hinge"}, r"model.gan_loss='hinge' is unknown"),
+        ({"critic_norm": "batch"}, r"model.critic_norm='batch' breaks the per-sample gradient penalty"),
+        ({"n_critic": 0}, r"model.n_critic=0 must be a positive integer"),
+        ({"betas": [0.5]}, r"model.betas=\[0.5\] must be two numbers"),
+    ],
+)
+def test_gan_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_gan(**{"gan_loss": "wgangp"} | kwargs)
+
+
+@pytest.mark.parametrize("data", ["sample", "kaggle"])
+def test_default_pix2pix_depth_fits_the_default_crops(data):
+    cfg = compose_config("train", ["model=pix2pix", f"data={data}", "data.root=/unused"])
+    for size in (cfg.data.crop_size, cfg.data.eval_crop_size or cfg.data.crop_size):
+        assert size % 2**cfg.model.generator.num_downs == 0
+
+
+def test_null_settings_follow_the_gan_loss():
+    vanilla, wgangp = tiny_gan("vanilla"), tiny_gan("wgangp")
+    assert (vanilla.lr, vanilla.betas, vanilla.n_critic) == (2e-4, (0.5, 0.999), 1)
+    assert (wgangp.lr, wgangp.betas, wgangp.n_critic) == (1e-4, (0.0, 0.9), 5)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in vanilla.discriminator.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in wgangp.discriminator.modules())
+    assert tiny_gan("wgangp", lr=3e-4, n_critic=2).lr == 3e-4
+
+
+# ---- losses ---------------------------------------------------------------------------------
+
+
+def reference_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's penalty computed independently: one sample at a time, float32, no autocast."""
+    norms = []
+    for i in range(real.shape[0]):  # the gradient of that sample's mean critic output
+        x_hat = alpha[i] * real[i] + (1 - alpha[i]) * fake[i]
+        grad = torch.func.grad(lambda x: critic(x[None]).mean())(x_hat)
+        norms.append(grad.norm())
+    return ((torch.stack(norms) - 1) ** 2).mean()
+
+
+def test_gradient_penalty_equals_an_independent_autograd_computation():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    alpha = torch.rand(4, 1, 1, 1)
+    gp = gradient_penalty(critic, real, fake, alpha)
+    torch.testing.assert_close(gp, reference_penalty(critic, real, fake, alpha))
+    gp.backward()  # the penalty trains the critic (its weights; no bias changes an input gradient)
+    assert all(p.grad.abs().sum() > 0 for p in critic.parameters() if p.ndim > 1)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_analytic():
+    # D(x) = mean over the h*w pixels of w . x  =>  grad = w / (h*w) at every pixel, norm ||w|| / sqrt(h*w)
+    critic = nn.Conv2d(3, 1, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([3.0, 4.0, 12.0]).view(1, 3, 1, 1))  # ||w|| = 13
+    gp = gradient_penalty(critic, torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4))
+    assert gp.item() == pytest.approx((13 / 4 - 1) ** 2)
+
+
+def test_gradient_penalty_is_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3))
+    real, fake, alpha = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16), torch.rand(4, 1, 1, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert critic(real).dtype == torch.bfloat16  # autocast is really on for the critic...
+        mixed = gradient_penalty(critic, real, fake, alpha)
+    assert mixed.dtype == torch.float32  # ...but not inside the penalty: bf16 would be off by ~1e-4 here
+    torch.testing.assert_close(mixed, reference_penalty(critic, real, fake, alpha))
+
+
+@pytest.mark.parametrize("gan_loss", ["wgangp", "vanilla", "lsgan"])
+def test_critic_steps_on_separable_batches_rank_real_above_fake(gan_loss):
+    torch.manual_seed(0)
+    model = tiny_gan(gan_loss)
+    l_norm = torch.rand(8, 1, SIZE, SIZE) * 2 - 1
+    real, fake = 0.5 * l_norm.expand(-1, 2, -1, -1), -0.5 * l_norm.expand(-1, 2, -1, -1)
+
+    def scores() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return critic_scores(model._judge(l_norm, real)), critic_scores(model._judge(l_norm, fake))
+
+    before_real, before_fake = scores()
+    assert before_real.min() < before_fake.max(), "the untrained critic must not separate them already"
+    optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=model.lr, betas=model.betas)
+    for _ in range(25):
+        loss = model.critic_loss(l_norm, real, fake)["d_loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after_real, after_fake = scores()
+    assert after_real.min() > after_fake.max(), "every real sample must score above every fake one"
+
+
+@pytest.mark.parametrize("gan_loss", ["wgangp", "vanilla"])
+def test_generator_gradients_depend_on_the_critic(gan_loss):
+    torch.manual_seed(0)
+    with_critic = tiny_gan(gan_loss, lambda_adv=1.0).eval()  # eval: no dropout noise between the passes
+    l1_only = tiny_gan(gan_loss, lambda_adv=0.0).eval()
+    l1_only.load_state_dict(with_critic.state_dict())
+    batch = random_batches(1, batch=4)[0]
+    l_norm = batch["l"] / 50 - 1
+    real = with_critic.colorspace.encode(batch["l"], batch["ab"])
+
+    def generator_grads(model: GANColorizer, key: str = "g_loss") -> list[torch.Tensor]:
+        loss = model.generator_loss(l_norm, real, model.generator(l_norm))[key]
+        return torch.autograd.grad(loss, list(model.generator.parameters()))
+
+    adversarial, plain = generator_grads(with_critic), generator_grads(l1_only)
+    assert any(not torch.allclose(a, b) for a, b in zip(adversarial, plain, strict=True))
+    l1 = generator_grads(l1_only, "g_l1")
+    for a, b in zip(plain, l1, strict=True):  # lambda_adv = 0 leaves exactly lambda_l1 * L1
+        torch.testing.assert_close(a, 100.0 * b)
+
+
+# ---- training loop --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("gan_loss", "n_critic", "batches"), [("wgangp", 5, 12), ("vanilla", 1, 3), ("lsgan", 2, 4)])
+def test_n_critic_steps_per_generator_step_and_global_step_counts_both(gan_loss, n_critic, batches, tmp_path):
+    model = tiny_gan(gan_loss, n_critic=n_critic)
+    recorder = StepRecorder()
+    logger = CSVLogger(tmp_path, name="csv", version="")
+    trainer = cpu_trainer(max_epochs=1, callbacks=[recorder], logger=logger, log_every_n_steps=1)
+    trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(random_batches(batches), batch_size=None))
+    generator_steps = batches // n_critic
+    assert recorder.steps == (["D"] * n_critic + ["G"]) * generator_steps + ["D"] * (batches % n_critic)
+    assert model.critic_steps == batches
+    assert trainer.global_step == batches + generator_steps  # every optimizer.step() of both optimizers
+    # ...while the loggers' step axis (and log_every_n_steps) counts training batches
+    with open(Path(logger.log_dir) / "metrics.csv") as file:
+        logged_steps = [int(row["step"]) for row in csv.DictReader(file) if row["train/d_loss_step"]]
+    assert logged_steps == list(range(batches))
+
+
+def test_max_steps_counts_critic_and_generator_steps():
+    recorder = StepRecorder()
+    trainer = cpu_trainer(max_steps=7, callbacks=[recorder])
+    trainer.fit(tiny_gan("wgangp"), train_dataloaders=torch.utils.data.DataLoader(random_batches(20), batch_size=None))
+    assert "".join(recorder.steps) == "DDDDDGD"
+    assert trainer.global_step == 7
+
+
+def test_learning_rates_stay_constant_then_decay_linearly():
+    recorder = StepRecorder()
+    model = tiny_gan("vanilla")
+    trainer = cpu_trainer(max_epochs=4, callbacks=[recorder])
+    trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(random_batches(1), batch_size=None))
+    # 4 epochs: 2 constant, then the last 2 decay: 1, 1, 2/3, 1/3 of 2e-4, for both networks
+    for lrs, factor in zip(recorder.lrs, (1, 1, 2 / 3, 1 / 3), strict=True):
+        assert lrs == pytest.approx((2e-4 * factor, 2e-4 * factor))
+
+
+def test_bf16_mixed_precision_trains_and_validates():
+    model = tiny_gan("wgangp", n_critic=1)
+    trainer = cpu_trainer(max_epochs=1, precision="bf16-mixed", limit_val_batches=None)
+    loader = torch.utils.data.DataLoader(random_batches(2), batch_size=None)
+    trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)
+    metrics = trainer.callback_metrics
+    for key in ("train/g_loss", "train/d_loss", "train/gp", "train/wasserstein", "val/cie76"):
+        assert torch.isfinite(metrics[key]), key
+    assert metrics["train/gp"].dtype == torch.float32
+
+
+GAN_CONFIGS = {
+    "pix2pix": ["model=pix2pix"],
+    "pix2pix-wgangp": ["model=pix2pix", "model.gan_loss=wgangp"],
+    "cwgan": ["model=cwgan"],
+}
+
+
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")  # the resumed run writes to a new directory
+@pytest.mark.parametrize("name", list(GAN_CONFIGS))
+def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config, tmp_path: Path):
+    narrow = ["model.generator.ngf=8", "model.discriminator.ndf=8"]
+    first = tmp_path / "first"
+    metrics = train(train_config(*GAN_CONFIGS[name], *narrow, run_dir=first))
+    assert {"train/d_loss_epoch", "val/cie76", "test/cie76"} <= metrics.keys()
+    last = first / "checkpoints" / "last.ckpt"
+    assert last.is_file() and list((first / "checkpoints").glob("best_epoch*.ckpt"))
+    checkpoint = torch.load(last, weights_only=False)
+    assert len(checkpoint["optimizer_states"]) == 2 and len(checkpoint["lr_schedulers"]) == 2
+    prefixes = {key.split(".")[0] for key in checkpoint["state_dict"]}
+    assert {"generator", "discriminator"} <= prefixes
+    batches = checkpoint["gan"]["critic_steps"]
+    hparams = checkpoint["hyper_parameters"]
+    n_critic = hparams["n_critic"] or LOSS_DEFAULTS[hparams["gan_loss"]].n_critic
+    assert checkpoint["global_step"] == batches + batches // n_critic
+
+    second = tmp_path / "second"
+    metrics = train(
+        train_config(*GAN_CONFIGS[name], *narrow, f"ckpt_path={last}", "trainer.max_epochs=2", run_dir=second)
+    )
+    assert {"train/g_loss_epoch", "train/g_adv_epoch", "train/g_l1_epoch", "val/cie76"} <= metrics.keys()
+    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1
+    assert resumed["gan"]["critic_steps"] == 2 * batches
+    # the same count as one uninterrupted 2-epoch run: the n_critic phase carries over the resume
+    assert resumed["global_step"] == 2 * batches + (2 * batches) // n_critic
+    critic_adam = resumed["optimizer_states"][1]["state"][0]["step"]
+    assert int(critic_adam) == 2 * batches, "the critic's Adam state must continue, not restart"
+    colorizer = load_colorizer(second / "checkpoints" / "last.ckpt")
+    assert isinstance(colorizer, GANColorizer) and not colorizer.training
+    assert colorizer.colorize(torch.full((1, 1, SIZE, SIZE), 50.0)).shape == (1, 3, SIZE, SIZE)
+
+
+@pytest.mark.slow
+def test_headline_gpu_command_says_no_gpu_here(tmp_path: Path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the headline command would train")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=pix2pix",
+            "trainer=gpu",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu' needs a CUDA GPU")
