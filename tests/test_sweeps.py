@@ -46,8 +46,6 @@ def test_experiment_is_the_whole_command(experiment, swept, values):
 
 @pytest.mark.parametrize("name", STUDY_MODELS)
 def test_study_models_share_data_and_budget(name):
-    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
-        pytest.skip(f"conf/model/{name}.yaml is not on this branch yet (its model family is merged separately)")
     cfg = compose_with_hydra("experiment=study_models", f"model={name}")
     reference = compose_with_hydra("experiment=study_models", "model=cnn")
     for group in ("data", "trainer", "colorspace"):
