@@ -82,8 +82,8 @@ def tiny_overrides(sample_root: Path, run_dir: Path) -> list[str]:
         *(f"{key}={value}" for key, value in TINY_SAMPLE.items()),
         "trainer=cpu",
         "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
+        "++trainer.enable_progress_bar=false",
+        "++trainer.enable_model_summary=false",
     ]
 
 
