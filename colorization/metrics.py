@@ -34,9 +34,27 @@ AUC_MAX_THRESHOLD = 150
 CIEDE2000_25_POW7 = 25.0**7
 
 
+_SRGB_CACHE: list[tuple[Tensor, int, Tensor]] = []
+
+
+def srgb(lab: Tensor) -> Tensor:
+    """`lab_to_rgb` of (B, 3, H, W) Lab as float32 sRGB in [0, 1], remembered for the last two inputs.
+
+    Every sRGB metric of a collection converts the same prediction and target, and the conversion
+    costs more than most metrics; the memo holds the tensors themselves, so a hit is the very same
+    unmodified tensor (identity and in-place version both match).
+    """
+    for cached, version, rgb in _SRGB_CACHE:
+        if cached is lab and cached._version == version:
+            return rgb
+    rgb = lab_to_rgb(lab.float())
+    _SRGB_CACHE[:] = [(lab, lab._version, rgb), *_SRGB_CACHE[:1]]
+    return rgb
+
+
 def squared_error_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     """Per-pixel squared sRGB error, averaged over the 3 channels, sRGB in [0, 1]; (B, H, W)."""
-    diff = lab_to_rgb(pred_lab.float()) - lab_to_rgb(target_lab.float())
+    diff = srgb(pred_lab) - srgb(target_lab)
     return diff.square().mean(1)
 
 
@@ -81,10 +99,10 @@ def ssim_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     population (co)variances, averaged over the windows that fit inside the image (a border of 5
     pixels is excluded): scikit-image's
     ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
-    Images must be at least 11x11.
+    Computed in float32 (the local statistics dominate the cost of evaluation); agrees with
+    scikit-image's float64 result to about 1e-5. Images must be at least 11x11.
     """
-    x = lab_to_rgb(pred_lab.float()).double()
-    y = lab_to_rgb(target_lab.float()).double()
+    x, y = srgb(pred_lab), srgb(target_lab)
     window = _gaussian_window(x.device, x.dtype)
     mu_x, mu_y = _local_mean(x, window), _local_mean(y, window)
     var_x = _local_mean(x * x, window) - mu_x**2
@@ -169,7 +187,7 @@ def colorfulness(lab: Tensor) -> Tensor:
     standard deviations over the image's pixels (the variant of CT2 and DDColor). 0 for a gray
     image; natural photos score about 20-60, higher is more colourful.
     """
-    r, g, b = (lab_to_rgb(lab.float()).double() * UINT8_PEAK).flatten(2).unbind(1)
+    r, g, b = (srgb(lab).double() * UINT8_PEAK).flatten(2).unbind(1)
     rg = (r - g).abs()
     yb = ((r + g) / 2 - b).abs()
     spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0))
