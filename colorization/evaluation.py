@@ -171,7 +171,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: its tensors defeat the metrics' sRGB memo (`metrics.srgb`)
 def score(
     sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:

@@ -42,8 +42,11 @@ def srgb(lab: Tensor) -> Tensor:
 
     Every sRGB metric of a collection converts the same prediction and target, and the conversion
     costs more than most metrics; the memo holds the tensors themselves, so a hit is the very same
-    unmodified tensor (identity and in-place version both match).
+    unmodified tensor (identity and in-place version both match). Inference-mode tensors carry no
+    version counter and are never memoised (run under `torch.no_grad` to benefit).
     """
+    if lab.is_inference():
+        return lab_to_rgb(lab.float())
     for cached, version, rgb in _SRGB_CACHE:
         if cached is lab and cached._version == version:
             return rgb

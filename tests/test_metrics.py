@@ -108,6 +108,9 @@ def test_srgb_memo_returns_the_conversion_of_the_tensor_given_even_after_in_plac
     pred[:, 1:] = 0.0  # in place: the memo must not answer with the old colours
     torch.testing.assert_close(M.srgb(pred), lab_to_rgb(pred))
     assert not torch.equal(M.srgb(pred), first)
+    with torch.inference_mode():
+        frozen = target.clone()
+        torch.testing.assert_close(M.srgb(frozen), lab_to_rgb(target))
 
 
 def test_identical_images_score_perfectly():
