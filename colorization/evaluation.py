@@ -306,6 +306,10 @@ def log_results(loggers: list, rows: list[dict[str, Any]], sheet: np.ndarray) ->
         if hasattr(logger, "log_image"):
             logger.log_image(key="eval/comparison", images=[sheet])
         logger.finalize("success")
+        # W&B keeps its run open until finish(); close it so that multiruns log one run per job
+        finish = getattr(logger.experiment, "finish", None)
+        if callable(finish):
+            finish()
 
 
 def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:

@@ -218,3 +218,15 @@ def test_evaluate_py_reports_an_unidentifiable_file_in_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("error: ") and str(bogus) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_wandb_logger_gets_the_table_and_the_comparison_sheet(sample_root, tmp_path):
+    wandb_module = pytest.importorskip("wandb")
+    save_dir = tmp_path / "wandb_logs"
+    wandb = f"{{_target_: lightning.pytorch.loggers.WandbLogger, offline: true, save_dir: '{save_dir}', project: t}}"
+    evaluate(evaluate_config(sample_root, tmp_path / "eval", "crop_size=16", "~logger", f"+logger.wandb={wandb}"))
+    (run,) = (save_dir / "wandb").glob("offline-run-*")
+    media = run / "files" / "media"
+    assert list((media / "table" / "eval").glob("results_*.table.json"))
+    assert list((media / "images" / "eval").glob("comparison_*.png"))
+    assert wandb_module.run is None, "the W&B run must be finished so that the next job starts its own"
