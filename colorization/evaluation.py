@@ -97,9 +97,9 @@ def load_sources(checkpoints: Any, device: torch.device) -> list[Source]:
     sources: list[Source] = []
     taken = {GRAY, GROUND_TRUTH}
     for name, path in parse_checkpoints(checkpoints):
-        model = load_colorizer(path, map_location="cpu").to(device).eval()
         if name in taken:
             raise ConfigError(f"checkpoints.{name}: the row name {name!r} is already used")
+        model = load_colorizer(path, map_location="cpu").to(device).eval()
         if name is None:
             base = name = default_name(model)
             number = 2
@@ -116,7 +116,10 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} needs a CUDA GPU, but none is available; use device=cpu or device=auto")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device={device!r} is not a device; expected auto, cpu, cuda or cuda:<index>") from None
 
 
 def split_dataset(datamodule: LabArraysDataModule, split: str, crop_size: int | None) -> LabCropDataset:
@@ -132,7 +135,12 @@ def split_dataset(datamodule: LabArraysDataModule, split: str, crop_size: int | 
             f"{arrays.root}: the {split!r} split holds no images ({len(arrays)} images in {len(arrays.ab_counts)} "
             "ab file(s); the test split is the last ab file unless data.test_start says otherwise)"
         )
-    return LabCropDataset(arrays, indices, crop_size or min(arrays.image_size), train=False)
+    largest = min(arrays.image_size)
+    if crop_size is not None and not 1 <= crop_size <= largest:
+        raise ConfigError(
+            f"crop_size={crop_size} does not fit the {arrays.image_size} images; expected 1..{largest} or null"
+        )
+    return LabCropDataset(arrays, indices, crop_size or largest, train=False)
 
 
 def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:

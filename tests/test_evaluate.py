@@ -171,6 +171,21 @@ def test_images_smaller_than_the_ssim_window_are_a_data_error(sample_root, tmp_p
         evaluate(evaluate_config(sample_root, tmp_path / "eval", "crop_size=8", "~logger"))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("crop_size=49", r"crop_size=49 does not fit the \(48, 48\) images"),
+        ("split=holdout", r"split='holdout' is unknown"),
+        ("device=gpu0", r"device='gpu0' is not a device"),
+        ("checkpoints={gray: x.ckpt}", r"row name 'gray' is already used"),
+        ("checkpoints=[missing.ckpt]", r"missing.ckpt: checkpoint not found"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(sample_root, tmp_path, override, message):
+    with pytest.raises((ConfigError, DataError), match=message):
+        evaluate(evaluate_config(sample_root, tmp_path / "eval", override, "~logger"))
+
+
 def test_an_empty_split_is_a_data_error(tmp_path):
     root = write_kaggle_layout(tmp_path / "one_file", [6])  # one ab file: everything is training pool
     cfg = compose_config(
