@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -233,6 +234,15 @@ def comparison_sheet(columns: list[Tensor], names: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(header), sheet], axis=0)
 
 
+def hydra_command() -> str | None:
+    """The command line that made this run (``python evaluate.py <overrides>``), None outside a Hydra app."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return " ".join(["python evaluate.py", *(shlex.quote(o) for o in HydraConfig.get().overrides.task)])
+
+
 def _plain(value: Any) -> Any:
     """An OmegaConf list/dict as plain Python containers (anything else unchanged)."""
     if isinstance(value, (DictConfig, ListConfig)):
@@ -262,8 +272,13 @@ def _markdown_number(value: float | None, fmt: str) -> str:
     return fmt.format(value)
 
 
-def write_results(rows: list[dict[str, Any]], reported: list[str], output_dir: Path, sheet: np.ndarray) -> list[Path]:
-    """Write results.json/.csv/.md and comparison.png into `output_dir` (which holds none of them yet)."""
+def write_results(
+    rows: list[dict[str, Any]], reported: list[str], output_dir: Path, sheet: np.ndarray, command: str | None = None
+) -> list[Path]:
+    """Write results.json/.csv/.md and comparison.png into `output_dir` (which holds none of them yet).
+
+    `command`, when given, is quoted at the end of results.md so the table can be re-made.
+    """
     columns = [*INFO_COLUMNS, *FULL_METRICS, SPEED_COLUMN, *reported]
     paths = [output_dir / name for name in OUTPUT_FILES]
     md_path, csv_path, json_path, png_path = paths
@@ -293,6 +308,8 @@ def write_results(rows: list[dict[str, Any]], reported: list[str], output_dir: P
     checkpoints = [f"- {row['model']}: `{row['checkpoint']}`" for row in rows if row["checkpoint"]]
     if checkpoints:
         lines += ["", "Checkpoints:", "", *checkpoints]
+    if command:
+        lines += ["", f"Made by `{command}`."]
     md_path.write_text("\n".join(lines) + "\n")
     save_png(sheet, png_path)
     return paths
@@ -366,7 +383,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     ]
     output_dir.mkdir(parents=True, exist_ok=True)
     sheet = comparison_sheet(kept, names)
-    written = write_results(rows, list(reported), output_dir, sheet)
+    written = write_results(rows, list(reported), output_dir, sheet, hydra_command())
     log_results(loggers, rows, sheet)
     log.info("results: %s", ", ".join(os.fspath(p) for p in written))
     return rows

@@ -245,3 +245,17 @@ def test_a_wandb_logger_gets_the_table_and_the_comparison_sheet(sample_root, tmp
     assert list((media / "table" / "eval").glob("results_*.table.json"))
     assert list((media / "images" / "eval").glob("comparison_*.png"))
     assert wandb_module.run is None, "the W&B run must be finished so that the next job starts its own"
+
+
+def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, tmp_path):
+    data = [f"{key}={value}" for key, value in TINY_SAMPLE.items() if key.startswith("data.")]
+    overrides = [f"paths.data_dir={sample_root.parent}", *data, "crop_size=16", "~logger"]
+    for _ in range(2):
+        command = [sys.executable, "evaluate.py", f"paths.log_dir={tmp_path}", *overrides]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    runs = sorted((tmp_path / "evaluate" / "runs").iterdir())
+    assert len(runs) == 2, "each run gets its own directory"
+    markdown = (runs[0] / "results.md").read_text()
+    assert f"Made by `python evaluate.py paths.log_dir={tmp_path} paths.data_dir=" in markdown
+    assert "| gray | " in markdown and "| ground truth | " in markdown
