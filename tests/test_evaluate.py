@@ -259,3 +259,31 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     markdown = (runs[0] / "results.md").read_text()
     assert f"Made by `python evaluate.py paths.log_dir={tmp_path} paths.data_dir=" in markdown
     assert "| gray | " in markdown and "| ground truth | " in markdown
+
+
+def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, kaggle_root, tmp_path):
+    # our tiny CNN stands in for all four models: this checks the table's wiring, not the models
+    stand_ins = [f"checkpoints.{name}={checkpoints['cnn']}" for name in ("CNN", "ECCV16", "SIGGRAPH17", "CWGAN")]
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+            "eval_experiment=study_table",
+            f"data.root={kaggle_root}",
+            "data.crop_size=16",
+            "data.num_workers=0",
+            "device=cpu",
+            "~logger",
+            *stand_ins,
+        ],
+    )
+    rows = evaluate(cfg)
+    assert [row["model"] for row in rows] == [GRAY, "CNN", "ECCV16", "SIGGRAPH17", "CWGAN", GROUND_TRUTH]
+    assert rows[0]["images"] == 4 and rows[0]["image_size"] == "24x24"  # ab3.npy, whole images
+    with (tmp_path / "eval" / "results.csv").open() as handle:
+        table = {row["model"]: row for row in csv.DictReader(handle)}
+    assert table["ECCV16"]["study_cie76"] == "0.155" and table["CNN"]["study_mse"] == "0.047"
+    assert table[GRAY]["study_mse"] == "" and float(table["ECCV16"]["cie76"]) > 1.0
+    markdown = (tmp_path / "eval" / "results.md").read_text()
+    assert "| study_mse | study_cie76 |" in markdown and "| 0.047 | 41.18 |" in markdown
