@@ -6,21 +6,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from colorization.errors import ColorizationError
+from colorization.errors import find_user_error
 
 USER_ERROR_EXIT_CODE = 2
-
-
-def find_user_error(error: BaseException) -> ColorizationError | None:
-    """The project's own error behind `error`, looking through wrappers such as Hydra's
-    ``InstantiationException`` that re-raise it ``from`` the original."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, ColorizationError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
 
 
 @contextmanager

@@ -15,3 +15,15 @@ class ConfigError(ColorizationError):
 
 class DataError(ColorizationError):
     """A data file is missing or has the wrong dtype, shape or count."""
+
+
+def find_user_error(error: BaseException | None) -> ColorizationError | None:
+    """The project's own error behind `error`, looking through wrappers such as Hydra's
+    ``InstantiationException`` that re-raise it ``from`` the original."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ColorizationError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

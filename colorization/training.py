@@ -8,11 +8,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError
+from colorization.instantiate import instantiate
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    # Everything that can be wrong with the config or the data is checked here, before any training.
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    # Everything that can be wrong with the config or the data is checked here, before any training:
+    # cheap config checks first, then the data (which may first have to be written).
     model = build_colorizer(cfg.model, cfg.colorspace.name)
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):

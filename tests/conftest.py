@@ -73,13 +73,16 @@ def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tiny_overrides(sample_root: Path, run_dir: Path) -> list[str]:
-    """Overrides that make `conf/train.yaml` train for seconds on the tiny photo set."""
+def tiny_overrides(sample_root: Path | None, run_dir: Path) -> list[str]:
+    """Overrides that make `conf/train.yaml` train for seconds on the tiny photo set
+    (`sample_root=None`: leave the data group alone, e.g. for ``data=kaggle``)."""
+    data = (
+        [f"paths.data_dir={sample_root.parent}", *(f"{k}={v}" for k, v in TINY_SAMPLE.items())] if sample_root else []
+    )
     return [
         f"paths.root_dir={run_dir.parent}",
-        f"paths.data_dir={sample_root.parent}",
         f"paths.output_dir={run_dir}",
-        *(f"{key}={value}" for key, value in TINY_SAMPLE.items()),
+        *data,
         "trainer=cpu",
         "trainer.max_epochs=1",
         "++trainer.enable_progress_bar=false",

@@ -97,7 +97,13 @@ def write_sample_dataset(root: Path, image_size: int, train_crops: int, test_cro
     (tmp / MANIFEST).write_text(json.dumps(settings, indent=2))
     if root.exists():
         shutil.rmtree(root)
-    tmp.rename(root)
+    try:
+        tmp.rename(root)
+    except OSError:
+        # another process (e.g. a second DDP rank) finished the same dataset first
+        shutil.rmtree(tmp)
+        if not (manifest.is_file() and json.loads(manifest.read_text()) == settings):
+            raise
 
 
 class SamplePhotosDataModule(LabArraysDataModule):

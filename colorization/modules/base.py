@@ -27,6 +27,8 @@ class ColorizerModule(L.LightningModule):
 
     native_size: int | None = None
     size_multiple: int = 1
+    resize_mode: str = "bilinear"
+    """How `colorize_full` shrinks L to the working size (an `F.interpolate` mode, antialiased)."""
 
     def __init__(self, colorspace: str = "lab") -> None:
         super().__init__()
@@ -49,7 +51,7 @@ class ColorizerModule(L.LightningModule):
         return max(m, round(height / m) * m), max(m, round(width / m) * m)
 
     @torch.no_grad()
-    def colorize_full(self, l: Tensor) -> Tensor:
+    def colorize_full(self, l: Tensor, **colorize_kwargs) -> Tensor:
         """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) Lab with the original L.
 
         L is resized to `working_size`, colorized there, and the predicted ab is upsampled
@@ -57,9 +59,9 @@ class ColorizerModule(L.LightningModule):
         """
         size = self.working_size(*l.shape[-2:])
         if size == tuple(l.shape[-2:]):
-            return self.colorize(l)
-        small = F.interpolate(l, size=size, mode="bilinear", align_corners=False, antialias=True)
-        ab = self.colorize(small.clamp(0.0, 100.0))[:, 1:]
+            return self.colorize(l, **colorize_kwargs)
+        small = F.interpolate(l, size=size, mode=self.resize_mode, align_corners=False, antialias=True)
+        ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:]
         ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
         return torch.cat([l, ab], dim=1)
 

@@ -1,0 +1,133 @@
+"""User hints for SIGGRAPH17: random hints for training, and points given by a user at inference.
+
+A hint is a patch of the ab image set to one colour, plus a 0/1 mask marking where hints are;
+both go to the network next to L (`SIGGRAPH17Colorizer`). Without hints both are zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from colorization.colorspaces import AB_SCALE
+from colorization.errors import DataError
+
+STOP_PROBABILITY = 1 / 8
+"""After each hint, sampling stops with this probability: the count is geometric with mean 7."""
+MAX_PATCH = 9
+"""Patch sides are drawn uniformly from 1..MAX_PATCH pixels."""
+DEFAULT_POINT_PATCH = 3
+"""Side, in pixels at the network's working size, of the square a user's point colours."""
+
+
+def sample_patches(
+    batch: int,
+    height: int,
+    width: int,
+    stop_probability: float = STOP_PROBABILITY,
+    max_patch: int = MAX_PATCH,
+    generator: torch.Generator | None = None,
+) -> list[list[tuple[int, int, int]]]:
+    """Random hint patches (top, left, side) for each of `batch` images of height x width (SIGGRAPH17's recipe).
+
+    Per image a geometric number of patches (P(n) = (1 - p)^n p: none with probability p, mean
+    (1 - p) / p), each a square of side 1..`max_patch` whose top-left corner is drawn from a
+    normal distribution centred on the image (std a quarter of the free range), clipped inside.
+    """
+    patches = []
+    for count in _geometric(batch, stop_probability, generator).tolist():
+        image = []
+        for _ in range(count):
+            side = min(int(torch.randint(1, max_patch + 1, (), generator=generator)), height, width)
+            image.append((_normal_position(height - side, generator), _normal_position(width - side, generator), side))
+        patches.append(image)
+    return patches
+
+
+def sample_hints(
+    ab: Tensor,
+    stop_probability: float = STOP_PROBABILITY,
+    max_patch: int = MAX_PATCH,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Training hints: (B, 2, H, W) true ab -> hint ab (B, 2, H, W) and 0/1 mask (B, 1, H, W).
+
+    Patches come from `sample_patches`; each reveals its mean true ab.
+    """
+    batch, _, height, width = ab.shape
+    hint_ab, mask = torch.zeros_like(ab), ab.new_zeros(batch, 1, height, width)
+    for image, patches in enumerate(sample_patches(batch, height, width, stop_probability, max_patch, generator)):
+        for top, left, side in patches:
+            rows, cols = slice(top, top + side), slice(left, left + side)
+            hint_ab[image, :, rows, cols] = ab[image, :, rows, cols].mean(dim=(1, 2), keepdim=True)
+            mask[image, :, rows, cols] = 1.0
+    return hint_ab, mask
+
+
+def _geometric(size: int, stop_probability: float, generator: torch.Generator | None) -> Tensor:
+    """`size` counts of failures before the first success, success probability `stop_probability`."""
+    uniform = torch.rand(size, generator=generator, dtype=torch.float64).clamp_min(1e-12)
+    return torch.floor(torch.log(uniform) / torch.log1p(torch.tensor(-stop_probability, dtype=torch.float64))).long()
+
+
+def _normal_position(free: int, generator: torch.Generator | None) -> int:
+    """A corner in 0..free drawn from Normal((free + 1) / 2, (free + 1) / 4), clipped."""
+    value = (free + 1) / 2 + (free + 1) / 4 * float(torch.randn((), generator=generator))
+    return int(min(max(value, 0.0), free))
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Points (x, y, a, b) a user gives per image: pixel column, row, and the colour's a*, b*.
+
+    `size` is the (height, width) of the image the coordinates refer to; `rasterize` maps them to
+    any other size, so hints given on a full-size photo work at the network's working size.
+    Each point colours a `patch` x `patch` square at the size it is rasterized at.
+    """
+
+    points: tuple[tuple[tuple[float, float, float, float], ...], ...]
+    size: tuple[int, int]
+    patch: int = DEFAULT_POINT_PATCH
+
+    @classmethod
+    def from_points(
+        cls, points: Sequence[Sequence[Sequence[float]]], size: tuple[int, int], patch: int = DEFAULT_POINT_PATCH
+    ) -> Hints:
+        """Validate and freeze per-image lists of (x, y, a, b); raises `DataError` naming a bad point."""
+        height, width = size
+        frozen = []
+        for image, image_points in enumerate(points):
+            checked = []
+            for point in image_points:
+                if len(point) != 4:
+                    raise DataError(f"hint {tuple(point)} of image {image}: expected (x, y, a, b)")
+                x, y, a, b = (float(v) for v in point)
+                if not (0 <= x < width and 0 <= y < height):
+                    raise DataError(f"hint {tuple(point)} of image {image}: (x, y) outside the {width}x{height} image")
+                if max(abs(a), abs(b)) > AB_SCALE:
+                    raise DataError(f"hint {tuple(point)} of image {image}: a, b must lie in [-110, 110]")
+                checked.append((x, y, a, b))
+            frozen.append(tuple(checked))
+        if patch < 1:
+            raise DataError(f"hint patch={patch} must be at least 1 pixel")
+        return cls(tuple(frozen), (int(height), int(width)), int(patch))
+
+    def rasterize(self, height: int, width: int, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+        """Hint ab (B, 2, height, width) and mask (B, 1, height, width) with the points scaled to that size."""
+        batch = len(self.points)
+        hint_ab = torch.zeros(batch, 2, height, width, device=device)
+        mask = torch.zeros(batch, 1, height, width, device=device)
+        scale_y, scale_x = height / self.size[0], width / self.size[1]
+        half = (self.patch - 1) // 2
+        for image, image_points in enumerate(self.points):
+            for x, y, a, b in image_points:
+                row, col = int(y * scale_y), int(x * scale_x)
+                rows = slice(max(row - half, 0), row - half + self.patch)
+                cols = slice(max(col - half, 0), col - half + self.patch)
+                hint_ab[image, 0, rows, cols] = a
+                hint_ab[image, 1, rows, cols] = b
+                mask[image, :, rows, cols] = 1.0
+        return hint_ab, mask

@@ -1,0 +1,94 @@
+"""Read weight files strictly: Zhang et al.'s official ``.pth`` releases and our own checkpoints' networks.
+
+The official files are plain state dicts whose names carry the first 8 hex digits of their
+sha256 (``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
+convention has it; that prefix is checked when present. Loading is strict: every key must be
+there with its shape, except the BatchNorm ``num_batches_tracked`` counters that files saved by
+older PyTorch lack. Any other mismatch stops with one line naming the first offending keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from colorization.errors import DataError
+
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
+"""``name-<8 hex digits>.pth``: the digits are the start of the file's sha256."""
+TOLERATED_MISSING = "num_batches_tracked"
+SHOW_KEYS = 3
+"""How many offending keys an error message names."""
+
+OFFICIAL_SIGNATURES: dict[str, str] = {"model8.6.weight": "eccv16", "model_class.0.weight": "siggraph17"}
+"""A key only one of the two official networks has -> the network it identifies."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """The state dict stored in `path` (a plain ``.pth`` state dict or a Lightning checkpoint's ``net.*``).
+
+    Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
+    corrupt or unrecognised file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: weights file not found")
+    match = HASH_IN_NAME.search(path.name)
+    if match and not sha256_of(path).startswith(match.group(1)):
+        raise DataError(
+            f"{path}: sha256 does not start with {match.group(1)} as its name says; the file is corrupt or "
+            "not the official release (download it again)"
+        )
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for foreign or truncated files
+        raise DataError(f"{path}: not a readable PyTorch weights file ({type(error).__name__})") from None
+    if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
+        # a Lightning checkpoint of a Zhang module: its network's entries are prefixed "net."
+        content = {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}
+    if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
+        raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
+    return content
+
+
+def official_kind(state_dict: dict[str, Tensor]) -> str | None:
+    """'eccv16' or 'siggraph17' if the state dict has that official network's layout, else None."""
+    kinds = {kind for key, kind in OFFICIAL_SIGNATURES.items() if key in state_dict}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Path) -> None:
+    """Load `state_dict` into `net`, requiring exactly its keys and shapes (``num_batches_tracked`` may be missing).
+
+    Raises `DataError` naming the first wrong, missing and unexpected keys.
+    """
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state_dict and not k.endswith(TOLERATED_MISSING)]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong = [
+        f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    problems = [
+        f"{label}: {', '.join(keys[:SHOW_KEYS])}{' ...' if len(keys) > SHOW_KEYS else ''} ({len(keys)} in all)"
+        for label, keys in (("wrong shapes", wrong), ("missing keys", missing), ("unexpected keys", unexpected))
+        if keys
+    ]
+    if problems:
+        raise DataError(f"{source}: does not fit {type(net).__name__}; " + "; ".join(problems))
+    # counters absent from old files keep their fresh value; everything else is replaced
+    net.load_state_dict({**expected, **state_dict}, strict=True)

@@ -1,0 +1,69 @@
+"""Every option of every config group composes (Hydra compose API) and builds what it names."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from colorization.checkpoints import build_colorizer
+from colorization.colorspaces import get_colorspace
+from colorization.errors import ConfigError
+from colorization.training import check_hardware, instantiate_all
+from tests.conftest import CONF_DIR, compose_config
+
+GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
+OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
+
+
+def test_every_group_has_options():
+    assert {group for group, _ in OPTIONS} == set(GROUPS)
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_builds(group, option, tmp_path: Path):
+    overrides = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", "data.root=" + str(tmp_path)]
+    cfg = compose_config("train", [f"{group}={option}", *overrides])
+    assert cfg.model._target_ and cfg.data._target_ and cfg.trainer._target_
+    space = get_colorspace(cfg.colorspace.name)
+    if group in ("model", "experiment", "colorspace"):
+        model = build_colorizer(cfg.model, cfg.colorspace.name)
+        assert model.colorspace.name == space.name
+    if group in ("logger", "callbacks"):
+        assert all(obj is not None for obj in instantiate_all(cfg[group]))
+    if group == "trainer":
+        try:
+            check_hardware(cfg.trainer)
+        except ConfigError as error:  # a GPU config on a machine without one: must say so
+            assert "GPU" in str(error)
+        else:
+            instantiate(cfg.trainer, logger=False)
+
+
+def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path):
+    cfg = compose_config("train", [f"paths.root_dir={tmp_path}"])
+    assert cfg.model.net._target_ == "colorization.models.StudyCNN"
+    assert (cfg.model.filters, cfg.model.stride, cfg.model.padding) == (12, 1, "valid")
+    assert cfg.model.optimizer.lr == 1e-3 and cfg.model.loss == "mse"
+    assert cfg.trainer.max_epochs == 5 and cfg.colorspace.name == "lab"
+    assert cfg.data._target_ == "colorization.data.SamplePhotosDataModule"
+    assert cfg.optimized_metric == "val/cie76"
+
+
+@pytest.mark.parametrize(("option", "stride", "filters"), [("model1", 1, 12), ("model2", 2, 12), ("model3", 1, 32)])
+def test_report_variants(option, stride, filters, tmp_path: Path):
+    cfg = compose_config("train", [f"model={option}", f"paths.root_dir={tmp_path}"])
+    assert (cfg.model.stride, cfg.model.filters) == (stride, filters)
+    model = build_colorizer(cfg.model, "lab")
+    assert model.net.down1.stride == (stride, stride) and model.net.down1.out_channels == filters
+
+
+def test_kaggle_data_defaults_follow_the_study(tmp_path: Path):
+    cfg = compose_config("train", ["data=kaggle", f"paths.root_dir={tmp_path}"])
+    assert cfg.data.batch_size == 64 and cfg.data.crop_size == 224 and cfg.data.test_start is None
+
+
+def test_model_settings_reach_the_network(tmp_path: Path):
+    cfg = compose_config("train", ["model.filters=7", "model.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"])
+    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
+    assert model.net.up2.out_channels == 3, "HLS has three target channels"

@@ -1,0 +1,160 @@
+"""train.py end to end on the tiny photo set: outputs, learning, resume, errors, multirun."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from colorization.checkpoints import load_colorizer
+from colorization.errors import ConfigError, DataError
+from colorization.training import train
+from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def read_metrics_csv(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def column(rows: list[dict[str, str]], key: str) -> list[float]:
+    return [float(row[key]) for row in rows if row.get(key)]
+
+
+def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_config, tmp_path: Path):
+    run = tmp_path / "run"
+    cfg = train_config("trainer.max_epochs=4", "data.batch_size=4", run_dir=run)
+    metrics = train(cfg)
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("best_epoch") for name in checkpoints)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:03d}.png" for e in range(4)]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved == pytest.approx(metrics)
+    assert {"val/mse", "val/cie76", "test/mse", "test/cie76", "train/loss_epoch"} <= set(saved)
+    rows = read_metrics_csv(run)
+    losses = column(rows, "train/loss_epoch")
+    assert len(losses) == 4 and losses[-1] < losses[0], f"training loss did not decrease: {losses}"
+    assert len(column(rows, "val/cie76")) == 4 and len(column(rows, "test/cie76")) == 1
+
+    from PIL import Image
+
+    sheet = Image.open(run / "samples" / "epoch_003.png")
+    crop = TINY_SAMPLE["data.crop_size"]
+    assert sheet.size == (3 * crop, sheet.size[1]) and sheet.size[1] % crop == 0
+
+    model = load_colorizer(run / "checkpoints" / "last.ckpt")
+    l = torch.rand(2, 1, crop, crop) * 100
+    assert model.colorize(l).shape == (2, 3, crop, crop)
+    assert not model.training
+
+
+def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):
+    first = tmp_path / "first"
+    train(train_config("trainer.max_epochs=1", "test=false", run_dir=first))
+    last = first / "checkpoints" / "last.ckpt"
+    steps_after_one_epoch = torch.load(last, weights_only=False)["global_step"]
+    second = tmp_path / "second"
+    train(train_config("trainer.max_epochs=2", "test=false", f"ckpt_path={last}", run_dir=second))
+    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * steps_after_one_epoch
+    assert sorted(p.name for p in (second / "samples").iterdir()) == ["epoch_001.png"]
+
+
+def test_hls_with_model2_trains(train_config):
+    metrics = train(train_config("colorspace=hls", "model=model2"))
+    assert torch.isfinite(torch.tensor(metrics["test/cie76"]))
+
+
+def test_kaggle_layout_trains(kaggle_root: Path, tmp_path: Path):
+    data = [
+        "data=kaggle",
+        f"data.root={kaggle_root}",
+        "data.crop_size=16",
+        "data.batch_size=4",
+        "data.val_fraction=0.2",
+        "data.num_workers=0",
+        "data.pin_memory=false",
+        "data.persistent_workers=false",
+    ]
+    metrics = train(compose_config("train", tiny_overrides(None, tmp_path / "run") + data))
+    assert {"val/cie76", "test/cie76"} <= set(metrics)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        (["trainer=gpu"], ConfigError, "needs a CUDA GPU"),
+        (["model.stride=9"], ConfigError, "model.stride=9 is out of range"),
+        (["colorspace.name=xyz"], ConfigError, "colorspace.name='xyz' is unknown"),
+    ],
+)
+def test_bad_input_fails_before_training(train_config, tmp_path: Path, overrides, error, message):
+    with pytest.raises(error, match=message):
+        train(train_config(*overrides))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_missing_kaggle_root_fails_before_training(tmp_path: Path):
+    cfg = compose_config(
+        "train", [*tiny_overrides(None, tmp_path / "run"), "data=kaggle", "data.root=/nonexistent/kaggle"]
+    )
+    with pytest.raises(DataError, match="/nonexistent/kaggle: data directory not found"):
+        train(cfg)
+
+
+def run_train_py(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**__import__("os").environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"},
+    )
+
+
+def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
+    data = []
+    if sample_root is not None:
+        data = [f"paths.data_dir={sample_root.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
+    return [
+        f"paths.root_dir={root}",
+        *data,
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trainer=gpu"], "error: trainer.accelerator='gpu' needs a CUDA GPU"),
+        (["data=kaggle", "data.root=/nonexistent"], "error: /nonexistent: data directory not found"),
+    ],
+)
+def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path, tmp_path: Path, args, message):
+    sample = None if "data=kaggle" in args else sample_root
+    result = run_train_py([*cli_overrides(sample, tmp_path), *args], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and error_lines[0].startswith(message), result.stderr
+
+
+def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
+    result = run_train_py(["-m", "model.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, stride in zip(jobs, (1, 2), strict=True):
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        assert "val/cie76" in json.loads((job / "metrics.json").read_text())
+        assert f"model.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
