@@ -85,8 +85,8 @@ def tiny_overrides(sample_root: Path | None, run_dir: Path) -> list[str]:
         *data,
         "trainer=cpu",
         "trainer.max_epochs=1",
-        "++trainer.enable_progress_bar=false",
-        "++trainer.enable_model_summary=false",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
     ]
 
 
