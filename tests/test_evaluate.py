@@ -20,6 +20,7 @@ from colorization.errors import ConfigError, DataError
 from colorization.evaluation import GRAY, GROUND_TRUTH, HEADER_HEIGHT, OUTPUT_FILES, evaluate
 from colorization.training import train
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
+from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
 
 MODELS = ("cnn", "model2")
 
@@ -261,9 +262,22 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     assert "| gray | " in markdown and "| ground truth | " in markdown
 
 
-def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, kaggle_root, tmp_path):
-    # our tiny CNN stands in for all four models: this checks the table's wiring, not the models
-    stand_ins = [f"checkpoints.{name}={checkpoints['cnn']}" for name in ("CNN", "ECCV16", "SIGGRAPH17", "CWGAN")]
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
+    directory = tmp_path_factory.mktemp("release")
+    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
+
+
+def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release_files, kaggle_root, tmp_path):
+    # random-weight release files for ECCV16/SIGGRAPH17 and our tiny CNN for CNN and CWGAN: this
+    # checks the table's wiring and that release files run through the harness, not the models
+    stand_ins = [
+        f"checkpoints.CNN={checkpoints['cnn']}",
+        f"checkpoints.ECCV16={release_files['eccv16']}",
+        f"checkpoints.SIGGRAPH17={release_files['siggraph17']}",
+        f"checkpoints.CWGAN={checkpoints['model2']}",
+    ]
     cfg = compose_config(
         "evaluate",
         [
@@ -287,3 +301,20 @@ def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, kaggle_
     assert table[GRAY]["study_mse"] == "" and float(table["ECCV16"]["cie76"]) > 1.0
     markdown = (tmp_path / "eval" / "results.md").read_text()
     assert "| study_mse | study_cie76 |" in markdown and "| 0.047 | 41.18 |" in markdown
+
+    # the release rows equal a direct run of the same file on the same whole images
+    l_cv = np.load(kaggle_root / "l" / "gray_scale.npy")[-4:]
+    ab_cv = np.load(kaggle_root / "ab" / "ab" / "ab3.npy")
+    target = torch.cat(
+        [
+            torch.from_numpy(l_cv.astype(np.float32) * 100 / 255).unsqueeze(1),
+            torch.from_numpy(ab_cv.astype(np.float32) - 128).permute(0, 3, 1, 2),
+        ],
+        dim=1,
+    )
+    for name, key in (("ECCV16", "eccv16"), ("SIGGRAPH17", "siggraph17")):
+        with torch.no_grad():
+            prediction = load_colorizer(release_files[key]).colorize_full(target[:, :1])
+        expected = direct_metrics(prediction, target)
+        for metric in ("cie76", "ciede2000", "auc_ab", "ssim"):
+            assert float(table[name][metric]) == pytest.approx(expected[metric], rel=1e-5, abs=1e-5), (name, metric)
