@@ -42,7 +42,7 @@ results: $(STAMP)  ## README's results table: RESULTS_DIR/evaluate/results.md
 	set -e; checkpoints=""; \
 	for model in $(RESULTS_MODELS); do \
 		$(PY) train.py model=$$model hydra.run.dir=$(RESULTS_DIR)/train/$$model $(ARGS); \
-		checkpoints="$$checkpoints$${checkpoints:+, }$$model: '$(RESULTS_DIR)/train/$$model/checkpoints/last.ckpt'"; \
+		checkpoints="$$checkpoints$${checkpoints:+, }$$model: $(RESULTS_DIR)/train/$$model/checkpoints/last.ckpt"; \
 	done; \
 	$(PY) evaluate.py "checkpoints={$$checkpoints}" hydra.run.dir=$(RESULTS_DIR)/evaluate $(EVAL_ARGS)
 	@echo "results: $(RESULTS_DIR)/evaluate/results.md"
