@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test lint format bench clean
+.PHONY: install train test lint format bench results clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,21 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## speed/memory benchmarks; figures go to BENCHMARKS.md
 	$(PY) -m benchmarks $(ARGS)
+
+# `make results`: train every conf/model/*.yaml on the built-in photos (the model's default
+# settings; ARGS go to train.py), then score them all with evaluate.py (EVAL_ARGS) in one table.
+RESULTS_DIR := logs/results/$(shell date +%Y-%m-%d_%H-%M-%S)
+RESULTS_MODELS ?= $(sort $(basename $(notdir $(wildcard conf/model/*.yaml))))
+EVAL_ARGS ?=
+
+results: $(STAMP)  ## README's results table: RESULTS_DIR/evaluate/results.md
+	set -e; checkpoints=""; \
+	for model in $(RESULTS_MODELS); do \
+		$(PY) train.py model=$$model hydra.run.dir=$(RESULTS_DIR)/train/$$model $(ARGS); \
+		checkpoints="$$checkpoints$${checkpoints:+, }$$model: $(RESULTS_DIR)/train/$$model/checkpoints/last.ckpt"; \
+	done; \
+	$(PY) evaluate.py "checkpoints={$$checkpoints}" hydra.run.dir=$(RESULTS_DIR)/evaluate $(EVAL_ARGS)
+	@echo "results: $(RESULTS_DIR)/evaluate/results.md"
 
 clean:
 	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache build *.egg-info

@@ -2,17 +2,63 @@
 
 Every metric takes Lab images, ``(B, 3, H, W)`` with L in [0, 100] and a*, b* in standard CIE
 units, as (prediction, target), so that all model families are scored by the same code. The
-`functional` forms give per-image or per-pixel values; the `torchmetrics.Metric` classes
-accumulate over batches and synchronise across devices.
+functional forms give per-image or per-pixel values; the `torchmetrics.Metric` classes accumulate
+them over batches in float64 and synchronise across devices (sums, reduced with ``sum``).
+
+sRGB-based metrics (MSE, PSNR, SSIM, colorfulness) convert Lab with `colorspaces.lab_to_rgb`
+(kornia, D65, out-of-gamut colours clipped to [0, 1]).
+
+Pooling: pixel metrics (MSE, CIE76, CIEDE2000, AuC) are means over every pixel of the set;
+image metrics (PSNR, SSIM, colorfulness) are computed per image and averaged over images, which
+is how colorization papers report them (a PSNR of the pooled MSE would only restate the MSE
+column).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from colorization.colorspaces import lab_to_rgb
+
+UINT8_PEAK = 255.0
+"""Peak value for PSNR and colorfulness: sRGB scaled to the uint8 range [0, 255]."""
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+"""Wang et al. (2004): an 11x11 Gaussian window with sigma 1.5, and the stabilising constants."""
+AUC_MAX_THRESHOLD = 150
+"""Zhang et al. (2016): ab-error thresholds 0, 1, ..., 150."""
+CIEDE2000_25_POW7 = 25.0**7
+
+
+_SRGB_CACHE: list[tuple[Tensor, int, Tensor]] = []
+
+
+def srgb(lab: Tensor) -> Tensor:
+    """`lab_to_rgb` of (B, 3, H, W) Lab as float32 sRGB in [0, 1], remembered for the last two inputs.
+
+    Every sRGB metric of a collection converts the same prediction and target, and the conversion
+    costs more than most metrics; the memo holds the tensors themselves, so a hit is the very same
+    unmodified tensor (identity and in-place version both match). Inference-mode tensors carry no
+    version counter and are never memoised (run under `torch.no_grad` to benefit).
+    """
+    if lab.is_inference():
+        return lab_to_rgb(lab.float())
+    for cached, version, rgb in _SRGB_CACHE:
+        if cached is lab and cached._version == version:
+            return rgb
+    rgb = lab_to_rgb(lab.float())
+    _SRGB_CACHE[:] = [(lab, lab._version, rgb), *_SRGB_CACHE[:1]]
+    return rgb
+
+
+def squared_error_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-pixel squared sRGB error, averaged over the 3 channels, sRGB in [0, 1]; (B, H, W)."""
+    diff = srgb(pred_lab) - srgb(target_lab)
+    return diff.square().mean(1)
 
 
 def mse_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
@@ -21,8 +67,53 @@ def mse_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     ``mean_{c,h,w} (rgb_pred - rgb_target)^2`` over the three sRGB channels, range [0, 1].
     Returns a (B,) tensor.
     """
-    diff = lab_to_rgb(pred_lab.float()) - lab_to_rgb(target_lab.float())
-    return diff.square().flatten(1).mean(1)
+    return squared_error_rgb(pred_lab, target_lab).flatten(1).mean(1)
+
+
+def psnr_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-image PSNR in dB of sRGB in the uint8 range: ``10 log10(255^2 / MSE_255)``; (B,).
+
+    Equal to ``-10 log10(MSE)`` with MSE of sRGB in [0, 1]; the images are not rounded to
+    integers. Higher is better; +inf for identical images, about 20-30 dB for colorizers.
+    """
+    mse_255 = mse_rgb(pred_lab, target_lab).double() * UINT8_PEAK**2
+    return 10.0 * torch.log10(UINT8_PEAK**2 / mse_255)
+
+
+def _gaussian_window(device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The normalised 1-D Gaussian of `SSIM_WINDOW` taps and std `SSIM_SIGMA`."""
+    x = torch.arange(SSIM_WINDOW, device=device, dtype=dtype) - (SSIM_WINDOW - 1) / 2
+    window = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
+    return window / window.sum()
+
+
+def _local_mean(x: Tensor, window: Tensor) -> Tensor:
+    """Gaussian-weighted mean of every full window of (N, C, H, W) `x` (separable, no padding)."""
+    channels = x.shape[1]
+    rows = window.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    cols = window.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    return F.conv2d(F.conv2d(x, rows, groups=channels), cols, groups=channels)
+
+
+def ssim_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-image SSIM of sRGB (Wang et al. 2004), mean over the 3 channels; (B,), at most 1.
+
+    Gaussian 11x11 window, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1 for sRGB in [0, 1],
+    population (co)variances, averaged over the windows that fit inside the image (a border of 5
+    pixels is excluded): scikit-image's
+    ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+    Computed in float32 (the local statistics dominate the cost of evaluation); agrees with
+    scikit-image's float64 result to about 1e-5. Images must be at least 11x11.
+    """
+    x, y = srgb(pred_lab), srgb(target_lab)
+    window = _gaussian_window(x.device, x.dtype)
+    mu_x, mu_y = _local_mean(x, window), _local_mean(y, window)
+    var_x = _local_mean(x * x, window) - mu_x**2
+    var_y = _local_mean(y * y, window) - mu_y**2
+    cov = _local_mean(x * y, window) - mu_x * mu_y
+    c1, c2 = SSIM_K1**2, SSIM_K2**2  # (K * data range)^2 with data range 1
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(1)
 
 
 def delta_e_cie76(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
@@ -35,8 +126,80 @@ def delta_e_cie76(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     return (pred_lab.float() - target_lab.float()).square().sum(1).sqrt()
 
 
-class _MeanOverPixels(Metric):
-    """Mean of a per-element quantity over every element seen, summed in float64."""
+def delta_e_ciede2000(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-pixel CIEDE2000 colour difference Delta E00 (kL = kC = kH = 1), shape (B, H, W).
+
+    The CIE formula as written out by Sharma, Wu and Dalal (2005), computed in float64; it
+    weighs lightness, chroma and hue differences by how visible they are, so it is smaller than
+    CIE76 for saturated colours. 0 for identical colours, about 1 is just noticeable.
+    """
+    lab1, lab2 = pred_lab.double(), target_lab.double()
+    l1, a1, b1 = lab1.unbind(1)
+    l2, a2, b2 = lab2.unbind(1)
+    c_mean = (torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - torch.sqrt(c_mean**7 / (c_mean**7 + CIEDE2000_25_POW7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = torch.hypot(a1p, b1), torch.hypot(a2p, b2)
+    h1p = torch.remainder(torch.atan2(b1, a1p), 2 * math.pi)
+    h2p = torch.remainder(torch.atan2(b2, a2p), 2 * math.pi)
+    chroma_product = c1p * c2p
+    achromatic = chroma_product == 0
+
+    dl = l2 - l1
+    dc = c2p - c1p
+    dh = h2p - h1p
+    dh = torch.where(dh > math.pi, dh - 2 * math.pi, torch.where(dh < -math.pi, dh + 2 * math.pi, dh))
+    dh = torch.where(achromatic, torch.zeros_like(dh), dh)
+    d_hue = 2 * torch.sqrt(chroma_product) * torch.sin(dh / 2)
+
+    l_mean = (l1 + l2) / 2
+    cp_mean = (c1p + c2p) / 2
+    h_sum = h1p + h2p
+    # the mean hue goes the short way round the circle; undefined hues (zero chroma) just add
+    wrap = (~achromatic) & ((h1p - h2p).abs() > math.pi)
+    h_mean = torch.where(wrap, torch.where(h_sum < 2 * math.pi, h_sum + 2 * math.pi, h_sum - 2 * math.pi), h_sum)
+    h_mean = torch.where(achromatic, h_mean, h_mean / 2)
+
+    t = (
+        1
+        - 0.17 * torch.cos(h_mean - math.radians(30))
+        + 0.24 * torch.cos(2 * h_mean)
+        + 0.32 * torch.cos(3 * h_mean + math.radians(6))
+        - 0.20 * torch.cos(4 * h_mean - math.radians(63))
+    )
+    d_theta = math.radians(30) * torch.exp(-(((torch.rad2deg(h_mean) - 275) / 25) ** 2))
+    r_c = 2 * torch.sqrt(cp_mean**7 / (cp_mean**7 + CIEDE2000_25_POW7))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / torch.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * cp_mean
+    s_h = 1 + 0.015 * cp_mean * t
+    r_t = -torch.sin(2 * d_theta) * r_c
+    terms = (dl / s_l) ** 2 + (dc / s_c) ** 2 + (d_hue / s_h) ** 2 + r_t * (dc / s_c) * (d_hue / s_h)
+    return torch.sqrt(terms.clamp_min(0))
+
+
+def ab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+    """Per-pixel Euclidean distance of (a*, b*) in Lab units, (B, H, W): the error behind AuC."""
+    return (pred_lab[:, 1:].double() - target_lab[:, 1:].double()).square().sum(1).sqrt()
+
+
+def colorfulness(lab: Tensor) -> Tensor:
+    """Per-image colorfulness of Hasler & Suesstrunk (2003), absolute-difference variant; (B,).
+
+    On sRGB in [0, 255]: ``rg = |R - G|``, ``yb = |(R + G)/2 - B|``,
+    ``CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)`` with population
+    standard deviations over the image's pixels (the variant of CT2 and DDColor). 0 for a gray
+    image; natural photos score about 20-60, higher is more colourful.
+    """
+    r, g, b = (srgb(lab).double() * UINT8_PEAK).flatten(2).unbind(1)
+    rg = (r - g).abs()
+    yb = ((r + g) / 2 - b).abs()
+    spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0))
+    centre = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
+    return spread + 0.3 * centre
+
+
+class _Mean(Metric):
+    """Mean of a per-pixel or per-image quantity (`values`) over every element seen, in float64."""
 
     full_state_update = False
     higher_is_better = False
@@ -46,31 +209,127 @@ class _MeanOverPixels(Metric):
         self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def _accumulate(self, values: Tensor, count: int) -> None:
+    @staticmethod
+    def values(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
+        values = self.values(pred_lab, target_lab)
         self.total += values.double().sum()
-        self.count += count
+        self.count += values.numel()
 
     def compute(self) -> Tensor:
-        return (self.total / self.count).float()
+        return self.total / self.count
 
 
-class MSE(_MeanOverPixels):
-    """Mean squared error of sRGB in [0, 1], averaged over all pixels and channels (see `mse_rgb`)."""
+class MSE(_Mean):
+    """Mean squared error of sRGB in [0, 1] over all pixels and channels (see `mse_rgb`); [0, 1]."""
 
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        per_image = mse_rgb(pred_lab, target_lab)
-        pixels = pred_lab[0, 0].numel()
-        self._accumulate(per_image * pixels, per_image.numel() * pixels)
+    values = staticmethod(squared_error_rgb)
 
 
-class CIE76(_MeanOverPixels):
+class PSNR(_Mean):
+    """Mean over images of the per-image PSNR in dB, sRGB in [0, 255] (see `psnr_rgb`)."""
+
+    higher_is_better = True
+    values = staticmethod(psnr_rgb)
+
+
+class SSIM(_Mean):
+    """Mean over images of the per-image sRGB SSIM (see `ssim_rgb`); at most 1."""
+
+    higher_is_better = True
+    values = staticmethod(ssim_rgb)
+
+
+class CIE76(_Mean):
     """Mean per-pixel CIE76 Delta E*ab in standard Lab units (see `delta_e_cie76`)."""
 
+    values = staticmethod(delta_e_cie76)
+
+
+class CIEDE2000(_Mean):
+    """Mean per-pixel CIEDE2000 Delta E00 (see `delta_e_ciede2000`)."""
+
+    values = staticmethod(delta_e_ciede2000)
+
+
+class Colorfulness(Metric):
+    """Mean colorfulness of the predicted images (see `colorfulness`); the target's is kept too."""
+
+    full_state_update = False
+    higher_is_better = None
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("pred_total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("target_total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
     def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        delta = delta_e_cie76(pred_lab, target_lab)
-        self._accumulate(delta, delta.numel())
+        self.pred_total += colorfulness(pred_lab).sum()
+        self.target_total += colorfulness(target_lab).sum()
+        self.count += pred_lab.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.pred_total / self.count
 
 
-def colorization_metrics(prefix: str) -> MetricCollection:
-    """The metrics every module logs during validation and test, keys like ``val/cie76``."""
-    return MetricCollection({"mse": MSE(), "cie76": CIE76()}, prefix=prefix)
+class DeltaColorfulness(Colorfulness):
+    """|mean colorfulness of the predictions - mean colorfulness of the targets| over the set."""
+
+    higher_is_better = False
+
+    def compute(self) -> Tensor:
+        return ((self.pred_total - self.target_total) / self.count).abs()
+
+
+class AucAB(Metric):
+    """Zhang et al.'s AuC: area under the cumulative curve of per-pixel ab error, in [0, 1].
+
+    For thresholds t = 0, 1, ..., 150 (Lab units) the fraction of pixels with
+    ``ab_distance <= t`` is accumulated; the AuC is the trapezoidal area under that curve divided
+    by 150, so identical images give 1 and higher is better.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("hits", torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
+        error = ab_distance(pred_lab, target_lab).flatten()
+        thresholds = torch.arange(AUC_MAX_THRESHOLD + 1, device=error.device, dtype=error.dtype)
+        # first threshold >= error; a pixel counts for that threshold and every larger one
+        first = torch.bucketize(error, thresholds)
+        per_threshold = torch.bincount(first, minlength=AUC_MAX_THRESHOLD + 2)[: AUC_MAX_THRESHOLD + 1]
+        self.hits += per_threshold.cumsum(0).double()
+        self.count += error.numel()
+
+    def compute(self) -> Tensor:
+        fraction = self.hits / self.count
+        return torch.trapezoid(fraction, dx=1.0) / AUC_MAX_THRESHOLD
+
+
+CHEAP_METRICS: dict[str, type[Metric]] = {"mse": MSE, "cie76": CIE76}
+"""Logged at every validation: the metrics checkpointing and sweeps use."""
+FULL_METRICS: dict[str, type[Metric]] = {
+    "mse": MSE,
+    "psnr": PSNR,
+    "ssim": SSIM,
+    "cie76": CIE76,
+    "ciede2000": CIEDE2000,
+    "auc_ab": AucAB,
+    "colorfulness": Colorfulness,
+    "delta_cf": DeltaColorfulness,
+}
+"""Every metric, in table order: logged at test time and by `evaluate.py`."""
+
+
+def colorization_metrics(prefix: str, full: bool = False) -> MetricCollection:
+    """The metrics a module logs, keys like ``val/cie76``: `CHEAP_METRICS`, or `FULL_METRICS` if `full`."""
+    chosen = FULL_METRICS if full else CHEAP_METRICS
+    return MetricCollection({name: cls() for name, cls in chosen.items()}, prefix=prefix)

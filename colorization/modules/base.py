@@ -33,8 +33,9 @@ class ColorizerModule(L.LightningModule):
     def __init__(self, colorspace: str = "lab") -> None:
         super().__init__()
         self.colorspace: ColorSpace = get_colorspace(colorspace)
+        # validation runs every epoch and drives checkpointing: the cheap metrics; test: all of them
         self.val_metrics = colorization_metrics(prefix="val/")
-        self.test_metrics = colorization_metrics(prefix="test/")
+        self.test_metrics = colorization_metrics(prefix="test/", full=True)
         # the model's Hydra config, stored in checkpoints so they can be rebuilt (see checkpoints.py)
         self.model_config: dict | None = None
 

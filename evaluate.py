@@ -1,0 +1,22 @@
+"""Evaluate colorizers: ``python evaluate.py 'checkpoints=[a.ckpt,b.ckpt]' data=sample``.
+
+Composes `conf/evaluate.yaml`, scores every checkpoint plus the reference rows ``gray`` and
+``ground truth`` on one data split, and writes results.md/.csv/.json and comparison.png into a
+new run directory (see `colorization.evaluation`).
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from colorization.cli import exit_on_user_error
+from colorization.evaluation import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    with exit_on_user_error():
+        evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
