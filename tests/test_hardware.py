@@ -11,19 +11,19 @@ import torch
 
 from colorization.checkpoints import load_colorizer
 from colorization.instantiate import instantiate
-from colorization.metrics import CIE76
+from colorization.metrics import CHEAP_METRICS, CIE76, FULL_METRICS
 from tests.conftest import compose_config
 from tests.test_train import cli_overrides, run_train_py
 
+# what a single-process run of the regression module reports: its loss, throughput, and the
+# shared validation (cheap) and test (full) metric sets
 SINGLE_PROCESS_KEYS = {
     "train/loss",
     "train/loss_step",
     "train/loss_epoch",
     "train/images_per_sec",
-    "val/mse",
-    "val/cie76",
-    "test/mse",
-    "test/cie76",
+    *(f"val/{name}" for name in CHEAP_METRICS),
+    *(f"test/{name}" for name in FULL_METRICS),
 }
 
 
