@@ -50,7 +50,8 @@ class RegressionColorizer(ColorizerModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         l, ab = batch["l"], batch["ab"]
         loss = self.loss_fn(self(l), self.colorspace.encode(l, ab))
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=l.shape[0])
+        # sync_dist: under DDP the epoch value averages every process, not rank 0 alone
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=l.shape[0], sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> Any:
