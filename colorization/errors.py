@@ -4,6 +4,8 @@ Entry points catch `ColorizationError` and print its one-line message instead of
 these errors describe bad input (a config value, a data file), never a bug in the code.
 """
 
+from collections.abc import Iterable
+
 
 class ColorizationError(Exception):
     """Bad input that the user can fix; the message names the key/path/value and what was expected."""
@@ -27,3 +29,18 @@ def find_user_error(error: BaseException | None) -> ColorizationError | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+def check_int(key: str, value: object, low: int, high: int) -> int:
+    """`value` if it is an integer in [low, high]; otherwise a `ConfigError` naming `key`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}={value!r} is out of range; expected an integer in {low}..{high}")
+    return value
+
+
+def check_choice(key: str, value: object, choices: Iterable[object]) -> object:
+    """`value` if it is one of `choices`; otherwise a `ConfigError` naming `key` and the choices."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is unknown; expected one of {sorted(choices, key=str)}")
+    return value

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from colorization.checkpoints import load_colorizer
 from colorization.data import LabArraysDataModule, LabCropDataset
-from colorization.errors import ConfigError, DataError
+from colorization.errors import ConfigError, DataError, check_choice
 from colorization.metrics import FULL_METRICS, SSIM_WINDOW, colorization_metrics
 from colorization.modules.base import ColorizerModule
 from colorization.training import instantiate_all
@@ -125,8 +125,7 @@ def resolve_device(device: str) -> torch.device:
 
 def split_dataset(datamodule: LabArraysDataModule, split: str, crop_size: int | None) -> LabCropDataset:
     """Centre crops of `crop_size` (None: the whole image) of one split; errors if it is empty."""
-    if split not in SPLITS:
-        raise ConfigError(f"split={split!r} is unknown; expected one of {list(SPLITS)}")
+    check_choice("split", split, SPLITS)
     datamodule.prepare_data()
     datamodule.setup("test")
     arrays = datamodule.arrays

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from colorization.errors import ConfigError
+from colorization.errors import check_choice
 
 WANDB_MODES = ("online", "offline", "disabled")
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -43,8 +43,7 @@ def resolve_wandb_mode(mode: str | None = None) -> str:
     chosen = mode or os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_available() else "offline")
     # wandb also accepts "dryrun" (= offline) and "run" (= online) in $WANDB_MODE
     chosen = {"dryrun": "offline", "run": "online"}.get(chosen, chosen)
-    if chosen not in WANDB_MODES:
-        raise ConfigError(f"{source}={chosen!r} is unknown; expected one of {list(WANDB_MODES)}")
+    check_choice(source, chosen, WANDB_MODES)
     return chosen
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError
+from colorization.errors import check_choice, check_int
 from colorization.models.layers import RangeActivation
 
 KERNEL = 3
@@ -35,12 +35,9 @@ class StudyCNN(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if not (isinstance(filters, int) and 1 <= filters <= MAX_FILTERS):
-            raise ConfigError(f"model.filters={filters!r} is out of range; expected an integer in 1..{MAX_FILTERS}")
-        if not (isinstance(stride, int) and 1 <= stride <= MAX_STRIDE):
-            raise ConfigError(f"model.stride={stride!r} is out of range; expected an integer in 1..{MAX_STRIDE}")
-        if padding not in PADDINGS:
-            raise ConfigError(f"model.padding={padding!r} is unknown; expected one of {sorted(PADDINGS)}")
+        check_int("model.filters", filters, 1, MAX_FILTERS)
+        check_int("model.stride", stride, 1, MAX_STRIDE)
+        check_choice("model.padding", padding, PADDINGS)
         pad = PADDINGS[padding]
         self.down1 = nn.Conv2d(in_channels, filters, KERNEL, stride=stride, padding=pad)
         self.down2 = nn.Conv2d(filters, filters, KERNEL, padding=pad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError
+from colorization.errors import check_choice, check_int
 from colorization.models.layers import NORMS, norm_layer
 
 KERNEL, PADDING = 4, 1
@@ -27,12 +27,9 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
-        if not (isinstance(n_layers, int) and 1 <= n_layers <= MAX_LAYERS):
-            raise ConfigError(f"model.discriminator.n_layers={n_layers!r} is out of range; expected 1..{MAX_LAYERS}")
-        if not (isinstance(ndf, int) and 1 <= ndf <= MAX_WIDTH):
-            raise ConfigError(f"model.discriminator.ndf={ndf!r} is out of range; expected an integer in 1..{MAX_WIDTH}")
-        if norm not in NORMS:
-            raise ConfigError(f"discriminator norm {norm!r} is unknown; expected one of {list(NORMS)}")
+        check_int("model.discriminator.n_layers", n_layers, 1, MAX_LAYERS)
+        check_int("model.discriminator.ndf", ndf, 1, MAX_WIDTH)
+        check_choice("model.discriminator.norm", norm, NORMS)
         self.n_layers = n_layers
         bias = norm == "none"
         widths = [ndf * min(2**i, MAX_WIDTH_MULTIPLE) for i in range(n_layers + 1)]

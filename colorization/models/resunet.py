@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, check_choice, check_int
 from colorization.models.layers import NORMS, norm_layer, output_activation
 
 MAX_DOWNS = 6
@@ -60,12 +60,9 @@ class ResUNetGenerator(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if not (isinstance(num_downs, int) and 1 <= num_downs <= MAX_DOWNS):
-            raise ConfigError(f"model.generator.num_downs={num_downs!r} is out of range; expected 1..{MAX_DOWNS}")
-        if not (isinstance(ngf, int) and 1 <= ngf <= MAX_WIDTH):
-            raise ConfigError(f"model.generator.ngf={ngf!r} is out of range; expected an integer in 1..{MAX_WIDTH}")
-        if norm not in NORMS:
-            raise ConfigError(f"model.generator.norm={norm!r} is unknown; expected one of {list(NORMS)}")
+        check_int("model.generator.num_downs", num_downs, 1, MAX_DOWNS)
+        check_int("model.generator.ngf", ngf, 1, MAX_WIDTH)
+        check_choice("model.generator.norm", norm, NORMS)
         self.num_downs = num_downs
         self.min_size = 2**num_downs
         widths = [ngf * 2**i for i in range(num_downs + 1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, check_choice, check_int
 from colorization.models.layers import NORMS, norm_layer, output_activation
 
 KERNEL, STRIDE, PADDING = 4, 2, 1  # every down/up convolution halves/doubles the size exactly
@@ -40,12 +40,9 @@ class UNetGenerator(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if not (isinstance(num_downs, int) and 2 <= num_downs <= MAX_DOWNS):
-            raise ConfigError(f"model.generator.num_downs={num_downs!r} is out of range; expected 2..{MAX_DOWNS}")
-        if not (isinstance(ngf, int) and 1 <= ngf <= MAX_WIDTH):
-            raise ConfigError(f"model.generator.ngf={ngf!r} is out of range; expected an integer in 1..{MAX_WIDTH}")
-        if norm not in NORMS:
-            raise ConfigError(f"model.generator.norm={norm!r} is unknown; expected one of {list(NORMS)}")
+        check_int("model.generator.num_downs", num_downs, 2, MAX_DOWNS)
+        check_int("model.generator.ngf", ngf, 1, MAX_WIDTH)
+        check_choice("model.generator.norm", norm, NORMS)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"model.generator.dropout={dropout!r} is out of range; expected [0, 1)")
         self.num_downs = num_downs

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import normalize_l
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, check_choice
 from colorization.models.layers import NORMS, init_normal_
 from colorization.modules.base import ColorizerModule
 
@@ -111,8 +111,7 @@ class GANColorizer(ColorizerModule):
         grad_clip: float | None = None,
     ) -> None:
         super().__init__(colorspace)
-        if gan_loss not in LOSS_DEFAULTS:
-            raise ConfigError(f"model.gan_loss={gan_loss!r} is unknown; expected one of {list(LOSS_DEFAULTS)}")
+        check_choice("model.gan_loss", gan_loss, LOSS_DEFAULTS)
         defaults = LOSS_DEFAULTS[gan_loss]
         self.gan_loss = gan_loss
         self.n_critic = defaults.n_critic if n_critic is None else n_critic
@@ -136,8 +135,7 @@ class GANColorizer(ColorizerModule):
     def _validate(self) -> None:
         if not (isinstance(self.n_critic, int) and self.n_critic >= 1):
             raise ConfigError(f"model.n_critic={self.n_critic!r} must be a positive integer")
-        if self.critic_norm not in NORMS:
-            raise ConfigError(f"model.critic_norm={self.critic_norm!r} is unknown; expected one of {list(NORMS)}")
+        check_choice("model.critic_norm", self.critic_norm, NORMS)
         if self.gan_loss == "wgangp" and self.critic_norm == "batch":
             raise ConfigError(
                 "model.critic_norm='batch' breaks the per-sample gradient penalty of model.gan_loss=wgangp; "

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from colorization.colorspaces import normalize_l
-from colorization.errors import ConfigError
+from colorization.errors import check_choice
 from colorization.modules.base import ColorizerModule
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
@@ -33,8 +33,7 @@ class RegressionColorizer(ColorizerModule):
         **net_kwargs: Any,
     ) -> None:
         super().__init__(colorspace)
-        if loss not in LOSSES:
-            raise ConfigError(f"model.loss={loss!r} is unknown; expected one of {sorted(LOSSES)}")
+        check_choice("model.loss", loss, LOSSES)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
         self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range, **net_kwargs)
         self.loss_fn = LOSSES[loss]()

@@ -38,7 +38,7 @@ from colorization.ab_bins import (
 )
 from colorization.colorspaces import AB_SCALE
 from colorization.data.ab_prior import cached_bin_counts, count_bins_in_batches
-from colorization.errors import ConfigError, DataError
+from colorization.errors import ConfigError, DataError, check_choice
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
 from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.modules.base import ColorizerModule
@@ -215,10 +215,8 @@ class SIGGRAPH17Module(ZhangColorizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(colorspace, **kwargs)
-        if stage not in STAGES:
-            raise ConfigError(f"model.stage={stage!r} is unknown; expected one of {list(STAGES)}")
-        if decode not in DECODERS:
-            raise ConfigError(f"model.decode={decode!r} is unknown; expected one of {list(DECODERS)}")
+        check_choice("model.stage", stage, STAGES)
+        check_choice("model.decode", decode, DECODERS)
         if not 0.0 < hint_stop_probability <= 1.0:
             raise ConfigError(f"model.hint_stop_probability={hint_stop_probability!r}: expected (0, 1]")
         if not (isinstance(max_hint_patch, int) and max_hint_patch >= 1):
