@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw
 from torch import Tensor
@@ -33,9 +32,11 @@ from torch.utils.data import DataLoader
 from colorization.checkpoints import load_colorizer
 from colorization.data import LabArraysDataModule, LabCropDataset
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.instantiate import instantiate
+from colorization.loggers import log_image
 from colorization.metrics import FULL_METRICS, SSIM_WINDOW, colorization_metrics
 from colorization.modules.base import ColorizerModule
-from colorization.training import instantiate_all
+from colorization.training import finish_wandb, instantiate_all
 from colorization.visualize import gray_lab, sample_sheet, save_png
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,8 @@ def log_results(loggers: list, rows: list[dict[str, Any]], sheet: np.ndarray) ->
     """Send the results to the configured Lightning loggers through their generic API.
 
     Every logger gets ``eval/<model>/<metric>`` scalars (`log_metrics`); loggers that can show
-    tables or images (W&B's `log_table` / `log_image`) also get the table and comparison.png.
+    tables (W&B's `log_table`) get the table, and those that can show images (`loggers.log_image`:
+    W&B, TensorBoard) get comparison.png.
     """
     for logger in loggers:
         for row in rows:
@@ -327,13 +329,11 @@ def log_results(loggers: list, rows: list[dict[str, Any]], sheet: np.ndarray) ->
         if hasattr(logger, "log_table"):
             columns = [*INFO_COLUMNS, *FULL_METRICS, SPEED_COLUMN]
             logger.log_table(key="eval/results", columns=columns, data=[[row[c] for c in columns] for row in rows])
-        if hasattr(logger, "log_image"):
-            logger.log_image(key="eval/comparison", images=[sheet])
+    log_image(loggers, "eval/comparison", sheet, step=0)
+    for logger in loggers:
         logger.finalize("success")
-        # W&B keeps its run open until finish(); close it so that multiruns log one run per job
-        finish = getattr(logger.experiment, "finish", None)
-        if callable(finish):
-            finish()
+    # W&B keeps its run open until finished; close it so that multiruns log one run per job
+    finish_wandb()
 
 
 def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
