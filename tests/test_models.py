@@ -89,10 +89,10 @@ def test_cnn_output_activation_reaches_both_ends_of_the_target_range(space):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"stride": 0}, r"model.stride=0 is out of range; expected an integer in 1..4"),
-        ({"stride": 5}, r"model.stride=5 is out of range"),
-        ({"filters": 0}, r"model.filters=0 is out of range; expected an integer in 1..1024"),
-        ({"padding": "full"}, r"model.padding='full' is unknown"),
+        ({"stride": 0}, r"model.net.stride=0 is out of range; expected an integer in 1..4"),
+        ({"stride": 5}, r"model.net.stride=5 is out of range"),
+        ({"filters": 0}, r"model.net.filters=0 is out of range; expected an integer in 1..1024"),
+        ({"padding": "full"}, r"model.net.padding='full' is unknown"),
     ],
 )
 def test_cnn_rejects_out_of_range_settings(kwargs, message):
