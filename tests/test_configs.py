@@ -65,7 +65,9 @@ def test_kaggle_data_defaults_follow_the_study(tmp_path: Path):
 
 
 def test_model_settings_reach_the_network(tmp_path: Path):
-    cfg = compose_config("train", ["++model.net.filters=7", "++model.net.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"])
+    cfg = compose_config(
+        "train", ["++model.net.filters=7", "++model.net.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"]
+    )
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
     assert model.net.up2.out_channels == 3, "HLS has three target channels"
