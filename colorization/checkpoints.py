@@ -9,6 +9,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.errors import ConfigError, DataError
+from colorization.inference import compile_networks
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
 from colorization.modules.zhang import ZhangColorizer, release_config
@@ -16,11 +17,21 @@ from colorization.weights import official_kind
 
 
 def build_colorizer(model_cfg: DictConfig | dict, colorspace: str) -> ColorizerModule:
-    """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config."""
-    model = instantiate(model_cfg, colorspace=colorspace)
+    """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config.
+
+    ``compile: true`` compiles the model's networks (`torch.compile`); it says how to run the
+    model, not what the model is, so it is not part of the remembered config.
+    """
+    config = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
+    compile_ = config.pop("compile", False)
+    if not isinstance(compile_, bool):
+        raise ConfigError(f"model.compile={compile_!r}: expected true or false")
+    model = instantiate(config, colorspace=colorspace)
     if not isinstance(model, ColorizerModule):
         raise ConfigError(f"model._target_={model_cfg['_target_']!r} is not a ColorizerModule")
-    model.model_config = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
+    model.model_config = config
+    if compile_:
+        compile_networks(model)
     return model
 
 
