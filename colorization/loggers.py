@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -112,3 +113,10 @@ def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, cap
             logger.log_image(key=key, images=[image], step=step, **captions)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, image, global_step=step, dataformats="HWC")
+
+
+def finish_wandb() -> None:
+    """Close the current W&B run, if any (wandb keeps one run per process until finished)."""
+    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()

@@ -225,11 +225,15 @@ class _Mean(Metric):
 class MSE(_Mean):
     """Mean squared error of sRGB in [0, 1] over all pixels and channels (see `mse_rgb`); [0, 1]."""
 
+    label, fmt = "MSE", "{:.4f}"
+
     values = staticmethod(squared_error_rgb)
 
 
 class PSNR(_Mean):
     """Mean over images of the per-image PSNR in dB, sRGB in [0, 255] (see `psnr_rgb`)."""
+
+    label, fmt = "PSNR dB", "{:.2f}"
 
     higher_is_better = True
     values = staticmethod(psnr_rgb)
@@ -238,6 +242,8 @@ class PSNR(_Mean):
 class SSIM(_Mean):
     """Mean over images of the per-image sRGB SSIM (see `ssim_rgb`); at most 1."""
 
+    label, fmt = "SSIM", "{:.4f}"
+
     higher_is_better = True
     values = staticmethod(ssim_rgb)
 
@@ -245,17 +251,23 @@ class SSIM(_Mean):
 class CIE76(_Mean):
     """Mean per-pixel CIE76 Delta E*ab in standard Lab units (see `delta_e_cie76`)."""
 
+    label, fmt = "CIE76 ΔE", "{:.2f}"
+
     values = staticmethod(delta_e_cie76)
 
 
 class CIEDE2000(_Mean):
     """Mean per-pixel CIEDE2000 Delta E00 (see `delta_e_ciede2000`)."""
 
+    label, fmt = "CIEDE2000", "{:.2f}"
+
     values = staticmethod(delta_e_ciede2000)
 
 
 class Colorfulness(Metric):
     """Mean colorfulness of the predicted images (see `colorfulness`); the target's is kept too."""
+
+    label, fmt = "CF", "{:.2f}"
 
     full_state_update = False
     higher_is_better = None
@@ -278,6 +290,8 @@ class Colorfulness(Metric):
 class DeltaColorfulness(Colorfulness):
     """|mean colorfulness of the predictions - mean colorfulness of the targets| over the set."""
 
+    label, fmt = "ΔCF", "{:.2f}"
+
     higher_is_better = False
 
     def compute(self) -> Tensor:
@@ -291,6 +305,8 @@ class AucAB(Metric):
     ``ab_distance <= t`` is accumulated; the AuC is the trapezoidal area under that curve divided
     by 150, so identical images give 1 and higher is better.
     """
+
+    label, fmt = "AuC ab", "{:.4f}"
 
     full_state_update = False
     higher_is_better = True
@@ -326,7 +342,16 @@ FULL_METRICS: dict[str, type[Metric]] = {
     "colorfulness": Colorfulness,
     "delta_cf": DeltaColorfulness,
 }
-"""Every metric, in table order: logged at test time and by `evaluate.py`."""
+"""Every metric, in table order: logged at test time and by `evaluate.py`.
+
+Each class says how tables show it: `label` (name and unit), `fmt` (number format) and
+torchmetrics' `higher_is_better` (the arrow; None: neither), so a new metric is one entry here."""
+
+
+def metric_header(metric: type[Metric]) -> str:
+    """A table header for `metric`: its label and better direction, e.g. ``PSNR dB ↑``."""
+    arrow = {True: " ↑", False: " ↓"}.get(metric.higher_is_better, "")
+    return f"{metric.label}{arrow}"
 
 
 def colorization_metrics(prefix: str, full: bool = False) -> MetricCollection:

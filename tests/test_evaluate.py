@@ -17,10 +17,10 @@ from skimage.color import deltaE_cie76
 from colorization import metrics as M
 from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.evaluation import GRAY, GROUND_TRUTH, HEADER_HEIGHT, OUTPUT_FILES, evaluate
+from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate
+from colorization.report import HEADER_HEIGHT, OUTPUT_FILES
 from colorization.training import train
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
-from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
 
 MODELS = ("cnn", "model2")
 
@@ -260,13 +260,6 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     markdown = (runs[0] / "results.md").read_text()
     assert f"Made by `python evaluate.py paths.log_dir={tmp_path} paths.data_dir=" in markdown
     assert "| gray | " in markdown and "| ground truth | " in markdown
-
-
-@pytest.fixture(scope="module")
-def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
-    directory = tmp_path_factory.mktemp("release")
-    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
 
 
 def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release_files, kaggle_root, tmp_path):
