@@ -64,7 +64,7 @@ def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
         )
 
 
-@torch.no_grad()  # not inference_mode: its tensors defeat the metrics' sRGB memo (`metrics.srgb`)
+@torch.no_grad()
 def score(
     sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:

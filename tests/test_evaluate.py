@@ -52,6 +52,20 @@ def evaluate_config(sample_root: Path, output_dir: Path, *overrides: str):
     )
 
 
+def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):
+    """`conf/evaluate.yaml` on Kaggle-layout arrays at `root`, writing into ``tmp_path/eval``."""
+    return compose_config(
+        "evaluate",
+        [
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+            "data=kaggle",
+            f"data.root={root}",
+            *overrides,
+        ],
+    )
+
+
 def tiny_test_set(sample_root: Path) -> torch.Tensor:
     """The sample set's test images (the last ab file), whole, read straight from the arrays; Lab."""
     l_cv = np.load(sample_root / "l" / "gray_scale.npy")
@@ -189,32 +203,13 @@ def test_bad_settings_are_one_line_errors(sample_root, tmp_path, override, messa
 
 def test_an_empty_split_is_a_data_error(tmp_path):
     root = write_kaggle_layout(tmp_path / "one_file", [6])  # one ab file: everything is training pool
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "data=kaggle",
-            f"data.root={root}",
-            "data.crop_size=16",
-            "data.num_workers=0",
-            "data.val_fraction=0.2",
-        ],
-    )
+    cfg = kaggle_evaluate_config(tmp_path, root, "data.crop_size=16", "data.num_workers=0", "data.val_fraction=0.2")
     with pytest.raises(DataError, match="the 'test' split holds no images"):
         evaluate(cfg)
 
 
 def test_unset_study_table_checkpoint_is_a_config_error(tmp_path, kaggle_root):
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "eval_experiment=study_table",
-            f"data.root={kaggle_root}",
-        ],
-    )
+    cfg = kaggle_evaluate_config(tmp_path, kaggle_root, "eval_experiment=study_table")
     assert list(cfg.checkpoints) == ["CNN", "ECCV16", "SIGGRAPH17", "CWGAN"]
     assert cfg.reported.study_cie76.ECCV16 == 0.155
     with pytest.raises(ConfigError, match="checkpoints.CNN is not set"):
@@ -271,19 +266,15 @@ def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release
         f"checkpoints.SIGGRAPH17={release_files['siggraph17']}",
         f"checkpoints.CWGAN={checkpoints['model2']}",
     ]
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "eval_experiment=study_table",
-            f"data.root={kaggle_root}",
-            "data.crop_size=16",
-            "data.num_workers=0",
-            "device=cpu",
-            "~logger",
-            *stand_ins,
-        ],
+    cfg = kaggle_evaluate_config(
+        tmp_path,
+        kaggle_root,
+        "eval_experiment=study_table",
+        "data.crop_size=16",
+        "data.num_workers=0",
+        "device=cpu",
+        "~logger",
+        *stand_ins,
     )
     rows = evaluate(cfg)
     assert [row["model"] for row in rows] == [GRAY, "CNN", "ECCV16", "SIGGRAPH17", "CWGAN", GROUND_TRUTH]
