@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
-from colorization.checkpoints import build_colorizer, load_colorizer
+from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError
 from colorization.modules.base import ColorizerModule
 
-__all__ = ["Source", "build_colorizer", "default_name", "load_colorizer", "load_sources", "parse_checkpoints"]
+__all__ = ["Source", "default_name", "load_colorizer", "load_sources", "parse_checkpoints"]
 
 
 @dataclass
