@@ -1,8 +1,8 @@
 """Helpers of `benchmarks/gpu_check.sh` (they run on CPU too, for a dry run):
 
     python -m benchmarks.gpu arrays ROOT --images 25000 --size 256
-        prints the seconds it took to write a Kaggle-layout array set of random uint8 Lab (l/gray_scale.npy, ab/ab/ab1..3.npy in
-        files of 10k, 10k and the rest, as Kaggle's), written in chunks at disk speed;
+        writes a Kaggle-layout array set of random uint8 Lab (l/gray_scale.npy, ab/ab/ab1..3.npy in
+        files of 10k, 10k and the rest, as Kaggle's) in chunks at disk speed; prints the seconds taken;
     python -m benchmarks.gpu plain --name NAME --steps 100 OVERRIDES...
         images/s of the plain PyTorch loop (`benchmarks.loops.plain_step`) for the model that
         ``train.py OVERRIDES`` builds, on in-memory batches already on the device, in the

@@ -22,10 +22,12 @@ from torch.utils.data import DataLoader
 
 from colorization.devices import Timer, resolve_device
 from colorization.errors import ConfigError, DataError
+from colorization.inference import prepare_for_inference, resolve_precision
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.metrics import SSIM_WINDOW, colorization_metrics
 from colorization.report import OUTPUT_FILES, SPEED_COLUMN, comparison_sheet, log_results, write_results
 from colorization.sources import Source, load_sources
+from colorization.threads import set_num_threads
 from colorization.visualize import gray_lab
 
 log = logging.getLogger(__name__)
@@ -33,11 +35,11 @@ log = logging.getLogger(__name__)
 GRAY, GROUND_TRUTH = "gray", "ground truth"
 
 
-def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:
+def colorize_checked(source: Source, l: Tensor, split: str, precision: str = "fp32") -> Tensor:
     """Run `source` on L once, turning any failure on these images into a one-line `DataError`."""
     height, width = l.shape[-2:]
     try:
-        lab = source.model.colorize_full(l)
+        lab = source.model.colorize_full(l, precision=precision)
     except (RuntimeError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataError(
@@ -52,10 +54,10 @@ def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:
     return lab
 
 
-def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
+def check_fit(sources: list[Source], l: Tensor, split: str, precision: str = "fp32") -> None:
     """Every model can colorize images of this size, and they are large enough for every metric."""
     for source in sources:
-        colorize_checked(source, l, split)
+        colorize_checked(source, l, split, precision)
     height, width = l.shape[-2:]
     if min(height, width) < SSIM_WINDOW:
         raise DataError(
@@ -64,14 +66,16 @@ def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
         )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def score(
-    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int
+    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int, precision: str = "fp32"
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Metrics per row name, images/s per model, and the first `keep` images of every row (Lab, CPU).
 
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
-    model; the first batch is run once untimed (`check_fit`, and a warm-up) before timing.
+    model (in `precision`, see `colorization.inference`); the first batch is run once untimed
+    (`check_fit`, and a warm-up) before timing. The metrics accumulate in float64 from float32
+    predictions whatever the precision.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
     metrics = {row.name: colorization_metrics("", full=True).to(device) for row in rows}
@@ -82,7 +86,7 @@ def score(
         l = batch["l"].to(device, non_blocking=True)
         target = torch.cat([l, batch["ab"].to(device, non_blocking=True)], dim=1)
         if batch_index == 0:
-            check_fit(sources, l, split)
+            check_fit(sources, l, split, precision)
         for row in rows:
             if row.name == GRAY:
                 prediction = gray_lab(l)
@@ -90,7 +94,7 @@ def score(
                 prediction = target
             else:
                 with timers[row.name].timed(device):
-                    prediction = row.model.colorize_full(l)
+                    prediction = row.model.colorize_full(l, precision=precision)
             metrics[row.name].update(prediction, target)
             if n_kept < keep:
                 kept[row.name].append(prediction[: keep - n_kept].float().cpu())
@@ -127,6 +131,7 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     if existing:
         raise ConfigError(f"paths.output_dir={str(output_dir)!r} already holds {existing}; refusing to overwrite them")
     device = resolve_device(str(cfg.get("device", "auto")))
+    precision = resolve_precision(cfg.get("precision"), device)
     split = str(cfg.split)
     checkpoints = _plain(cfg.get("checkpoints"))
     reported = _plain(cfg.get("reported")) or {}
@@ -135,13 +140,20 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
 
     # every user error (a file, a split, a name) is found before any model runs
     sources = load_sources(checkpoints, device, reserved=(GRAY, GROUND_TRUTH))
+    channels_last, compile_ = bool(cfg.get("channels_last")), bool(cfg.get("compile"))
+    for source in sources:
+        prepare_for_inference(source.model, channels_last=channels_last, compile=compile_)
     datamodule = instantiate(cfg.data)
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     loggers = instantiate_all(cfg.get("logger"))
-    log.info("evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, datamodule.root)
+    threads = set_num_threads(cfg.get("num_threads"), loader.num_workers, key="num_threads")
+    log.info(
+        "evaluating %d model(s) on %d %s images of %s (%s, %d thread(s))",
+        *(len(sources), len(dataset), split, datamodule.root, precision, threads),
+    )
 
-    values, speed, kept = score(sources, loader, device, split, keep=int(cfg.comparison_images))
+    values, speed, kept = score(sources, loader, device, split, int(cfg.comparison_images), precision)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
     checkpoint_of = {s.name: _display_path(s.checkpoint) for s in sources}
     rows = [

@@ -7,9 +7,10 @@ each other). So:
 
 - DataLoader workers compute with 1 thread each (PyTorch sets this in every worker it starts;
   their crops and flips are uint8 copies that gain nothing from more);
-- the main process uses ``trainer.num_threads`` threads; null means the physical cores this
-  process may run on minus the loader workers (at least 1), so that workers and main process
-  together fill the cores once.
+- each training process uses ``trainer.num_threads`` threads; null means its share of the
+  physical cores (the cores this process may run on, divided among the node's training
+  processes) minus its loader workers, at least 1, so that processes and workers together fill
+  the cores once. ``evaluate.py`` does the same with its ``num_threads``.
 """
 
 from __future__ import annotations
@@ -43,15 +44,17 @@ def physical_cores() -> int:
     return max(1, allowed // threads_per_core)
 
 
-def default_num_threads(num_workers: int) -> int:
-    """Threads for the main process: `physical_cores` minus the loader workers, at least 1."""
-    return max(1, physical_cores() - max(0, num_workers))
+def default_num_threads(num_workers: int, processes: int = 1) -> int:
+    """Threads for one of `processes` processes with `num_workers` loader workers each, at least 1."""
+    return max(1, physical_cores() // max(1, processes) - max(0, num_workers))
 
 
-def set_num_threads(num_threads: int | None, num_workers: int = 0, key: str = "trainer.num_threads") -> int:
+def set_num_threads(
+    num_threads: int | None, num_workers: int = 0, processes: int = 1, key: str = "trainer.num_threads"
+) -> int:
     """Set torch's intra-op threads of this process (None: `default_num_threads`); returns the number set."""
     if num_threads is None:
-        num_threads = default_num_threads(num_workers)
+        num_threads = default_num_threads(num_workers, processes)
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ConfigError(f"{key}={num_threads!r}: expected a positive number of threads or null (automatic)")
     torch.set_num_threads(num_threads)

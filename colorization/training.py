@@ -8,12 +8,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.accelerators import CPUAccelerator
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.checkpoints import build_colorizer
 from colorization.devices import check_hardware
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.loggers import finish_wandb
+from colorization.threads import set_num_threads
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         finish_wandb()
 
 
+def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
+    """The Lightning Trainer of a ``conf/trainer`` config; `num_threads` is the project's own key, not the Trainer's."""
+    settings = OmegaConf.to_container(trainer_cfg, resolve=True)
+    settings.pop("num_threads", None)
+    return instantiate(settings, **kwargs)
+
+
+def use_threads(trainer: L.Trainer, num_threads: int | None, num_workers: int) -> int:
+    """Set this process's CPU threads (`colorization.threads`): CPU training processes share the cores."""
+    processes = trainer.num_devices if isinstance(trainer.accelerator, CPUAccelerator) else 1
+    return set_num_threads(num_threads, num_workers, processes)
+
+
 def _train(cfg: DictConfig) -> dict[str, float]:
     check_hardware(cfg.trainer)
     if cfg.get("seed") is not None:
@@ -40,18 +55,20 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    threads = use_threads(trainer, cfg.trainer.get("num_threads"), int(cfg.data.get("num_workers", 0)))
     datamodule.prepare_data()
     datamodule.setup("fit")
     # only a job that passed every check above opens a run in the loggers (W&B, ...)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info(
-        "batch size: %d per device x %d device(s) x %d node(s) = %d global",
+        "batch size: %d per device x %d device(s) x %d node(s) = %d global; %d CPU thread(s) per process",
         cfg.data.batch_size,
         trainer.num_devices,
         trainer.num_nodes,
         cfg.data.batch_size * trainer.world_size,
+        threads,
     )
 
     metrics: dict[str, float] = {}
