@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import logging
 import os
 import platform
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -75,6 +77,14 @@ def with_provenance(section: str, line: str) -> str:
     return f"{title}\n\n{line}\n\n{body.strip()}\n" if title.startswith("#") else f"{line}\n\n{section.strip()}\n"
 
 
+def quiet() -> None:
+    """Keep the stream to the figures: Lightning's per-fit banners and hints are silenced."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"lightning\..*")
+    warnings.filterwarnings("ignore", message=r".*pin_memory.*")
+
+
 def main(argv: list[str]) -> None:
     write = "--no-write" not in argv
     names = [a for a in argv if a != "--no-write"]
@@ -82,6 +92,7 @@ def main(argv: list[str]) -> None:
     if unknown:
         sys.exit(f"error: unknown benchmark(s) {unknown}; expected some of {available()}")
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
+    quiet()
     for name in names or available():
         print(f"== {name}", file=sys.stderr, flush=True)
         load_start, start = os.getloadavg()[0], time.perf_counter()

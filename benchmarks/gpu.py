@@ -95,7 +95,7 @@ def infer(batch: int, overrides: list[str]) -> str:
         },
         f"infer {' '.join(overrides)}",
         warmup=2,
-        budget_s=20,
+        budget_s=10,
     )
     cells = [measured.rates[name].cell("{:.0f}") for name in measured.names]
     return f"| `{' '.join(overrides)}` | {size} | {batch} | " + " | ".join(cells) + " |"
