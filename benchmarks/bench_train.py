@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
 from benchmarks.families import FAMILIES, random_batch, train_config
