@@ -13,9 +13,13 @@ photos at full resolution.
 from __future__ import annotations
 
 import copy
+import importlib
+import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -69,13 +73,32 @@ def family_rows() -> list[list[str]]:
     return rows
 
 
+def official_networks() -> tuple[ModuleType, ModuleType] | None:
+    """The official package's network modules, or None when ``rz-colorization`` is not installed.
+
+    Its ``__init__`` also imports demo helpers that need matplotlib and IPython (which the networks
+    do not use and the project does not install), so the package is entered without running it.
+    """
+    if "colorizers" not in sys.modules:
+        spec = importlib.util.find_spec("colorizers")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        package = ModuleType("colorizers")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["colorizers"] = package
+    if "IPython" not in sys.modules:  # `from IPython import embed`, never called
+        sys.modules["IPython"] = ModuleType("IPython")
+        sys.modules["IPython"].embed = None
+    return importlib.import_module("colorizers.siggraph17"), importlib.import_module("colorizers.eccv16")
+
+
 def release_pair(kind: str, directory: Path) -> tuple[torch.nn.Module, ColorizerModule] | None:
     """The official `kind` network with random weights and our colorizer loaded from the same weights."""
-    try:
-        import colorizers
-    except ImportError:
+    modules = official_networks()
+    if modules is None:
         return None
-    official = getattr(colorizers, OFFICIAL[kind])(pretrained=False).eval()
+    module = modules[1] if kind == "eccv16" else modules[0]
+    official = getattr(module, OFFICIAL[kind])(pretrained=False).eval()
     path = directory / f"{kind}-random.pth"
     torch.save(official.state_dict(), path)
     return official, load_colorizer(path)

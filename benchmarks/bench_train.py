@@ -25,7 +25,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from benchmarks.families import FAMILIES, random_batch, train_config
+from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, say, table
 from colorization.callbacks import Throughput
@@ -42,7 +42,6 @@ HEAVY = ("cwgan", "eccv16", "siggraph17")
 """Measured at 224 px only with ``BENCH_TRAIN_FULL=1``: a step there takes seconds on a small CPU, where
 a per-batch overhead of milliseconds cannot show, and the three would take most of `make bench`'s time."""
 SIZES = (64, 128, 224)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def fit_rate(trainer: L.Trainer, model: ColorizerModule, **fit_kwargs) -> float:

@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 from colorization.checkpoints import build_colorizer
 from colorization.modules.base import ColorizerModule
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
 FAMILIES: dict[str, list[str]] = {
     "cnn": ["model=cnn"],
     "pix2pix": ["model=pix2pix"],
@@ -22,10 +23,10 @@ FAMILIES: dict[str, list[str]] = {
 """Family -> train.py overrides of its default config (each family's own defaults)."""
 
 
-def train_config(overrides: list[str]) -> DictConfig:
-    """``conf/train.yaml`` composed with `overrides`, as train.py would see it."""
+def train_config(overrides: list[str], name: str = "train") -> DictConfig:
+    """``conf/<name>.yaml`` (train.py's by default) composed with `overrides`, as the entry point would see it."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name=name, overrides=overrides)
 
 
 def build(family: str, extra: list[str] | None = None) -> ColorizerModule:
