@@ -10,7 +10,8 @@ each other). So:
 - each training process uses ``trainer.num_threads`` threads; null means its share of the
   physical cores (the cores this process may run on, divided among the node's training
   processes) minus its loader workers, at least 1, so that processes and workers together fill
-  the cores once. ``evaluate.py`` does the same with its ``num_threads``.
+  the cores once; an ``OMP_NUM_THREADS`` set in the environment wins over that default.
+  ``evaluate.py`` does the same with its ``num_threads``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ def default_num_threads(num_workers: int, processes: int = 1) -> int:
 def set_num_threads(
     num_threads: int | None, num_workers: int = 0, processes: int = 1, key: str = "trainer.num_threads"
 ) -> int:
-    """Set torch's intra-op threads of this process (None: `default_num_threads`); returns the number set."""
+    """Set torch's intra-op threads of this process; returns the number set.
+
+    None: ``$OMP_NUM_THREADS`` when the environment sets it (the user decided), else `default_num_threads`.
+    """
+    if num_threads is None:
+        from_env = os.environ.get("OMP_NUM_THREADS", "")
+        num_threads = int(from_env) if from_env.isdigit() and int(from_env) > 0 else None
     if num_threads is None:
         num_threads = default_num_threads(num_workers, processes)
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:

@@ -70,6 +70,7 @@ def test_model_compile_must_be_a_boolean():
 
 def test_threads_default_to_the_physical_cores_left_by_the_workers(monkeypatch):
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
         cores = physical_cores()
         assert 1 <= cores <= (torch.multiprocessing.cpu_count() or 1)
@@ -79,6 +80,8 @@ def test_threads_default_to_the_physical_cores_left_by_the_workers(monkeypatch):
         assert set_num_threads(1, 5) == 1 == torch.get_num_threads()
         with pytest.raises(ConfigError, match=r"^trainer.num_threads=0: expected a positive number"):
             set_num_threads(0)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the user: it wins over the default
+        assert set_num_threads(None, 0) == 1 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
 
