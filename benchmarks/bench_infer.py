@@ -37,9 +37,13 @@ SIZE = 256
 BATCH = int(os.environ.get("BENCH_INFER_BATCH", "4"))
 """The larger batch (besides 1). 16 is the GPU check's; on a 2-core CPU a batch of 16 ECCV16 images
 takes 15-80 s per call, which `make bench`'s 10 minutes cannot hold for every variant and family."""
+SINGLE_ONLY = () if os.environ.get("BENCH_INFER_FULL") == "1" else ("cwgan", "eccv16", "siggraph17")
+"""Families measured at batch 1 only unless ``BENCH_INFER_FULL=1``: at 256 px one of their images
+takes seconds on a 2-core CPU, so a larger batch shows the same ratios at several times the cost."""
 COMPILE = os.environ.get("BENCH_COMPILE", "cnn,pix2pix").split(",")
 """Families whose compiled variant is measured (compiling takes tens of seconds each on a small CPU)."""
 OFFICIAL = {"eccv16": "eccv16", "siggraph17": "siggraph17"}
+OFFICIAL_BATCH = int(os.environ.get("BENCH_OFFICIAL_BATCH", "1"))
 
 
 def inference_variants(model: ColorizerModule, l: torch.Tensor, compile_: bool) -> dict:
@@ -62,7 +66,7 @@ def inference_variants(model: ColorizerModule, l: torch.Tensor, compile_: bool) 
 def family_rows() -> list[list[str]]:
     rows = []
     for family in FAMILIES:
-        for batch in (1, BATCH):
+        for batch in (1,) if family in SINGLE_ONLY else (1, BATCH):
             model = build(family)
             l = torch.rand(batch, 1, SIZE, SIZE) * 100
             measured = interleave(
@@ -166,16 +170,18 @@ def run() -> str:
         ["family", "batch", "fp32 img/s", "bf16 vs fp32", "channels_last vs fp32", "compile vs fp32", "rounds"],
         family_rows(),
     )
-    official = official_rows(BATCH)
+    official = official_rows(OFFICIAL_BATCH)
     accuracy = table(["family", "mean ΔE*ab", "max ΔE*ab", "std of fp32 a, b"], accuracy_rows())
     parts = [
         f"## Inference: `colorize_full` at {SIZE} px\n",
         "Random weights (each family's default config), L batches of 1 and "
-        f"{BATCH} images at {SIZE}x{SIZE}. Rates: median (min-max) over interleaved rounds; ratios are "
+        f"{BATCH} images at {SIZE}x{SIZE} ({', '.join(SINGLE_ONLY) or 'none'}: batch 1 only; "
+        "`BENCH_INFER_FULL=1 BENCH_INFER_BATCH=16` for the whole matrix). "
+        "Rates: median (min-max) over interleaved rounds; ratios are "
         "paired per round. `compile`: `torch.compile` of the networks (inductor), compiled before "
         f"timing; measured for {', '.join(COMPILE)} (`BENCH_COMPILE=...` for others).\n",
         families,
-        f"### ECCV16 and SIGGRAPH17 vs the official code, batch {BATCH}\n",
+        f"### ECCV16 and SIGGRAPH17 vs the official code, batch {OFFICIAL_BATCH}\n",
     ]
     if official is None:
         parts.append("Not measured: the official `colorizers` package is not installed (`make bench` installs it).\n")
