@@ -35,13 +35,16 @@ from colorization.modules.base import ColorizerModule
 from colorization.training import build_trainer
 
 BATCH = {64: 8, 128: 4, 224: 2}
-"""Images per batch at each crop size: about the same number of pixels per step."""
-STEPS = 3
+"""Images per batch at each crop size: about the same number of pixels per step (a quarter of it for the
+networks that work at full resolution with many channels, `LARGE`)."""
+LARGE = ("cwgan", "eccv16", "siggraph17")
+STEPS = 2
 """Timed batches per round and variant (plus one warm-up batch in each framework fit)."""
-HEAVY = ("cwgan", "eccv16", "siggraph17")
-"""Measured at 224 px only with ``BENCH_TRAIN_FULL=1``: a step there takes seconds on a small CPU, where
-a per-batch overhead of milliseconds cannot show, and the three would take most of `make bench`'s time."""
 SIZES = (64, 128, 224)
+DEFAULT_SIZES = {"cnn": SIZES, "pix2pix": (64, 128), "cwgan": (64,), "eccv16": (64,), "siggraph17": (64,)}
+"""Sizes measured unless ``BENCH_TRAIN_FULL=1``: on a 2-core CPU a step of the larger networks at 128-224 px
+takes seconds, where a per-batch overhead of milliseconds cannot show, and would take most of `make bench`'s
+10 minutes; the smallest size is where the framework's share is largest."""
 
 
 def fit_rate(trainer: L.Trainer, model: ColorizerModule, **fit_kwargs) -> float:
@@ -77,8 +80,12 @@ def full(model: ColorizerModule, overrides: list[str]) -> float:
     return fit_rate(trainer, model, datamodule=datamodule)
 
 
+def batch_size(family: str, size: int) -> int:
+    return max(1, BATCH[size] // 4) if family in LARGE else BATCH[size]
+
+
 def variants(family: str, size: int, output_dir: Path) -> dict:
-    batch = BATCH[size]
+    batch = batch_size(family, size)
     overrides = [
         *FAMILIES[family],
         "trainer=cpu",
@@ -110,9 +117,7 @@ def run() -> str:
     every_size = os.environ.get("BENCH_TRAIN_FULL") == "1"
     with tempfile.TemporaryDirectory() as tmp:
         for family in FAMILIES:
-            for size in SIZES:
-                if size == 224 and family in HEAVY and not every_size:
-                    continue
+            for size in SIZES if every_size else DEFAULT_SIZES[family]:
                 measured = interleave(
                     variants(family, size, Path(tmp) / f"{family}-{size}"),
                     f"{family} {size} px",
@@ -123,7 +128,7 @@ def run() -> str:
                     [
                         family,
                         str(size),
-                        str(BATCH[size]),
+                        str(batch_size(family, size)),
                         measured.rates["plain"].cell("{:.1f}"),
                         measured.ratios["bare"].cell(suffix="x"),
                         measured.ratios["full"].cell(suffix="x"),
@@ -137,6 +142,7 @@ def run() -> str:
         f"pixels per step), {STEPS} timed batches per round and variant; median (min-max) over interleaved "
         "rounds, ratios paired per round. `bare`: Lightning's loop alone on in-memory batches; `full`: "
         "the project's trainer, callbacks, CSV logger and DataModule (built-in photos, 0 workers). "
-        f"{', '.join(HEAVY)} skip 224 px unless `BENCH_TRAIN_FULL=1`. Targets: bare >= 0.95x, full >= 0.9x.\n\n"
+        "Sizes: 64/128/224 px for cnn, 64/128 for pix2pix, 64 for the others (`BENCH_TRAIN_FULL=1`: all at "
+        "all three). Targets: bare >= 0.95x, full >= 0.9x.\n\n"
         + table(["family", "px", "batch", "plain img/s", "bare vs plain", "full vs plain", "rounds"], rows)
     )
