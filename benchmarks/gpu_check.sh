@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot GPU check, two parts. Writes OUT/gpu_check.md (the tables) and OUT/gpu_check.log.
-#   bash benchmarks/gpu_check.sh OUT        (in the repo root, on a CUDA machine; ~5 min on one H100)
+#   bash benchmarks/gpu_check.sh OUT        (in the repo root, on a CUDA machine; sized for < 6 min on one H100)
 # 1. Performance at 256 px in bf16 on a Kaggle-layout array set of random uint8 images written here
 #    (IMAGES x SIZE x SIZE, 25,000 x 256 x 256 by default: Kaggle's count and layout, 256 px so that
 #    pix2pix's unet_256 takes whole images): for pix2pix unet_256 and ECCV16, the full train.py loop
