@@ -79,6 +79,8 @@ def with_provenance(section: str, line: str) -> str:
 
 def quiet() -> None:
     """Keep the stream to the figures: Lightning's per-fit banners and hints are silenced."""
+    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import: import it first)
+
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"lightning\..*")
