@@ -34,14 +34,15 @@ class TrainStep:
         self.optimizer.step()
 
 
-def run(batch: int = 8, size: int = 128, steps: int = 2) -> str:
+def run(batch: int = 8, size: int = 96, steps: int = 1) -> str:
     cases = {
         f"{name} / {space}": TrainStep(space, batch, size, **kwargs)
         for name, kwargs in VARIANTS.items()
         for space in SPACES
     }
     calls = {key: rate(lambda step=step: [step() for _ in range(steps)], batch * steps) for key, step in cases.items()}
-    measured = interleave(calls, "cnn", budget_s=30, max_rounds=12)
+    # short calls, many rounds: neighbours in a round see the same background load
+    measured = interleave(calls, "cnn", budget_s=45, max_rounds=15)
     rows = [[key, measured.rates[key].cell("{:.1f}"), measured.ratios[key].cell(suffix="x")] for key in measured.names]
     return (
         f"## CNN training step: the study's variants and colour spaces, batch {batch}, {size}x{size}\n\n"
