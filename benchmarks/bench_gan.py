@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
+from benchmarks.loops import bare_trainer
 from benchmarks.timing import interleave, table
 from colorization.checkpoints import build_colorizer
 from colorization.devices import now
@@ -48,18 +49,7 @@ def images_per_second(overrides: list[str], batch: int, size: int, batches: int)
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     cuda = torch.cuda.is_available()
     timer = _BatchTimer()
-    trainer = L.Trainer(
-        accelerator="gpu" if cuda else "cpu",
-        devices=1,
-        precision="bf16-mixed" if cuda else "32-true",
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
+    trainer = bare_trainer([timer], "gpu" if cuda else "cpu", "bf16-mixed" if cuda else "32-true")
     data = [
         {"l": torch.rand(batch, 1, size, size) * 100, "ab": (torch.rand(batch, 2, size, size) - 0.5) * 60}
         for _ in range(batches)

@@ -26,7 +26,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
-from benchmarks.loops import plain_step
+from benchmarks.loops import bare_trainer, plain_step
 from benchmarks.timing import interleave, rate, say, table
 from colorization.callbacks import Throughput
 from colorization.checkpoints import build_colorizer
@@ -56,17 +56,7 @@ def fit_rate(trainer: L.Trainer, model: ColorizerModule, **fit_kwargs) -> float:
 
 
 def bare(model: ColorizerModule, batches: list[dict]) -> float:
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[Throughput(warmup_batches=1)],
-    )
+    trainer = bare_trainer([Throughput(warmup_batches=1)])
     return fit_rate(trainer, model, train_dataloaders=DataLoader(batches, batch_size=None))
 
 

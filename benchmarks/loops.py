@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
+import lightning as L
 import torch
 from torch import Tensor
 
@@ -76,3 +77,20 @@ def _gan_step(module: GANColorizer, optimizers: list[torch.optim.Optimizer], aut
             module.discriminator.requires_grad_(True)
 
     return step
+
+
+def bare_trainer(callbacks: list[L.Callback], accelerator: str = "cpu", precision: str = "32-true") -> L.Trainer:
+    """A Lightning Trainer with nothing of the project's configured (no logger, checkpoint, progress bar,
+    validation): one epoch over whatever loader `fit` gets; `callbacks` time it."""
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
