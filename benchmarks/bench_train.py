@@ -111,6 +111,7 @@ def run() -> str:
                 measured = interleave(
                     variants(family, size, Path(tmp) / f"{family}-{size}"),
                     f"{family} {size} px",
+                    warmup=0,  # a fit warms up in its own first batch, which `Throughput` leaves out
                     budget_s=10,
                     max_rounds=8,
                 )
