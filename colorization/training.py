@@ -8,7 +8,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.accelerators import CPUAccelerator
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.checkpoints import build_colorizer
@@ -39,9 +38,9 @@ def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
 
 
 def use_threads(trainer: L.Trainer, num_threads: int | None, num_workers: int) -> int:
-    """Set this process's CPU threads (`colorization.threads`): CPU training processes share the cores."""
-    processes = trainer.num_devices if isinstance(trainer.accelerator, CPUAccelerator) else 1
-    return set_num_threads(num_threads, num_workers, processes)
+    """Set this process's CPU threads (`colorization.threads`): the node's training processes (one per
+    device) share its cores."""
+    return set_num_threads(num_threads, num_workers, processes=trainer.num_devices)
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:

@@ -11,6 +11,7 @@ from colorization.errors import ConfigError
 from colorization.inference import prepare_for_inference, resolve_precision
 from colorization.metrics import delta_e_cie76
 from colorization.threads import default_num_threads, physical_cores, set_num_threads
+from colorization.training import build_trainer, use_threads
 from tests.conftest import compose_config
 
 CPU = torch.device("cpu")
@@ -102,3 +103,16 @@ def test_loader_workers_compute_with_one_thread():
     finally:
         torch.set_num_threads(before)
     assert threads.tolist() == [1, 1]
+
+
+def test_training_processes_of_a_node_share_its_cores(monkeypatch, tmp_path):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cfg = compose_config("train", ["trainer=ddp_cpu", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"])
+    trainer = build_trainer(cfg.trainer, logger=False)  # `num_threads` is ours: not passed to the Trainer
+    before = torch.get_num_threads()
+    try:
+        assert trainer.num_devices == 2
+        assert use_threads(trainer, None, num_workers=0) == max(1, physical_cores() // 2)
+        assert use_threads(trainer, 3, num_workers=0) == 3 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
