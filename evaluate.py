@@ -9,7 +9,10 @@ import hydra
 from omegaconf import DictConfig
 
 from colorization.cli import exit_on_user_error
+from colorization.run_dirs import register_resolvers
 from colorization.evaluation import evaluate
+
+register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

@@ -6,6 +6,8 @@ family is scored by exactly the same metric code (`colorization.metrics`).
 
 from __future__ import annotations
 
+import inspect
+import math
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import ColorSpace, get_colorspace
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, DataError
 from colorization.metrics import colorization_metrics
 from colorization.models.base import Network
 
@@ -72,7 +74,10 @@ class ColorizerModule(L.LightningModule):
 
         L is resized to `working_size`, colorized there, and the predicted ab is upsampled
         bilinearly and re-attached to the full-resolution L (as Zhang et al.'s release does).
+        Bad input (shape, dtype, value range, keywords this model does not read) raises a
+        one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """
+        check_colorize_input(self, l, colorize_kwargs)
         size = self.working_size(*l.shape[-2:])
         if size == tuple(l.shape[-2:]):
             return self.colorize(l, **colorize_kwargs)
@@ -139,6 +144,45 @@ class ColorizerModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["colorization"] = {"model": self.model_config, "colorspace": self.colorspace.name}
+
+
+L_RANGE_TOLERANCE = 1e-3
+"""How far L may stray outside [0, 100] (rounding in colour conversions) before it is refused."""
+
+
+def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dict[str, Any]) -> None:
+    """Refuse what `colorize_full` cannot colorize correctly, in one line saying what was expected.
+
+    `l` must be a floating-point (B, 1, H, W) tensor of CIE L* in [0, 100]. uint8 input (0..255)
+    and L in [0, 1] (largest value above 0 and at most 1: a photo that dark is black) would be
+    colorized silently wrong, so both are refused with the conversion that fixes them.
+    `colorize_kwargs` must be keywords the model's `colorize` reads (only SIGGRAPH17 reads ``hints``).
+    """
+    accepted = inspect.signature(model.colorize).parameters
+    unknown = [key for key in colorize_kwargs if key not in accepted]
+    if unknown:
+        readers = " (only SIGGRAPH17 reads hints)" if "hints" in unknown else ""
+        raise ConfigError(
+            f"{type(model).__name__} takes no {', '.join(f'{key}=' for key in unknown)} keyword{readers}; "
+            f"it reads {[key for key in accepted if key != 'l'] or 'none'}"
+        )
+    if not isinstance(l, Tensor):
+        raise DataError(f"expected L as a torch.Tensor of shape (B, 1, H, W); got {type(l).__name__}")
+    if l.dim() != 4 or l.shape[1] != 1:
+        fix = "; add the batch dimension with l[None]" if l.dim() == 3 and l.shape[0] == 1 else ""
+        raise DataError(f"expected L of shape (B, 1, H, W); got {tuple(l.shape)}{fix}")
+    if not l.is_floating_point():
+        fix = " (uint8 0..255: use l.float() * 100 / 255)" if l.dtype == torch.uint8 else ""
+        raise DataError(f"expected L as floating point in [0, 100]; got {l.dtype}{fix}")
+    if l.numel() == 0:
+        raise DataError(f"expected at least one pixel; got L of shape {tuple(l.shape)}")
+    low, high = (float(v) for v in torch.aminmax(l.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise DataError("L holds NaN or infinite values; expected L in [0, 100]")
+    if low < -L_RANGE_TOLERANCE or high > 100 + L_RANGE_TOLERANCE:
+        raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}]")
+    if 0 < high <= 1:
+        raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}], which looks like [0, 1]: use l * 100")
 
 
 def misfit_message(size_key: str, size: int, network_key: str, role: str, network: Network) -> str:
