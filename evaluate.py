@@ -8,17 +8,18 @@ new run directory (see `colorization.evaluation`).
 import hydra
 from omegaconf import DictConfig
 
-from colorization.cli import exit_on_user_error
-from colorization.run_dirs import register_resolvers
 from colorization.evaluation import evaluate
+from colorization.run_dirs import register_resolvers
+from colorization.tasks import apply_to_loggers, hydra_job, run_task
 
 register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        evaluate(cfg)
+    job = hydra_job("evaluate.py")
+    apply_to_loggers(cfg, job)
+    run_task(lambda: evaluate(cfg, job.command))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import inspect
 import math
 from abc import abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -60,6 +61,19 @@ class ColorizerModule(L.LightningModule):
     @abstractmethod
     def colorize(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, 3, H, W) Lab prediction carrying the input L."""
+
+    @property
+    def display_name(self) -> str:
+        """A short name of the model for tables and UIs: its network's class (or its own) and colour space."""
+        net = getattr(self, "net", None)
+        owner = net if isinstance(net, torch.nn.Module) else self
+        return f"{type(owner).__name__} ({self.colorspace.name})"
+
+    @classmethod
+    def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
+        """The model config that rebuilds this module from its own checkpoint at `path` (before its
+        state dict is loaded); the stored config as it is, unless a family's constructor reads files."""
+        return model_config
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the network is run at for an input of (height, width)."""
@@ -163,7 +177,7 @@ def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dic
     if unknown:
         readers = " (only SIGGRAPH17 reads hints)" if "hints" in unknown else ""
         raise ConfigError(
-            f"{type(model).__name__} takes no {', '.join(f'{key}=' for key in unknown)} keyword{readers}; "
+            f"{model.display_name} takes no {', '.join(f'{key}=' for key in unknown)} keyword{readers}; "
             f"it reads {[key for key in accepted if key != 'l'] or 'none'}"
         )
     if not isinstance(l, Tensor):
@@ -182,7 +196,9 @@ def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dic
     if low < -L_RANGE_TOLERANCE or high > 100 + L_RANGE_TOLERANCE:
         raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}]")
     if 0 < high <= 1:
-        raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}], which looks like [0, 1]: use l * 100")
+        raise DataError(
+            f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}], which looks like [0, 1]: use l * 100"
+        )
 
 
 def misfit_message(size_key: str, size: int, network_key: str, role: str, network: Network) -> str:
