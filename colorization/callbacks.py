@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 from colorization.devices import now
 from colorization.loggers import log_image
 from colorization.metrics import delta_e_cie76, mse_rgb
-from colorization.visualize import gray_lab, labelled_sheet, save_png, to_uint8_rgb
+from colorization.visualize import gray_lab, labelled_sheet, save_image, to_uint8_rgb
 
 SAMPLE_SHEET_COLUMNS = ("gray input", "prediction", "ground truth")
 SAMPLE_SHEET_CAPTION = " | ".join(SAMPLE_SHEET_COLUMNS)
@@ -51,7 +51,7 @@ class SampleSheet(L.Callback):
             prediction = pl_module.colorize(l)
         truth = torch.cat([l, batch["ab"].to(pl_module.device)], dim=1)
         sheet = labelled_sheet([gray_lab(l), prediction, truth], list(SAMPLE_SHEET_COLUMNS))
-        self.last_path = save_png(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
+        self.last_path = save_image(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         log_image(trainer.loggers, "val/samples", sheet, step=trainer.global_step, caption=SAMPLE_SHEET_CAPTION)
 
 

@@ -55,8 +55,10 @@ class ColorizerModule(L.LightningModule):
         # validation runs every epoch and drives checkpointing: the cheap metrics; test: all of them
         self.val_metrics = colorization_metrics(prefix="val/")
         self.test_metrics = colorization_metrics(prefix="test/", full=True)
-        # the model's Hydra config, stored in checkpoints so they can be rebuilt (see checkpoints.py)
+        # the model's Hydra config, stored in checkpoints so they can be rebuilt (see checkpoints.py),
+        # and the name of that config (``model=pix2pix``: "pix2pix"), which names the model in tables
         self.model_config: dict | None = None
+        self.config_name: str | None = None
 
     @abstractmethod
     def colorize(self, l: Tensor) -> Tensor:
@@ -64,10 +66,17 @@ class ColorizerModule(L.LightningModule):
 
     @property
     def display_name(self) -> str:
-        """A short name of the model for tables and UIs: its network's class (or its own) and colour space."""
+        """A short name of the model for tables and UIs: its config's name (``pix2pix``, ``eccv16``),
+        with the colour space when it is not Lab (``model2 (hls)``). A model built without a config
+        name (an old checkpoint, a config given as a dict) is named after `family_name`."""
+        name = self.config_name or self.family_name
+        return name if self.colorspace.name == "lab" else f"{name} ({self.colorspace.name})"
+
+    @property
+    def family_name(self) -> str:
+        """The model's name when it has no config name: its network's class (or its own)."""
         net = getattr(self, "net", None)
-        owner = net if isinstance(net, torch.nn.Module) else self
-        return f"{type(owner).__name__} ({self.colorspace.name})"
+        return type(net if isinstance(net, torch.nn.Module) else self).__name__
 
     @classmethod
     def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -131,6 +140,14 @@ class ColorizerModule(L.LightningModule):
                 size = getattr(datamodule, key, None)
                 if size is not None and not network.fits(size):
                     raise ConfigError(misfit_message(f"data.{key}", size, f"model.{name}", name, network))
+        crop = getattr(datamodule, "crop_size", None)
+        if stage == "fit" and crop is not None:
+            # one training-size image: the model summary shows each network's sizes and counts its FLOPs
+            self.example_input_array = torch.zeros(1, 1, crop, crop)
+
+    def forward(self, l: Tensor) -> Tensor:
+        """(B, 1, H, W) L in [0, 100] -> the model's output; families that train on another output override it."""
+        return self.colorize(l)
 
     def use_optimizer(self, optimizer: OptimizerFactory | None, scheduler: SchedulerFactory | None = None) -> None:
         """Keep the config's optimizer (and scheduler) partial after checking its settings."""
@@ -157,7 +174,11 @@ class ColorizerModule(L.LightningModule):
         return optimizers, schedulers
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["colorization"] = {"model": self.model_config, "colorspace": self.colorspace.name}
+        checkpoint["colorization"] = {
+            "model": self.model_config,
+            "colorspace": self.colorspace.name,
+            "name": self.config_name,
+        }
 
 
 L_RANGE_TOLERANCE = 1e-3

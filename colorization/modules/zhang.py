@@ -95,9 +95,9 @@ class ZhangColorizer(ColorizerModule):
         self.use_optimizer(optimizer, scheduler)
 
     @property
-    def display_name(self) -> str:
+    def family_name(self) -> str:
         # the family's module names the model better than its network (ECCV16Module, not ECCV16Colorizer)
-        return f"{type(self).__name__} ({self.colorspace.name})"
+        return type(self).__name__
 
     @classmethod
     def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""The README's Python examples run as written, and `colorize_full` refuses input it would colorize wrongly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from colorization.checkpoints import build_colorizer
+from colorization.errors import ConfigError, DataError
+from tests.conftest import REPO, compose_config
+
+OFFICIAL_FILES = {"colorization_release_v2-9b330a0b.pth": "eccv16", "siggraph17-df00044c.pth": "siggraph17"}
+"""The official weight files the README names: nothing is downloaded here, so the test runs the
+README's code on files of the same format holding random weights (`release_files`)."""
+
+
+def readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.slow
+def test_the_readmes_python_blocks_run_in_order(release_files, tmp_path, monkeypatch):
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for number, block in enumerate(blocks, start=1):
+        for name, family in OFFICIAL_FILES.items():
+            block = block.replace(f'"{name}"', repr(str(release_files[family])))
+        exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
+    lab, l = namespace["lab"], namespace["l"]
+    assert lab.shape == (1, 3, *l.shape[-2:]) and torch.equal(lab[:, :1], l)
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return build_colorizer(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
+
+
+@pytest.mark.parametrize(
+    ("l", "message"),
+    [
+        (torch.rand(1, 16, 16) * 100, r"expected L of shape \(B, 1, H, W\); got \(1, 16, 16\); add the batch"),
+        (torch.rand(2, 3, 16, 16) * 100, r"got \(2, 3, 16, 16\)"),
+        (
+            (torch.rand(1, 1, 16, 16) * 255).to(torch.uint8),
+            r"got torch.uint8 \(uint8 0..255: use l.float\(\) \* 100 / 255\)",
+        ),
+        (torch.rand(1, 1, 16, 16), r"looks like \[0, 1\]: use l \* 100"),
+        (torch.rand(1, 1, 16, 16) * 255, r"expected L in \[0, 100\]; got values in \[.*, 2\d\d.*\]"),
+        (torch.full((1, 1, 16, 16), float("nan")), "NaN"),
+        ([[0.0]], "expected L as a torch.Tensor"),
+    ],
+)
+def test_colorize_full_refuses_bad_input_in_one_line(cnn, l, message):
+    with pytest.raises(DataError, match=message) as error:
+        cnn.colorize_full(l)
+    assert "\n" not in str(error.value)
+
+
+def test_colorize_full_takes_good_input_and_black_photos(cnn):
+    assert cnn.colorize_full(torch.rand(2, 1, 16, 16) * 100).shape == (2, 3, 16, 16)
+    assert cnn.colorize_full(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)  # an all-black photo
+
+
+def test_hints_for_a_model_that_reads_none_are_a_config_error(cnn):
+    with pytest.raises(ConfigError, match=r"cnn takes no hints= keyword \(only SIGGRAPH17 reads hints\)"):
+        cnn.colorize_full(torch.rand(1, 1, 16, 16) * 100, hints=object())
+
+
+def test_a_model_is_named_after_its_config_and_colour_space():
+    model = build_colorizer(compose_config("train", ["model=model2"]).model, "hls", "model2")
+    assert model.display_name == "model2 (hls)"
+    unnamed = build_colorizer(compose_config("train", ["model=cnn"]).model, "lab")
+    assert unnamed.display_name == "StudyCNN"
