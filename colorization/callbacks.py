@@ -129,4 +129,5 @@ class Throughput(L.Callback):
             return  # an epoch of warm-up batches only has nothing to time
         # every rank sees a shard of the same size (DistributedSampler), so the global rate is world_size x local
         rate = self._images * trainer.world_size / (self._end - self._start)
-        pl_module.log("train/images_per_sec", rate, on_epoch=True)
+        # every rank estimates the same global rate from its own timing: sync_dist averages the estimates
+        pl_module.log("train/images_per_sec", rate, on_epoch=True, sync_dist=True)

@@ -99,7 +99,10 @@ def wandb_run_line() -> str | None:
     if run is None:
         return None
     if run.settings._offline:
-        return f"offline; upload with: wandb sync {run.settings.sync_dir}"
+        sync_dir = Path(run.settings.sync_dir)
+        if sync_dir.is_relative_to(Path.cwd()):
+            sync_dir = sync_dir.relative_to(Path.cwd())  # shorter, and still right from where the user is
+        return f"offline; upload with: wandb sync {sync_dir}"
     return run.url
 
 

@@ -8,6 +8,7 @@ gets one honest sentence about what that means and where real results come from.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from colorization.loggers import wandb_run_line
 from colorization.metrics import CIE76
 from colorization.visualize import gray_lab
 
+SENTENCE_WIDTH = 100
+"""Columns the honest sentence is wrapped to."""
 BUILTIN_PHOTOS_ADVICE = (
     "That is expected here: a few epochs on six built-in photos show that the code works, not what a "
     "colorizer can do. Real results come from the Kaggle data on a GPU "
@@ -83,7 +86,7 @@ class RunSummary:
 
 def gray_cie76(loader: Iterable[dict[str, torch.Tensor]]) -> tuple[float, int]:
     """CIE76 of leaving the photos gray (a = b = 0) over every pixel of `loader`, and its image count."""
-    metric, images = CIE76(), 0
+    metric, images = CIE76(sync_on_compute=False), 0  # one process's own pass, even under DDP
     for batch in loader:
         l, ab = batch["l"], batch["ab"]
         metric.update(gray_lab(l), torch.cat([l, ab], dim=1))
@@ -113,16 +116,15 @@ def summarize_run(
     for callback in trainer.callbacks:
         if getattr(callback, "last_path", None) is not None:
             summary.sample_sheet = callback.last_path
-    for split, loader_of, which in (
-        ("val", datamodule.val_dataloader, "last epoch"),
-        ("test", datamodule.test_dataloader, "tested checkpoint" if tested else "best checkpoint"),
-    ):
+    for split, which in (("val", "last epoch"), ("test", "tested checkpoint" if tested else "best checkpoint")):
         value = metrics.get(f"{split}/cie76")
         if value is None:
             continue
         if split == "test" and saved.best is None and not tested:
             which = "last weights"
-        gray, images = gray_cie76(loader_of())
+        # the whole split in this process (the trainer's loaders hold one process's share under DDP)
+        loader = datamodule.eval_dataloader(split, getattr(datamodule, "eval_crop_size", None), pin_memory=False)
+        gray, images = gray_cie76(loader)
         summary.scores[split] = Score(model=value, gray=gray, images=images, which=which)
     return summary
 
@@ -179,5 +181,5 @@ def format_summary(summary: RunSummary, cwd: Path | None = None) -> str:
         lines.append(f"  W&B           {summary.wandb}")
     sentence = verdict(summary)
     if sentence:
-        lines.append(sentence)
+        lines += textwrap.wrap(sentence, width=SENTENCE_WIDTH, break_on_hyphens=False)
     return "\n".join(lines)

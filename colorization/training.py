@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.checkpoints import build_colorizer
@@ -50,18 +51,19 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     # only a job that passed every check above opens a run in the loggers (W&B, ...)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    log.info(
-        "%s on %s%s: batch size: %d per device x %d device(s) x %d node(s) = %d global, %s, %d epoch(s)",
-        model.display_name,
-        getattr(datamodule, "root", type(datamodule).__name__),
-        _split_sizes(datamodule),
-        cfg.data.batch_size,
-        trainer.num_devices,
-        trainer.num_nodes,
-        cfg.data.batch_size * trainer.world_size,
-        trainer.strategy.root_device,
-        trainer.max_epochs,
-    )
+    if rank_zero_only.rank == 0:  # known from the environment before DDP starts its processes
+        log.info(
+            "%s on %s%s: batch size: %d per device x %d device(s) x %d node(s) = %d global, %s, %d epoch(s)",
+            model.display_name,
+            getattr(datamodule, "root", type(datamodule).__name__),
+            _split_sizes(datamodule),
+            cfg.data.batch_size,
+            trainer.num_devices,
+            trainer.num_nodes,
+            cfg.data.batch_size * trainer.world_size,
+            trainer.strategy.root_device,
+            trainer.max_epochs,
+        )
 
     metrics: dict[str, float] = {}
     saved = SavedCheckpoints()

@@ -142,8 +142,14 @@ class ZhangColorizer(ColorizerModule):
 
     def _log_losses(self, batch_size: int, **losses: Tensor) -> None:
         for name, value in losses.items():
-            self.log(
-                f"train/{name}", value, on_step=True, on_epoch=True, prog_bar=name == "loss", batch_size=batch_size
+            self.log(  # sync_dist: under DDP the epoch values average every process, not rank 0 alone
+                f"train/{name}",
+                value,
+                on_step=True,
+                on_epoch=True,
+                prog_bar=name == "loss",
+                batch_size=batch_size,
+                sync_dist=True,
             )
 
 
