@@ -32,6 +32,7 @@ from colorization.report import (
     print_results,
     write_results,
 )
+from colorization.run_dirs import display_path
 from colorization.sources import Source, load_sources
 from colorization.visualize import gray_lab
 
@@ -130,15 +131,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _display_path(path: str | Path) -> str:
-    """`path` relative to the working directory when it lies below it (shorter tables)."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]]:
     """Run one evaluation job (see `conf/evaluate.yaml`); returns the table's rows.
 
@@ -152,6 +144,9 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     split = str(cfg.split)
     comparison_images = check_int("comparison_images", cfg.get("comparison_images", 8), 1, MAX_COMPARISON_IMAGES)
     sheet_format = str(check_choice("comparison_format", cfg.get("comparison_format", "jpg"), SHEET_FORMATS))
+    tile = cfg.get("comparison_tile")
+    if tile is not None:
+        check_int("comparison_tile", tile, 8, 4096)
     checkpoints = _plain(cfg.get("checkpoints"))
     reported = _plain(cfg.get("reported")) or {}
     if not isinstance(reported, Mapping) or not all(isinstance(v, Mapping) for v in reported.values()):
@@ -163,17 +158,19 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     loggers = instantiate_all(cfg.get("logger"))
-    log.info("evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, datamodule.root)
+    log.info(
+        "evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, display_path(datamodule.root)
+    )
 
     keep = spread_positions(len(dataset), comparison_images)
     values, speed, kept = score(sources, loader, device, split, keep=keep)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
-    checkpoint_of = {s.name: _display_path(s.checkpoint) for s in sources}
+    checkpoint_of = {s.name: display_path(s.checkpoint) for s in sources}
     rows = [
         {
             "model": name,
             "checkpoint": checkpoint_of.get(name, ""),
-            "data": _display_path(datamodule.root),
+            "data": display_path(datamodule.root),
             "split": split,
             "images": len(dataset),
             "image_size": f"{dataset.crop_size}x{dataset.crop_size}",
@@ -184,7 +181,7 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
         for name in names
     ]
     output_dir.mkdir(parents=True, exist_ok=True)
-    sheet = comparison_sheet(kept, names)
+    sheet = comparison_sheet(kept, names, tile)
     written = write_results(rows, list(reported), output_dir, sheet, command, sheet_format)
     log_results(loggers, rows, sheet)
     print_results(rows, list(reported), written)

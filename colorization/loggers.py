@@ -13,6 +13,7 @@ import numpy as np
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
 from colorization.errors import check_choice
+from colorization.run_dirs import display_path
 
 WANDB_MODES = ("online", "offline", "disabled")
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -99,10 +100,7 @@ def wandb_run_line() -> str | None:
     if run is None:
         return None
     if run.settings._offline:
-        sync_dir = Path(run.settings.sync_dir)
-        if sync_dir.is_relative_to(Path.cwd()):
-            sync_dir = sync_dir.relative_to(Path.cwd())  # shorter, and still right from where the user is
-        return f"offline; upload with: wandb sync {sync_dir}"
+        return f"offline; upload with: wandb sync {display_path(run.settings.sync_dir)}"
     return run.url
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+import torch.nn.functional as F
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,7 @@ from torch import Tensor
 from colorization.errors import check_choice
 from colorization.loggers import finish_wandb, log_image
 from colorization.metrics import FULL_METRICS, metric_header
+from colorization.run_dirs import display_path
 from colorization.visualize import labelled_sheet, save_image
 
 SHEET_FORMATS = ("jpg", "png")
@@ -29,8 +31,16 @@ INFO_COLUMNS = ("model", "checkpoint", "data", "split", "images", "image_size")
 SPEED_COLUMN = "images_per_s"
 
 
-def comparison_sheet(columns: list[Tensor], names: list[str]) -> np.ndarray:
-    """The comparison picture: one column per row of the table (`names`), each named above it."""
+def comparison_sheet(columns: list[Tensor], names: list[str], tile: int | None = None) -> np.ndarray:
+    """The comparison picture: one column per row of the table (`names`), each named above it.
+
+    `columns` are (N, 3, H, W) Lab; `tile` (pixels) shrinks images larger than that (antialiased)
+    so the sheet stays small; None keeps them as they are.
+    """
+    height, width = columns[0].shape[-2:]
+    if tile is not None and max(height, width) > tile:
+        size = (max(1, round(height * tile / max(height, width))), max(1, round(width * tile / max(height, width))))
+        columns = [F.interpolate(c, size=size, mode="bilinear", antialias=True, align_corners=False) for c in columns]
     return labelled_sheet(columns, names)
 
 
@@ -122,7 +132,7 @@ def print_results(
         table.add_row(*line, style="dim" if not row["checkpoint"] else None)
     console = Console(file=file or sys.stdout, width=max(120, shutil.get_terminal_size().columns))
     console.print(table)
-    folder = written[0].parent
+    folder = display_path(written[0].parent)
     console.print(f"results: {folder}/ ({', '.join(path.name for path in written)})", highlight=False, soft_wrap=True)
 
 

@@ -1,4 +1,5 @@
-"""Run directories: a name that says what ran, and no directory left behind by a run that never started.
+"""Run directories: a name that says what ran, no directory left behind by a run that never
+started, and paths shown relative to where the user is.
 
 `run_name` is registered as the OmegaConf resolver ``${run_name:...}`` that `conf/hydra/default.yaml`
 uses for ``hydra.run.dir``; `remove_unstarted_run_dir` deletes what Hydra wrote for a job that
@@ -28,6 +29,16 @@ def run_name(time: str, model: str | None = None, colorspace: str | None = None,
     if experiment:
         parts.append(experiment)
     return "_".join(part.replace("/", "-") for part in parts)
+
+
+def display_path(path: str | Path, base: str | Path | None = None) -> str:
+    """`path` relative to `base` (default: the working directory) when it lies below it, else as given:
+    short paths in tables and summaries that still work from where the user is."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path(base or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def register_resolvers() -> None:

@@ -18,6 +18,7 @@ import torch
 
 from colorization.loggers import wandb_run_line
 from colorization.metrics import CIE76
+from colorization.run_dirs import display_path
 from colorization.visualize import gray_lab
 
 SENTENCE_WIDTH = 100
@@ -146,13 +147,6 @@ def verdict(summary: RunSummary) -> str | None:
     return f"{sentence} {BUILTIN_PHOTOS_ADVICE if summary.builtin_photos else OTHER_DATA_ADVICE}"
 
 
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _epoch(epoch: int | None) -> str:
     return f" (epoch {epoch})" if epoch is not None else ""
 
@@ -160,18 +154,20 @@ def _epoch(epoch: int | None) -> str:
 def format_summary(summary: RunSummary, cwd: Path | None = None) -> str:
     """The summary block: a few aligned lines, paths relative to the run directory."""
     run = summary.run_dir
-    lines = [f"Run directory: {_relative(run, cwd or Path.cwd())}"]
+    lines = [f"Run directory: {display_path(run, cwd)}"]
     saved, files = summary.saved, []
     if saved.best is not None:
-        files.append(f"best {_relative(saved.best, run)}{_epoch(saved.best_epoch)}")
+        files.append(f"best {display_path(saved.best, run)}{_epoch(saved.best_epoch)}")
     if saved.last is not None:
-        files.append(f"last {_relative(saved.last, run)}{_epoch(saved.last_epoch)}")
+        files.append(f"last {display_path(saved.last, run)}{_epoch(saved.last_epoch)}")
     if files:
         lines.append(f"  checkpoints   {', '.join(files)}")
     if summary.tested is not None:
         lines.append(f"  tested        {summary.tested}")
     if summary.sample_sheet is not None:
-        lines.append(f"  sample sheet  {_relative(summary.sample_sheet, run)} (gray input | prediction | ground truth)")
+        lines.append(
+            f"  sample sheet  {display_path(summary.sample_sheet, run)} (gray input | prediction | ground truth)"
+        )
     if summary.scores:
         lines.append("  CIE76 ΔE ↓    model    gray  images")
         for split, score in summary.scores.items():

@@ -16,6 +16,7 @@ from colorization.data import SamplePhotosDataModule
 from colorization.devices import check_hardware
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.loggers import finish_wandb
+from colorization.run_dirs import display_path
 from colorization.run_summary import SavedCheckpoints, format_summary, summarize_run
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
         log.info(
             "%s on %s%s: batch size: %d per device x %d device(s) x %d node(s) = %d global, %s, %d epoch(s)",
             model.display_name,
-            getattr(datamodule, "root", type(datamodule).__name__),
+            display_path(getattr(datamodule, "root", type(datamodule).__name__)),
             _split_sizes(datamodule),
             cfg.data.batch_size,
             trainer.num_devices,

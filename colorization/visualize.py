@@ -51,7 +51,7 @@ def labelled_sheet(columns: list[Tensor], names: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(header), sheet], axis=0)
 
 
-JPEG_QUALITY = 90
+JPEG_QUALITY = 85
 """Quality of JPEG sheets: photos look the same as in PNG at a fraction of the size."""
 
 
