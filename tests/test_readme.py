@@ -9,6 +9,7 @@ import torch
 
 from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError, DataError
+from colorization.run_summary import RunSummary, SavedCheckpoints, Score, format_summary
 from tests.conftest import REPO, compose_config
 
 OFFICIAL_FILES = {"colorization_release_v2-9b330a0b.pth": "eccv16", "siggraph17-df00044c.pth": "siggraph17"}
@@ -75,3 +76,33 @@ def test_a_model_is_named_after_its_config_and_colour_space():
     assert model.display_name == "model2 (hls)"
     unnamed = build_colorizer(compose_config("train", ["model=cnn"]).model, "lab")
     assert unnamed.display_name == "StudyCNN"
+
+
+def test_the_readmes_make_train_excerpt_is_what_the_summary_prints_today():
+    block = re.search(r"```\n\$ make train\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL).group(1)
+    lines = block.splitlines()
+    assert re.fullmatch(
+        r"cnn on data/sample \(\d+ train, \d+ val, \d+ test images\): batch size: 16 per device x 1 device\(s\) "
+        r"x 1 node\(s\) = 16 global, cpu, 5 epoch\(s\)",
+        lines[1],
+    )
+    excerpt = lines[next(i for i, line in enumerate(lines) if line.startswith("Run directory: ")) :]
+    run = REPO / excerpt[0].removeprefix("Run directory: ")
+    best, last = (int(e) for e in re.findall(r"\(epoch (\d+)\)", excerpt[1]))
+    scores = {
+        split: Score(model=float(model), gray=float(gray), images=int(images), which=which)
+        for split, model, gray, images, which in re.findall(
+            r"(val|test)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+\((.+)\)", block
+        )
+    }
+    summary = RunSummary(
+        run_dir=run,
+        saved=SavedCheckpoints(
+            run / f"checkpoints/best_epoch{best:03d}.ckpt", best, run / "checkpoints/last.ckpt", last
+        ),
+        sample_sheet=run / f"samples/epoch_{last:03d}.png",
+        scores=scores,
+        builtin_photos=True,
+        wandb=excerpt[6].split("W&B", 1)[1].strip(),
+    )
+    assert format_summary(summary, cwd=REPO).splitlines() == excerpt
