@@ -3,6 +3,7 @@ common commands that compose."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import subprocess
@@ -31,6 +32,7 @@ def train_groups() -> list[str]:
     return groups
 
 
+@functools.cache  # one subprocess per script for the whole file
 def help_text(script: str) -> str:
     result = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
