@@ -49,7 +49,6 @@ def cnn():
             (torch.rand(1, 1, 16, 16) * 255).to(torch.uint8),
             r"got torch.uint8 \(uint8 0..255: use l.float\(\) \* 100 / 255\)",
         ),
-        (torch.rand(1, 1, 16, 16), r"looks like \[0, 1\]: use l \* 100"),
         (torch.rand(1, 1, 16, 16) * 255, r"expected L in \[0, 100\]; got values in \[.*, 2\d\d.*\]"),
         (torch.full((1, 1, 16, 16), float("nan")), "NaN"),
         ([[0.0]], "expected L as a torch.Tensor"),
@@ -64,6 +63,11 @@ def test_colorize_full_refuses_bad_input_in_one_line(cnn, l, message):
 def test_colorize_full_takes_good_input_and_black_photos(cnn):
     assert cnn.colorize_full(torch.rand(2, 1, 16, 16) * 100).shape == (2, 3, 16, 16)
     assert cnn.colorize_full(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)  # an all-black photo
+
+
+def test_l_in_zero_to_one_gets_a_warning_with_the_fix(cnn):
+    with pytest.warns(UserWarning, match=r"L in \[0, 1\] given for \[0, 100\] \(then use l \* 100\)"):
+        assert cnn.colorize_full(torch.rand(1, 1, 16, 16)).shape == (1, 3, 16, 16)
 
 
 def test_hints_for_a_model_that_reads_none_are_a_config_error(cnn):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -188,10 +189,11 @@ L_RANGE_TOLERANCE = 1e-3
 def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dict[str, Any]) -> None:
     """Refuse what `colorize_full` cannot colorize correctly, in one line saying what was expected.
 
-    `l` must be a floating-point (B, 1, H, W) tensor of CIE L* in [0, 100]. uint8 input (0..255)
-    and L in [0, 1] (largest value above 0 and at most 1: a photo that dark is black) would be
-    colorized silently wrong, so both are refused with the conversion that fixes them.
-    `colorize_kwargs` must be keywords the model's `colorize` reads (only SIGGRAPH17 reads ``hints``).
+    `l` must be a floating-point (B, 1, H, W) tensor of CIE L* in [0, 100]; uint8 input (0..255)
+    is refused with the conversion that fixes it. L whose largest value is above 0 and at most 1
+    looks like [0, 1] input, but so does a nearly black photo (a night-sky crop of L 0..0.8), so it
+    gets a warning with the fix rather than an error. `colorize_kwargs` must be keywords the
+    model's `colorize` reads (only SIGGRAPH17 reads ``hints``).
     """
     accepted = inspect.signature(model.colorize).parameters
     unknown = [key for key in colorize_kwargs if key not in accepted]
@@ -217,8 +219,10 @@ def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dic
     if low < -L_RANGE_TOLERANCE or high > 100 + L_RANGE_TOLERANCE:
         raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}]")
     if 0 < high <= 1:
-        raise DataError(
-            f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}], which looks like [0, 1]: use l * 100"
+        warnings.warn(
+            f"L holds values in [{low:.4g}, {high:.4g}]: a nearly black photo, or L in [0, 1] given for [0, 100] "
+            "(then use l * 100)",
+            stacklevel=3,
         )
 
 
