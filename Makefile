@@ -28,7 +28,14 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: $(STAMP)  ## speed/memory benchmarks; figures go to BENCHMARKS.md
+# the official colorizers code, compared against by `benchmarks/bench_infer.py`; --no-deps: its
+# networks need only torch, which it would otherwise replace. Offline, its rows are skipped.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -c requirements.lock rz-colorization \
+		&& touch $(BENCH_STAMP) || echo "rz-colorization not installed: the official-code rows are skipped"
+
+bench: $(BENCH_STAMP)  ## speed benchmarks, figures streamed and written to BENCHMARKS.md (ARGS=infer: one)
 	$(PY) -m benchmarks $(ARGS)
 
 # `make results`: train every conf/model/*.yaml on the built-in photos (the model's default

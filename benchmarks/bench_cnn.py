@@ -1,16 +1,14 @@
 """Training throughput of the study's CNN variants (model1/2/3) and colour spaces, side by side.
 
-Variants are timed in interleaved rounds and the median is reported, so that a background load
-affects all of them alike; compare the ratios, not the absolute numbers.
+One Adam step of each variant on a fixed random batch, the target encoding included, timed in
+interleaved rounds (`benchmarks.timing.interleave`); ratios to model1/lab are paired per round.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from benchmarks.timing import interleave, rate, table
 from colorization.colorspaces import get_colorspace, normalize_l
 from colorization.models import StudyCNN
 
@@ -36,23 +34,18 @@ class TrainStep:
         self.optimizer.step()
 
 
-def run(batch: int = 16, size: int = 224, steps: int = 3, rounds: int = 3) -> str:
-    cases = {(name, space): TrainStep(space, batch, size, **kw) for name, kw in VARIANTS.items() for space in SPACES}
-    for step in cases.values():  # warm-up: allocators, kernels
-        step()
-    speeds: dict[tuple[str, str], list[float]] = {key: [] for key in cases}
-    for _ in range(rounds):
-        for key, step in cases.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            speeds[key].append(batch * steps / (time.perf_counter() - start))
-    median = {key: statistics.median(values) for key, values in speeds.items()}
-    base = median[("model1 (s1, 12f)", "lab")]
-    rows = ["| variant | colour space | img/s (median) | vs model1/lab |", "|---|---|---|---|"]
-    rows += [f"| {name} | {space} | {speed:.1f} | {speed / base:.2f}x |" for (name, space), speed in median.items()]
-    header = (
-        f"## CNN training step: batch {batch}, {size}x{size}, {torch.get_num_threads()} threads, "
-        f"median of {rounds} interleaved rounds of {steps} steps\n\n"
+def run(batch: int = 8, size: int = 96, steps: int = 1) -> str:
+    cases = {
+        f"{name} / {space}": TrainStep(space, batch, size, **kwargs)
+        for name, kwargs in VARIANTS.items()
+        for space in SPACES
+    }
+    calls = {key: rate(lambda step=step: [step() for _ in range(steps)], batch * steps) for key, step in cases.items()}
+    # short calls, many rounds: neighbours in a round see the same background load
+    measured = interleave(calls, "cnn", budget_s=45, max_rounds=15)
+    rows = [[key, measured.rates[key].cell("{:.1f}"), measured.ratios[key].cell(suffix="x")] for key in measured.names]
+    return (
+        f"## CNN training step: the study's variants and colour spaces, batch {batch}, {size}x{size}\n\n"
+        f"Median (min-max) over {len(measured.rates[measured.names[0]].values)} interleaved rounds of {steps} steps; "
+        "ratios paired per round.\n\n" + table(["variant / colour space", "img/s", "vs model1 / lab"], rows)
     )
-    return header + "\n".join(rows) + "\n"

@@ -13,6 +13,8 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 
+from benchmarks.loops import bare_trainer
+from benchmarks.timing import interleave, table
 from colorization.checkpoints import build_colorizer
 from colorization.devices import now
 
@@ -47,18 +49,7 @@ def images_per_second(overrides: list[str], batch: int, size: int, batches: int)
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     cuda = torch.cuda.is_available()
     timer = _BatchTimer()
-    trainer = L.Trainer(
-        accelerator="gpu" if cuda else "cpu",
-        devices=1,
-        precision="bf16-mixed" if cuda else "32-true",
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
+    trainer = bare_trainer([timer], "gpu" if cuda else "cpu", "bf16-mixed" if cuda else "32-true")
     data = [
         {"l": torch.rand(batch, 1, size, size) * 100, "ab": (torch.rand(batch, 2, size, size) - 0.5) * 60}
         for _ in range(batches)
@@ -68,14 +59,24 @@ def images_per_second(overrides: list[str], batch: int, size: int, batches: int)
     return batch * (batches - WARMUP_BATCHES) / (timer.end - timer.start), device
 
 
-def run(batch: int = 16, size: int = 128, batches: int | None = None) -> str:
-    """A markdown table of training throughput; defaults match ``data=sample`` (batch 16, 128-px crops)."""
+def run(batch: int | None = None, size: int | None = None, batches: int | None = None) -> str:
+    """A markdown table of training throughput. On a GPU: batch 16 at 128 px (``data=sample``), 40 timed
+    batches; on a CPU batch 4 at 64 px and 5 timed batches, so that rounds can repeat."""
+    cuda = torch.cuda.is_available()
+    batch, size = batch or (16 if cuda else 4), size or (128 if cuda else 64)
     # timed batches: a multiple of 5, so WGAN-GP's 1-in-5 generator steps are counted in proportion
-    batches = batches or WARMUP_BATCHES + (40 if torch.cuda.is_available() else 5)
-    rows = ["| config | img/s (batches through training_step) |", "|---|---|"]
-    device = ""
-    for name, overrides in CONFIGS.items():
-        speed, device = images_per_second(overrides, batch, size, batches)
-        rows.append(f"| {name} | {speed:.1f} |")
-    header = f"## GAN training step, batch {batch}, {size}x{size}, {device}\n"
-    return header + "\n".join(rows) + "\n"
+    batches = batches or WARMUP_BATCHES + (40 if cuda else 5)
+    device = torch.cuda.get_device_name() + ", bf16-mixed" if cuda else f"CPU, {torch.get_num_threads()} threads"
+    calls = {
+        name: (lambda o=overrides: images_per_second(o, batch, size, batches)[0]) for name, overrides in CONFIGS.items()
+    }
+    measured = interleave(calls, "gan", warmup=0, min_rounds=2 if not cuda else 3, budget_s=30, max_rounds=6)
+    rows = [
+        [name, measured.rates[name].cell("{:.1f}"), measured.ratios[name].cell(suffix="x")] for name in measured.names
+    ]
+    return (
+        f"## GAN training step, batch {batch}, {size}x{size}, {device}\n\n"
+        f"`GANColorizer.training_step` through Lightning on random in-memory batches ({batches - WARMUP_BATCHES} timed "
+        "after the warm-up); median (min-max) over interleaved rounds.\n\n"
+        + table(["config", "img/s", "vs pix2pix"], rows)
+    )

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from colorization.devices import Timer, resolve_device
 from colorization.errors import ConfigError, DataError, check_choice, check_int
+from colorization.inference import prepare_for_inference, resolve_precision
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.metrics import SSIM_WINDOW, colorization_metrics
 from colorization.report import (
@@ -34,6 +35,7 @@ from colorization.report import (
 )
 from colorization.run_dirs import display_path
 from colorization.sources import Source, load_sources
+from colorization.threads import set_num_threads
 from colorization.visualize import gray_lab
 
 log = logging.getLogger(__name__)
@@ -43,11 +45,11 @@ MAX_COMPARISON_IMAGES = 64
 """Rows of the comparison sheet at most: a sheet is for looking at, the table holds every image."""
 
 
-def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:
+def colorize_checked(source: Source, l: Tensor, split: str, precision: str = "fp32") -> Tensor:
     """Run `source` on L once, turning any failure on these images into a one-line `DataError`."""
     height, width = l.shape[-2:]
     try:
-        lab = source.model.colorize_full(l)
+        lab = source.model.colorize_full(l, precision=precision)
     except (RuntimeError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataError(
@@ -62,10 +64,10 @@ def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:
     return lab
 
 
-def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
+def check_fit(sources: list[Source], l: Tensor, split: str, precision: str = "fp32") -> None:
     """Every model can colorize images of this size, and they are large enough for every metric."""
     for source in sources:
-        colorize_checked(source, l, split)
+        colorize_checked(source, l, split, precision)
     height, width = l.shape[-2:]
     if min(height, width) < SSIM_WINDOW:
         raise DataError(
@@ -74,15 +76,22 @@ def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
         )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def score(
-    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: Sequence[int] = ()
+    sources: list[Source],
+    loader: DataLoader,
+    device: torch.device,
+    split: str,
+    keep: Sequence[int] = (),
+    precision: str = "fp32",
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Metrics per row name, images/s per model, and the images at positions `keep` of the split
     for every row (Lab, CPU, in the order of `keep`).
 
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
-    model; the first batch is run once untimed (`check_fit`, and a warm-up) before timing.
+    model (in `precision`, see `colorization.inference`); the first batch is run once untimed
+    (`check_fit`, and a warm-up) before timing. The metrics accumulate in float64 from float32
+    predictions whatever the precision.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
     metrics = {row.name: colorization_metrics("", full=True).to(device) for row in rows}
@@ -94,7 +103,7 @@ def score(
         l = batch["l"].to(device, non_blocking=True)
         target = torch.cat([l, batch["ab"].to(device, non_blocking=True)], dim=1)
         if batch_index == 0:
-            check_fit(sources, l, split)
+            check_fit(sources, l, split, precision)
         for row in rows:
             if row.name == GRAY:
                 prediction = gray_lab(l)
@@ -102,7 +111,7 @@ def score(
                 prediction = target
             else:
                 with timers[row.name].timed(device):
-                    prediction = row.model.colorize_full(l)
+                    prediction = row.model.colorize_full(l, precision=precision)
             metrics[row.name].update(prediction, target)
             here = [i - start for i in wanted if start <= i < start + l.shape[0]]
             if here:
@@ -141,6 +150,7 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     if existing:
         raise ConfigError(f"paths.output_dir={str(output_dir)!r} already holds {existing}; refusing to overwrite them")
     device = resolve_device(str(cfg.get("device", "auto")))
+    precision = resolve_precision(cfg.get("precision"), device)
     split = str(cfg.split)
     comparison_images = check_int("comparison_images", cfg.get("comparison_images", 8), 1, MAX_COMPARISON_IMAGES)
     sheet_format = str(check_choice("comparison_format", cfg.get("comparison_format", "jpg"), SHEET_FORMATS))
@@ -154,16 +164,21 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
 
     # every user error (a file, a split, a name) is found before any model runs
     sources = load_sources(checkpoints, device, reserved=(GRAY, GROUND_TRUTH))
+    channels_last, compile_ = bool(cfg.get("channels_last")), bool(cfg.get("compile"))
+    for source in sources:
+        prepare_for_inference(source.model, channels_last=channels_last, compile=compile_)
     datamodule = instantiate(cfg.data)
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     loggers = instantiate_all(cfg.get("logger"))
+    threads = set_num_threads(cfg.get("num_threads"), loader.num_workers, key="num_threads")
     log.info(
-        "evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, display_path(datamodule.root)
+        "evaluating %d model(s) on %d %s images of %s (%s, %d thread(s))",
+        *(len(sources), len(dataset), split, display_path(datamodule.root), precision, threads),
     )
 
     keep = spread_positions(len(dataset), comparison_images)
-    values, speed, kept = score(sources, loader, device, split, keep=keep)
+    values, speed, kept = score(sources, loader, device, split, keep=keep, precision=precision)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
     checkpoint_of = {s.name: display_path(s.checkpoint) for s in sources}
     rows = [

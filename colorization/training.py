@@ -18,6 +18,7 @@ from colorization.instantiate import instantiate, instantiate_all
 from colorization.loggers import finish_wandb
 from colorization.run_dirs import display_path
 from colorization.run_summary import SavedCheckpoints, format_summary, summarize_run
+from colorization.threads import set_num_threads
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,19 @@ def train(cfg: DictConfig, model_name: str | None = None) -> dict[str, float]:
         finish_wandb()
 
 
+def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
+    """The Lightning Trainer of a ``conf/trainer`` config; `num_threads` is the project's own key, not the Trainer's."""
+    settings = OmegaConf.to_container(trainer_cfg, resolve=True)
+    settings.pop("num_threads", None)
+    return instantiate(settings, **kwargs)
+
+
+def use_threads(trainer: L.Trainer, num_threads: int | None, num_workers: int) -> int:
+    """Set this process's CPU threads (`colorization.threads`): the node's training processes (one per
+    device) share its cores."""
+    return set_num_threads(num_threads, num_workers, processes=trainer.num_devices)
+
+
 def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     check_hardware(cfg.trainer)
     if cfg.get("seed") is not None:
@@ -46,7 +60,8 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    threads = use_threads(trainer, cfg.trainer.get("num_threads"), int(cfg.data.get("num_workers", 0)))
     datamodule.prepare_data()
     datamodule.setup("fit")
     # only a job that passed every check above opens a run in the loggers (W&B, ...)
@@ -54,7 +69,8 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if rank_zero_only.rank == 0:  # known from the environment before DDP starts its processes
         log.info(
-            "%s on %s%s: batch size: %d per device x %d device(s) x %d node(s) = %d global, %s, %d epoch(s)",
+            "%s on %s%s: batch size: %d per device x %d device(s) x %d node(s) = %d global, %s, %d epoch(s), "
+            "%d CPU thread(s) per process",
             model.display_name,
             display_path(getattr(datamodule, "root", type(datamodule).__name__)),
             _split_sizes(datamodule),
@@ -64,6 +80,7 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
             cfg.data.batch_size * trainer.world_size,
             trainer.strategy.root_device,
             trainer.max_epochs,
+            threads,
         )
 
     metrics: dict[str, float] = {}

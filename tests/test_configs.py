@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from colorization.checkpoints import build_colorizer
 from colorization.colorspaces import get_colorspace
 from colorization.devices import check_hardware
 from colorization.errors import ConfigError
 from colorization.instantiate import instantiate_all
+from colorization.training import build_trainer
 from tests.conftest import CONF_DIR, compose_config
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
@@ -38,7 +38,7 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
         except ConfigError as error:  # a GPU config on a machine without one: must say so
             assert "GPU" in str(error)
         else:
-            instantiate(cfg.trainer, logger=False)
+            build_trainer(cfg.trainer, logger=False)
 
 
 def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path):

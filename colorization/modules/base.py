@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from colorization.colorspaces import ColorSpace, get_colorspace
 from colorization.errors import ConfigError, DataError
+from colorization.inference import autocast
 from colorization.metrics import colorization_metrics
 from colorization.models.base import Network
 
@@ -92,23 +93,25 @@ class ColorizerModule(L.LightningModule):
         m = self.size_multiple
         return max(m, round(height / m) * m), max(m, round(width / m) * m)
 
-    @torch.no_grad()
-    def colorize_full(self, l: Tensor, **colorize_kwargs) -> Tensor:
-        """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) Lab with the original L.
+    def colorize_full(self, l: Tensor, precision: str = "fp32", **colorize_kwargs) -> Tensor:
+        """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) float32 Lab with the original L.
 
         L is resized to `working_size`, colorized there, and the predicted ab is upsampled
         bilinearly and re-attached to the full-resolution L (as Zhang et al.'s release does).
-        Bad input (shape, dtype, value range, keywords this model does not read) raises a
-        one-line `DataError` or `ConfigError` (`check_colorize_input`).
+        Runs under `torch.inference_mode`; `precision` ``bf16`` runs the network under bfloat16
+        autocast (`colorization.inference`). The result is an inference tensor: read it, do not
+        hand it to autograd. Bad input (shape, dtype, value range, keywords this model does not
+        read) raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """
         check_colorize_input(self, l, colorize_kwargs)
-        size = self.working_size(*l.shape[-2:])
-        if size == tuple(l.shape[-2:]):
-            return self.colorize(l, **colorize_kwargs)
-        small = F.interpolate(l, size=size, mode=self.resize_mode, align_corners=False, antialias=True)
-        ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:]
-        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-        return torch.cat([l, ab], dim=1)
+        with torch.inference_mode(), autocast(l.device, precision):
+            size = self.working_size(*l.shape[-2:])
+            if size == tuple(l.shape[-2:]):
+                return self.colorize(l, **colorize_kwargs).float()
+            small = F.interpolate(l, size=size, mode=self.resize_mode, align_corners=False, antialias=True)
+            ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:].float()
+            ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+            return torch.cat([l.float(), ab], dim=1)
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         metrics = self.val_metrics if stage == "val" else self.test_metrics

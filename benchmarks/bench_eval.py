@@ -1,0 +1,95 @@
+"""Evaluation throughput: `evaluate.py`'s job vs the bare model on the same images.
+
+For each model (random weights, saved as a training checkpoint), interleaved:
+
+- ``bare``: `colorize_full` over the test split's batches already in memory (the model alone);
+- ``score``: `colorization.evaluation.score`, the evaluation loop: reading batches, the model, every
+  metric of the table for the gray / model / ground-truth rows;
+- ``evaluate``: the whole job behind ``evaluate.py`` (`colorization.evaluation.evaluate`): loading the
+  checkpoint and the data, `score`, then results.md/.csv/.json and comparison.png.
+
+Rates are the split's images over the wall time. Target: ``evaluate`` >= 0.7x ``bare``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from benchmarks.families import ROOT, build, train_config
+from benchmarks.timing import interleave, rate, table
+from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, score
+from colorization.instantiate import instantiate
+from colorization.sources import load_sources
+
+MODELS = tuple(os.environ.get("BENCH_EVAL_MODELS", "pix2pix").split(","))
+"""pix2pix by default; ``BENCH_EVAL_MODELS=cnn,pix2pix`` adds the study CNN, the fastest model, where the
+metrics' own cost shows most."""
+CROP = 128
+CPU = torch.device("cpu")
+
+
+def save_checkpoint(family: str, path: Path) -> Path:
+    """A randomly initialised `family` saved the way training saves it (state dict + `on_save_checkpoint`)."""
+    model = build(family)
+    checkpoint = {"state_dict": model.state_dict()}
+    model.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
+def variants(checkpoint: Path, output_root: Path) -> tuple[dict, int]:
+    runs = itertools.count()
+    overrides = [
+        f"checkpoints=[{checkpoint}]",
+        f"paths.root_dir={ROOT}",  # the built-in photos, written once under data/
+        f"crop_size={CROP}",
+        "device=cpu",
+        "logger=none",
+        "num_threads=1",
+    ]
+    cfg = train_config([*overrides, f"paths.output_dir={output_root / 'setup'}"], name="evaluate")
+    (source,) = load_sources([str(checkpoint)], CPU, reserved=(GRAY, GROUND_TRUTH))
+    loader = instantiate(cfg.data).eval_dataloader(cfg.split, CROP, pin_memory=False)
+    batches = [batch["l"] for batch in loader]
+    images = sum(len(l) for l in batches)
+
+    def whole_job() -> None:
+        evaluate(train_config([*overrides, f"paths.output_dir={output_root / str(next(runs))}"], name="evaluate"))
+
+    return {
+        "bare": rate(lambda: [source.model.colorize_full(l) for l in batches], images),
+        "score": rate(lambda: score([source], loader, CPU, cfg.split, keep=int(cfg.comparison_images)), images),
+        "evaluate": rate(whole_job, images),
+    }, images
+
+
+def run() -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in MODELS:
+            checkpoint = save_checkpoint(family, Path(tmp) / f"{family}.ckpt")
+            calls, images = variants(checkpoint, Path(tmp) / family)
+            measured = interleave(calls, f"evaluate {family}", budget_s=10, max_rounds=6)
+            rows.append(
+                [
+                    family,
+                    str(images),
+                    measured.rates["bare"].cell("{:.1f}"),
+                    measured.ratios["score"].cell(suffix="x"),
+                    measured.ratios["evaluate"].cell(suffix="x"),
+                    str(len(measured.rates["bare"].values)),
+                ]
+            )
+    return (
+        "## Evaluation: `evaluate.py` vs the bare model\n\n"
+        f"The built-in photos' test split, centre crops of {CROP} px, fp32, 1 thread, random weights saved as a "
+        "training checkpoint. `score`: the evaluation loop (data, model, all metrics of gray / model / ground "
+        "truth); `evaluate`: the whole job (loading, scoring, writing the results and comparison.png). "
+        "Median (min-max) over interleaved rounds. Target: evaluate >= 0.7x bare.\n\n"
+        + table(["model", "images", "bare img/s", "score vs bare", "evaluate vs bare", "rounds"], rows)
+    )

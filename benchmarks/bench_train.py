@@ -1,0 +1,139 @@
+"""Training step of every family: the framework vs a plain PyTorch loop, at 64, 128 and 224 px.
+
+Three ways to run the same network and loss, interleaved round by round:
+
+- ``plain``: `benchmarks.loops.plain_step` on float batches in memory (no Trainer, no loader);
+- ``bare``: a Lightning Trainer with nothing configured (no logger, checkpoint or progress bar)
+  fitting the same in-memory batches: the cost of Lightning's loop itself;
+- ``full``: what ``train.py`` builds: the project's trainer config (``trainer=cpu``), its callbacks
+  (checkpointing, sample sheets, throughput) and the CSV logger, reading crops of the built-in photos
+  through the real DataModule (uint8 arrays, random crops and flips, 0 workers).
+
+Framework rates are the `Throughput` callback's ``train/images_per_sec`` (from the end of the first
+batch to the end of the last); validation is off, so epoch-end work (checkpoint files) is not timed.
+Targets: bare >= 0.95x and full >= 0.9x the plain loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
+from benchmarks.loops import bare_trainer, plain_step
+from benchmarks.timing import interleave, rate, say, table
+from colorization.callbacks import Throughput
+from colorization.checkpoints import build_colorizer
+from colorization.instantiate import instantiate, instantiate_all
+from colorization.modules.base import ColorizerModule
+from colorization.training import build_trainer
+
+BATCH = {64: 8, 128: 4, 224: 2}
+"""Images per batch at each crop size: about the same number of pixels per step (a quarter of it for the
+networks that work at full resolution with many channels, `LARGE`)."""
+LARGE = ("cwgan", "eccv16", "siggraph17")
+STEPS = 2
+"""Timed batches per round and variant (plus one warm-up batch in each framework fit)."""
+SIZES = (64, 128, 224)
+DEFAULT_SIZES = {"cnn": SIZES, "pix2pix": (64, 128), "cwgan": (64,), "eccv16": (64,), "siggraph17": (64,)}
+"""Sizes measured unless ``BENCH_TRAIN_FULL=1``: on a 2-core CPU a step of the larger networks at 128-224 px
+takes seconds, where a per-batch overhead of milliseconds cannot show, and would take most of `make bench`'s
+10 minutes; the smallest size is where the framework's share is largest."""
+
+
+def fit_rate(trainer: L.Trainer, model: ColorizerModule, **fit_kwargs) -> float:
+    """Training images/s of one `fit`, read from the trainer's `Throughput` callback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few batches, no validation: Lightning says so at length
+        trainer.fit(model, **fit_kwargs)
+    return float(trainer.callback_metrics["train/images_per_sec"])
+
+
+def bare(model: ColorizerModule, batches: list[dict]) -> float:
+    trainer = bare_trainer([Throughput(warmup_batches=1)])
+    return fit_rate(trainer, model, train_dataloaders=DataLoader(batches, batch_size=None))
+
+
+def full(model: ColorizerModule, overrides: list[str]) -> float:
+    """One `fit` of `model` as ``train.py`` sets it up (config, DataModule, callbacks, loggers)."""
+    cfg = train_config(overrides)
+    datamodule = instantiate(cfg.data)
+    trainer = build_trainer(
+        cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=instantiate_all(cfg.logger) or False
+    )
+    return fit_rate(trainer, model, datamodule=datamodule)
+
+
+def batch_size(family: str, size: int) -> int:
+    return max(1, BATCH[size] // 4) if family in LARGE else BATCH[size]
+
+
+def variants(family: str, size: int, output_dir: Path) -> dict:
+    batch = batch_size(family, size)
+    overrides = [
+        *FAMILIES[family],
+        "trainer=cpu",
+        "logger=csv",
+        "trainer.max_epochs=1",
+        f"++trainer.limit_train_batches={STEPS + 1}",
+        "++trainer.limit_val_batches=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        f"data.crop_size={size}",
+        f"data.batch_size={batch}",
+        f"paths.root_dir={ROOT}",  # the built-in photos are written once under data/ and reused
+        f"paths.output_dir={output_dir}",
+    ]
+    cfg = train_config(overrides)
+    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    models = {name: copy.deepcopy(model) for name in ("plain", "bare", "full")}
+    batches = [random_batch(batch, size) for _ in range(STEPS + 1)]
+    step = plain_step(models["plain"])
+    return {
+        "plain": rate(lambda: [step(b) for b in batches[:STEPS]], batch * STEPS),
+        "bare": lambda: bare(models["bare"], batches),
+        "full": lambda: full(models["full"], overrides),
+    }
+
+
+def run() -> str:
+    rows = []
+    every_size = os.environ.get("BENCH_TRAIN_FULL") == "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in FAMILIES:
+            for size in SIZES if every_size else DEFAULT_SIZES[family]:
+                measured = interleave(
+                    variants(family, size, Path(tmp) / f"{family}-{size}"),
+                    f"{family} {size} px",
+                    warmup=0,  # a fit warms up in its own first batch, which `Throughput` leaves out
+                    budget_s=10,
+                    max_rounds=8,
+                )
+                rows.append(
+                    [
+                        family,
+                        str(size),
+                        str(batch_size(family, size)),
+                        measured.rates["plain"].cell("{:.1f}"),
+                        measured.ratios["bare"].cell(suffix="x"),
+                        measured.ratios["full"].cell(suffix="x"),
+                        str(len(measured.rates["plain"].values)),
+                    ]
+                )
+                say(f"{family} {size} px: bare {rows[-1][4]}, full {rows[-1][5]} of the plain loop")
+    return (
+        "## Training step: framework vs plain PyTorch loop\n\n"
+        "Each family's default config with random weights, batches of the size given (about the same "
+        f"pixels per step), {STEPS} timed batches per round and variant; median (min-max) over interleaved "
+        "rounds, ratios paired per round. `bare`: Lightning's loop alone on in-memory batches; `full`: "
+        "the project's trainer, callbacks, CSV logger and DataModule (built-in photos, 0 workers). "
+        "Sizes: 64/128/224 px for cnn, 64/128 for pix2pix, 64 for the others (`BENCH_TRAIN_FULL=1`: all at "
+        "all three). Targets: bare >= 0.95x, full >= 0.9x.\n\n"
+        + table(["family", "px", "batch", "plain img/s", "bare vs plain", "full vs plain", "rounds"], rows)
+    )

@@ -1,0 +1,43 @@
+"""The model families the benchmarks measure, built from the project's own configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from colorization.checkpoints import build_colorizer
+from colorization.modules.base import ColorizerModule
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+FAMILIES: dict[str, list[str]] = {
+    "cnn": ["model=cnn"],
+    "pix2pix": ["model=pix2pix"],
+    "cwgan": ["model=cwgan"],
+    "eccv16": ["model=eccv16"],
+    "siggraph17": ["model=siggraph17"],
+}
+"""Family -> train.py overrides of its default config (each family's own defaults)."""
+
+
+def train_config(overrides: list[str], name: str = "train") -> DictConfig:
+    """``conf/<name>.yaml`` (train.py's by default) composed with `overrides`, as the entry point would see it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def build(family: str, extra: list[str] | None = None) -> ColorizerModule:
+    """A freshly initialised colorizer of `family` (random weights), in train mode."""
+    cfg = train_config([*FAMILIES[family], *(extra or [])])
+    return build_colorizer(cfg.model, cfg.colorspace.name)
+
+
+def random_batch(batch: int, size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """A float Lab batch of plausible ranges: ``l`` (B, 1, s, s) in [0, 100], ``ab`` (B, 2, s, s) in [-30, 30]."""
+    generator = torch.Generator().manual_seed(0)
+    l = torch.rand(batch, 1, size, size, generator=generator) * 100
+    ab = (torch.rand(batch, 2, size, size, generator=generator) - 0.5) * 60
+    return {"l": l.to(device), "ab": ab.to(device)}
