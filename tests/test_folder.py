@@ -199,3 +199,30 @@ def test_missing_and_empty_folders_are_one_line_errors(tmp_path: Path):
     (empty / "broken.png").write_bytes(b"nope")
     with pytest.raises(DataError, match=r"empty: no readable image found \(1 file"):
         datamodule(empty).setup("fit")
+
+
+@pytest.mark.parametrize("model", ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"])
+def test_every_model_family_trains_on_a_photo_folder(model: str, photo_folder: Path, tmp_path: Path):
+    from colorization.training import train
+    from tests.conftest import compose_config, tiny_overrides
+
+    run = tmp_path / "run"
+    overrides = [
+        *tiny_overrides(None, run),
+        f"model={model}",
+        "data=folder",
+        f"data.root={photo_folder}",
+        "data.crop_size=32",
+        "data.batch_size=4",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.2",
+        "data.num_workers=0",
+        "data.pin_memory=false",
+        "data.persistent_workers=false",
+        "++trainer.limit_train_batches=2",
+        "++trainer.limit_val_batches=1",
+        "++trainer.limit_test_batches=1",
+    ]
+    metrics = train(compose_config("train", overrides))
+    assert np.isfinite(metrics["val/cie76"]) and np.isfinite(metrics["test/cie76"])
+    assert (run / "samples" / "epoch_000.png").is_file(), "the sample sheet reads the folder's validation images"

@@ -38,7 +38,7 @@ from colorization.data.batches import RGB_KEY
 from colorization.data.image_index import READ_ERRORS, ImageRecord, load_index, readable_records
 from colorization.data.images import plain_resize, random_resized_crop, read_rgb, resize_centre_crop, to_uint8_tensor
 from colorization.data.protocols import RESIZE, RESIZE_CENTRE_CROP, Protocol, get_protocol
-from colorization.errors import ConfigError, DataError
+from colorization.errors import ConfigError, DataError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -269,16 +269,49 @@ class ImageFolderDataModule(L.LightningDataModule):
         if stage == "fit" and not self.datasets["train"].records:
             raise DataError(f"{self.description}: no training images (set data.root or data.train_dir)")
 
-    def _loader(self, dataset: ImageFolderDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ImageFolderDataset, batch_size: int, shuffle: bool, pin_memory: bool = True) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             collate_fn=collate_readable,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and pin_memory,
             persistent_workers=self.persistent_workers,
         )
+
+    def eval_dataloader(self, split: str, crop_size: int | None = None, pin_memory: bool = True) -> DataLoader:
+        """The evaluation images of one split, in order, `eval_batch_size` a batch.
+
+        `crop_size` (None: the data's own evaluation size) takes a smaller centre crop of the
+        resized image. Raises `DataError` for an empty split and `ConfigError` for a crop that
+        does not fit or a protocol whose size is fixed.
+        """
+        check_choice("split", split, SPLITS)
+        self.setup("test")
+        dataset = self.datasets[split]
+        if not dataset.records:
+            raise DataError(f"{self.description}: the {split!r} split holds no images")
+        if crop_size is not None:
+            if self.protocol is not None and crop_size != self.protocol.size:
+                raise ConfigError(
+                    f"crop_size={crop_size} contradicts data.protocol={self.protocol.name!r}, "
+                    f"which evaluates at {self.protocol.size} px; leave crop_size null"
+                )
+            if not 1 <= crop_size <= self.eval_resize:
+                raise ConfigError(
+                    f"crop_size={crop_size} does not fit the evaluation images resized to {self.eval_resize} px "
+                    f"(data.eval_resize); expected 1..{self.eval_resize} or null"
+                )
+            geometry = Geometry(self.eval_mode, crop_size, resize=self.eval_resize)
+            dataset = ImageFolderDataset(dataset.folder, dataset.records, geometry)
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, pin_memory=pin_memory)
+
+    @property
+    def val_set(self) -> ImageFolderDataset:
+        """The validation images (sample sheets show the first few)."""
+        self.setup()
+        return self.datasets["val"]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], self.batch_size, shuffle=True)
