@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from colorization.checkpoints import load_colorizer
 from colorization.data import LabArraysDataModule, LabCropDataset
+from colorization.data.batches import to_lab_batch
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.instantiate import instantiate
 from colorization.loggers import log_image
@@ -195,8 +196,9 @@ def score(
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
     n_kept = 0
     for batch_index, batch in enumerate(loader):
-        l = batch["l"].to(device, non_blocking=True)
-        target = torch.cat([l, batch["ab"].to(device, non_blocking=True)], dim=1)
+        batch = to_lab_batch({key: value.to(device, non_blocking=True) for key, value in batch.items()})
+        l = batch["l"]
+        target = torch.cat([l, batch["ab"]], dim=1)
         if batch_index == 0:
             check_fit(sources, l, split)
         for row in rows:
