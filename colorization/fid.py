@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from colorization.metrics import srgb
+from colorization.colorspaces import lab_to_rgb
 from colorization.models.inception import FEATURES, FIDInceptionV3
 from colorization.weights import load_strict, read_state_dict
 
@@ -61,10 +61,9 @@ def mean_and_covariance(count: Tensor, total: Tensor, outer: Tensor) -> tuple[Te
     return mean, (outer - count * torch.outer(mean, mean)) / (count - 1)
 
 
-def features_of_lab(net: FIDInceptionV3, lab: Tensor) -> Tensor:
-    """(B, 3, H, W) Lab -> (B, 2048) features of its sRGB rounded to 0..255, as an image file stores it."""
-    rgb_255 = (srgb(lab) * 255).round()
-    return net(rgb_255)
+def features_of_srgb(net: FIDInceptionV3, rgb: Tensor) -> Tensor:
+    """(B, 3, H, W) sRGB in [0, 1] -> (B, 2048) features of it rounded to 0..255, as an image file stores it."""
+    return net((rgb.float() * 255).round())
 
 
 class FID(Metric):
@@ -73,7 +72,10 @@ class FID(Metric):
     At least 2 images are needed; fewer than `MIN_UNBIASED_IMAGES` gives a biased (larger) value.
     """
 
+    label, fmt = "FID", "{:.2f}"
     full_state_update = False
+    higher_is_better = False
+    uses_srgb = True
 
     def __init__(self, net: FIDInceptionV3, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -90,9 +92,13 @@ class FID(Metric):
         setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + features.T @ features)
 
     @torch.no_grad()
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        self._add("pred", features_of_lab(self.net, pred_lab))
-        self._add("target", features_of_lab(self.net, target_lab))
+    def update(self, pred_lab: Tensor, target_lab: Tensor, rgb: tuple[Tensor, Tensor] | None = None) -> None:
+        """`rgb`: the pair already converted to sRGB in [0, 1] by the caller, if it has it."""
+        pred_rgb, target_rgb = (
+            rgb if rgb is not None else (lab_to_rgb(pred_lab.float()), lab_to_rgb(target_lab.float()))
+        )
+        self._add("pred", features_of_srgb(self.net, pred_rgb))
+        self._add("target", features_of_srgb(self.net, target_rgb))
 
     def compute(self) -> Tensor:
         if self.pred_count < 2:
