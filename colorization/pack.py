@@ -25,13 +25,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from colorization.cli import exit_on_user_error
 from colorization.data.batches import RGB_KEY, lab_to_uint8, rgb_uint8_to_lab
 from colorization.data.folder import Geometry, ImageFolderDataset
 from colorization.data.image_index import load_index, readable_records
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.data.protocols import RESIZE_CENTRE_CROP
 from colorization.errors import ConfigError, DataError
+from colorization.tasks import run_task
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,8 @@ def pack(src: Path, dst: Path, size: int, chunk: int = KAGGLE_CHUNK, workers: in
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
-    with exit_on_user_error():
-        dst = pack(args.src, args.dst, args.size, args.chunk, args.workers, args.min_chroma)
-        print(f"packed into {dst}; train on it with: python train.py data=kaggle data.root={dst}", file=sys.stderr)
+    dst = run_task(lambda: pack(args.src, args.dst, args.size, args.chunk, args.workers, args.min_chroma))
+    print(f"packed into {dst}; train on it with: python train.py data=kaggle data.root={dst}", file=sys.stderr)
 
 
 if __name__ == "__main__":

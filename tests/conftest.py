@@ -145,3 +145,12 @@ def write_photo_folder(root: Path, count: int = 24, size: tuple[int, int] = (64,
 def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`write_photo_folder` once per session: 24 colour photos, a gray one and a corrupt one."""
     return write_photo_folder(tmp_path_factory.mktemp("photos") / "photos")
+
+
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
+    from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
+
+    directory = tmp_path_factory.mktemp("release")
+    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
