@@ -19,12 +19,15 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader
+from torchmetrics import Metric
 
 from colorization.data.batches import to_lab_batch
 from colorization.devices import Timer, resolve_device
 from colorization.errors import ConfigError, DataError
+from colorization.fid import FID, load_fid_inception
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.metrics import SSIM_WINDOW, colorization_metrics
+from colorization.models.inception import FIDInceptionV3
 from colorization.report import OUTPUT_FILES, SPEED_COLUMN, comparison_sheet, log_results, write_results
 from colorization.sources import Source, load_sources
 from colorization.visualize import gray_lab
@@ -67,15 +70,26 @@ def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
 
 @torch.no_grad()
 def score(
-    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int
+    sources: list[Source],
+    loader: DataLoader,
+    device: torch.device,
+    split: str,
+    keep: int,
+    fid_net: FIDInceptionV3 | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Metrics per row name, images/s per model, and the first `keep` images of every row (Lab, CPU).
 
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
-    model; the first batch is run once untimed (`check_fit`, and a warm-up) before timing.
+    model; the first batch is run once untimed (`check_fit`, and a warm-up) before timing. With
+    `fid_net`, every row also gets FID against the ground truth.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
-    metrics = {row.name: colorization_metrics("", full=True).to(device) for row in rows}
+
+    def row_metrics() -> Metric:
+        extra = {"fid": FID(fid_net)} if fid_net is not None else None
+        return colorization_metrics("", full=True, extra=extra).to(device)
+
+    metrics = {row.name: row_metrics() for row in rows}
     timers = {source.name: Timer() for source in sources}
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
     n_kept = 0
@@ -137,20 +151,26 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
 
     # every user error (a file, a split, a name) is found before any model runs
     sources = load_sources(checkpoints, device, reserved=(GRAY, GROUND_TRUTH))
+    fid_weights = (cfg.get("fid") or {}).get("weights")
+    fid_net = load_fid_inception(fid_weights).to(device) if fid_weights not in (None, "", "???") else None
     datamodule = instantiate(cfg.data)
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
+    # a folder DataModule given one folder per split has no root; it describes its folders itself
+    data = _display_path(datamodule.root) if datamodule.root is not None else datamodule.description
+    protocol = getattr(datamodule, "protocol", None)
     loggers = instantiate_all(cfg.get("logger"))
-    log.info("evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, datamodule.root)
+    log.info("evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, data)
 
-    values, speed, kept = score(sources, loader, device, split, keep=int(cfg.comparison_images))
+    values, speed, kept = score(sources, loader, device, split, int(cfg.comparison_images), fid_net)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
     checkpoint_of = {s.name: _display_path(s.checkpoint) for s in sources}
     rows = [
         {
             "model": name,
             "checkpoint": checkpoint_of.get(name, ""),
-            "data": _display_path(datamodule.root),
+            "data": data,
+            "protocol": protocol.description if protocol is not None else "",
             "split": split,
             "images": len(dataset),
             "image_size": f"{dataset.crop_size}x{dataset.crop_size}",

@@ -167,3 +167,44 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise():
     # 6 images span 5 of 2048 dimensions: the zero eigenvalues' rounding leaves a few 1e-6 of the scale
     assert abs(values[0]) < 1e-4 * values[1]
     assert 0 < values[1] < values[2]
+
+
+def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
+    from colorization.evaluation import evaluate
+    from tests.test_evaluate import evaluate_config
+
+    weights = write_weights(tmp_path / "pt_inception-2015-12-05", calibrated_random_inception(0).state_dict())
+    out = tmp_path / "eval"
+    rows = evaluate(evaluate_config(sample_root, out, "data.limit=4", f"fid.weights={weights}", "~logger"))
+    gray, truth = rows[0], rows[-1]
+    assert abs(truth["fid"]) < 1e-6 * gray["fid"] and gray["fid"] > 0
+    markdown = (out / "results.md").read_text()
+    assert "| FID ↓ |" in markdown and f"{gray['fid']:.2f} (n=4)" in markdown
+    assert "Warning: FID from 4 images; below 5,000 it is biased upwards" in markdown
+    assert "fid" in (out / "results.csv").read_text().splitlines()[0].split(",")
+
+
+def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sample_root: Path, tmp_path: Path):
+    from colorization.evaluation import evaluate
+    from tests.test_evaluate import evaluate_config
+
+    out = tmp_path / "eval"
+    rows = evaluate(evaluate_config(sample_root, out, "data.limit=4", "~logger"))
+    assert "fid" not in rows[0]
+    markdown = (out / "results.md").read_text()
+    assert "FID" not in markdown.split("\n\n")[2]  # the table
+    note = [line for line in markdown.splitlines() if "FID" in line]
+    assert note == [
+        "FID is not computed: add `fid.weights=/path/to/pt_inception-2015-12-05-6726825d.pth` (the Inception "
+        "weights pytorch-fid and torch-fidelity use; nothing is downloaded)."
+    ]
+    assert "fid" not in (out / "results.csv").read_text().splitlines()[0].split(",")
+
+
+def test_a_missing_weights_file_stops_evaluate_in_one_line(sample_root: Path, tmp_path: Path):
+    from colorization.evaluation import evaluate
+    from tests.test_evaluate import evaluate_config
+
+    with pytest.raises(DataError, match="nothing.pth: weights file not found"):
+        evaluate(evaluate_config(sample_root, tmp_path / "eval", f"fid.weights={tmp_path / 'nothing.pth'}"))
+    assert not (tmp_path / "eval").exists()

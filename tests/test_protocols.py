@@ -79,3 +79,17 @@ def test_every_protocol_has_a_config_and_documents_its_source():
         cfg = compose_config("evaluate", [f"data={name}", "data.root=/somewhere"])
         assert cfg.data.protocol == name
         assert str(protocol.size) in protocol.description and len(protocol.source) > 40
+
+
+def test_the_results_table_states_the_protocol(tmp_path: Path):
+    from colorization.evaluation import evaluate
+
+    root = write_striped(tmp_path / "ade", ["a.png", "b.png"])
+    out = tmp_path / "eval"
+    overrides = [f"paths.root_dir={tmp_path}", f"paths.output_dir={out}", "device=cpu", "~logger"]
+    rows = evaluate(
+        compose_config("evaluate", [*overrides, "data=resize256", f"data.root={root}", "data.num_workers=0"])
+    )
+    assert rows[0]["image_size"] == "256x256" and rows[0]["protocol"].startswith("resize256: plain resize to 256x256")
+    markdown = (out / "results.md").read_text()
+    assert "2 images (256x256 px, protocol resize256: plain resize to 256x256; every image resized" in markdown
