@@ -213,8 +213,14 @@ class ImageFolderDataModule(L.LightningDataModule):
             return str(self.root)
         return ", ".join(f"{split}: {path}" for split, path in self.dirs.items())
 
+    def prepare_data(self) -> None:
+        """Build and cache each folder's file list once (Lightning runs this on one process per node)."""
+        for folder in [self.root] if self.root is not None else self.dirs.values():
+            load_index(folder, self.index_dir, self.num_workers, self.rescan)
+
     def _records(self, folder: Path) -> list[ImageRecord]:
-        records = load_index(folder, self.index_dir, self.num_workers, self.rescan)
+        # reads the list prepare_data cached (and rebuilt, with data.rescan)
+        records = load_index(folder, self.index_dir, self.num_workers)
         return readable_records(folder, records)
 
     def _split_records(self) -> dict[str, tuple[Path, list[ImageRecord]]]:
@@ -288,6 +294,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         does not fit or a protocol whose size is fixed.
         """
         check_choice("split", split, SPLITS)
+        self.prepare_data()
         self.setup("test")
         dataset = self.datasets[split]
         if not dataset.records:
