@@ -151,22 +151,21 @@ def test_loading_is_strict_and_checks_the_sha256_prefix(tmp_path: Path):
         load_fid_inception(broken)
 
 
-def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise():
+def test_fid_grows_with_added_noise():
+    # FID of a set with itself is 0: the ground truth row of the next test (each compute costs seconds)
     net = calibrated_random_inception(3)
     torch.manual_seed(0)
     lab = torch.cat([torch.rand(6, 1, 40, 40) * 80 + 10, torch.rand(6, 2, 40, 40) * 60 - 30], dim=1)
     lab = torch.nn.functional.avg_pool2d(lab, 3, 1, 1)  # a little spatial structure
     values = []
-    for noise in (0.0, 5.0, 20.0):
+    for noise in (5.0, 20.0):
         metric = FID(net)
         noisy = lab.clone()
         noisy[:, 1:] += noise * torch.randn_like(noisy[:, 1:])
         for start in (0, 3):  # two batches: the statistics accumulate
             metric.update(noisy[start : start + 3], lab[start : start + 3])
         values.append(float(metric.compute()))
-    # 6 images span 5 of 2048 dimensions: the zero eigenvalues' rounding leaves a few 1e-6 of the scale
-    assert abs(values[0]) < 1e-4 * values[1]
-    assert 0 < values[1] < values[2]
+    assert 0 < values[0] < values[1]
 
 
 def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
@@ -177,7 +176,8 @@ def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_r
     out = tmp_path / "eval"
     rows = evaluate(evaluate_config(sample_root, out, "data.limit=4", f"fid.weights={weights}", "~logger"))
     gray, truth = rows[0], rows[-1]
-    assert abs(truth["fid"]) < 1e-6 * gray["fid"] and gray["fid"] > 0
+    # FID of a set with itself is 0 (4 images span 3 of 2048 dimensions: zero eigenvalues' rounding remains)
+    assert abs(truth["fid"]) < 1e-4 * gray["fid"] and gray["fid"] > 0
     markdown = (out / "results.md").read_text()
     assert "| FID ↓ |" in markdown and f"{gray['fid']:.2f} (n=4)" in markdown
     assert "Warning: FID from 4 images; below 5,000 it is biased upwards" in markdown
