@@ -7,9 +7,14 @@ ARGS ?=
 
 .PHONY: install train test lint format bench results clean
 
+# torch-fidelity is a test-only reference for FID (tests/test_fid.py), kept off sys.path in
+# $(VENV)/test-reference: installed normally, torchmetrics would import it and with it torchvision,
+# which does not install beside the pinned torch.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/test-reference \
+		-c requirements.lock torch-fidelity
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,7 +8,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
+from torch.utils.data import default_collate
 
+from colorization.data.batches import to_lab_batch
 from colorization.devices import now
 from colorization.loggers import log_image
 from colorization.metrics import delta_e_cie76, mse_rgb
@@ -32,24 +34,28 @@ class SampleSheet(L.Callback):
         self.num_samples = num_samples
         self.last_path: Path | None = None
 
-    def fixed_batch(self, trainer: L.Trainer) -> dict[str, torch.Tensor] | None:
-        """The first `num_samples` validation items stacked into a batch (None without any)."""
+    def fixed_batch(self, trainer: L.Trainer, device: torch.device) -> dict[str, torch.Tensor] | None:
+        """The first `num_samples` validation items as an ``l``/``ab`` batch on `device` (None without any)."""
         dataset = getattr(trainer.datamodule, "val_set", None)
         if dataset is None or len(dataset) == 0:
             return None
-        items = [dataset[i] for i in range(min(self.num_samples, len(dataset)))]
-        return {key: torch.stack([torch.as_tensor(item[key]) for item in items]) for key in ("l", "ab")}
+        # an image folder's dataset gives None for a file that became unreadable
+        items = [item for i in range(min(self.num_samples, len(dataset))) if (item := dataset[i]) is not None]
+        if not items:
+            return None
+        batch = default_collate(items)
+        return to_lab_batch({key: value.to(device) for key, value in batch.items()})
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        batch = self.fixed_batch(trainer)
+        batch = self.fixed_batch(trainer, pl_module.device)
         if batch is None:
             return
-        l = batch["l"].to(pl_module.device)
+        l = batch["l"]
         with torch.no_grad():
             prediction = pl_module.colorize(l)
-        truth = torch.cat([l, batch["ab"].to(pl_module.device)], dim=1)
+        truth = torch.cat([l, batch["ab"]], dim=1)
         sheet = labelled_sheet([gray_lab(l), prediction, truth], list(SAMPLE_SHEET_COLUMNS))
         self.last_path = save_image(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         log_image(trainer.loggers, "val/samples", sheet, step=trainer.global_step, caption=SAMPLE_SHEET_CAPTION)

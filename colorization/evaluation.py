@@ -18,12 +18,16 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader
+from torchmetrics import Metric
 
+from colorization.data.batches import to_lab_batch
 from colorization.devices import Timer, resolve_device
 from colorization.errors import ConfigError, DataError, check_choice, check_int
+from colorization.fid import FID, load_fid_inception
 from colorization.inference import prepare_for_inference, resolve_precision
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.metrics import SSIM_WINDOW, colorization_metrics
+from colorization.models.inception import FIDInceptionV3
 from colorization.report import (
     OUTPUT_FILES,
     SHEET_FORMATS,
@@ -84,6 +88,7 @@ def score(
     split: str,
     keep: Sequence[int] = (),
     precision: str = "fp32",
+    fid_net: FIDInceptionV3 | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
     """Metrics per row name, images/s per model, and the images at positions `keep` of the split
     for every row (Lab, CPU, in the order of `keep`).
@@ -91,17 +96,23 @@ def score(
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
     model (in `precision`, see `colorization.inference`); the first batch is run once untimed
     (`check_fit`, and a warm-up) before timing. The metrics accumulate in float64 from float32
-    predictions whatever the precision.
+    predictions whatever the precision. With `fid_net`, every row also gets FID against the ground truth.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
-    metrics = {row.name: colorization_metrics("", full=True).to(device) for row in rows}
+
+    def row_metrics() -> Metric:
+        extra = {"fid": FID(fid_net)} if fid_net is not None else None
+        return colorization_metrics("", full=True, extra=extra).to(device)
+
+    metrics = {row.name: row_metrics() for row in rows}
     timers = {source.name: Timer() for source in sources}
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
     wanted = sorted(set(keep))
     start = 0  # position of the batch's first image in the split
     for batch_index, batch in enumerate(loader):
-        l = batch["l"].to(device, non_blocking=True)
-        target = torch.cat([l, batch["ab"].to(device, non_blocking=True)], dim=1)
+        batch = to_lab_batch({key: value.to(device, non_blocking=True) for key, value in batch.items()})
+        l = batch["l"]
+        target = torch.cat([l, batch["ab"]], dim=1)
         if batch_index == 0:
             check_fit(sources, l, split, precision)
         for row in rows:
@@ -167,25 +178,31 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     channels_last, compile_ = bool(cfg.get("channels_last")), bool(cfg.get("compile"))
     for source in sources:
         prepare_for_inference(source.model, channels_last=channels_last, compile=compile_)
+    fid_weights = (cfg.get("fid") or {}).get("weights")
+    fid_net = load_fid_inception(fid_weights).to(device) if fid_weights not in (None, "", "???") else None
     datamodule = instantiate(cfg.data)
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
+    # a folder DataModule given one folder per split has no root; it describes its folders itself
+    data = display_path(datamodule.root) if datamodule.root is not None else datamodule.description
+    protocol = getattr(datamodule, "protocol", None)
     loggers = instantiate_all(cfg.get("logger"))
     threads = set_num_threads(cfg.get("num_threads"), loader.num_workers, key="num_threads")
     log.info(
         "evaluating %d model(s) on %d %s images of %s (%s, %d thread(s))",
-        *(len(sources), len(dataset), split, display_path(datamodule.root), precision, threads),
+        *(len(sources), len(dataset), split, data, precision, threads),
     )
 
     keep = spread_positions(len(dataset), comparison_images)
-    values, speed, kept = score(sources, loader, device, split, keep=keep, precision=precision)
+    values, speed, kept = score(sources, loader, device, split, keep=keep, precision=precision, fid_net=fid_net)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
     checkpoint_of = {s.name: display_path(s.checkpoint) for s in sources}
     rows = [
         {
             "model": name,
             "checkpoint": checkpoint_of.get(name, ""),
-            "data": display_path(datamodule.root),
+            "data": data,
+            "protocol": protocol.description if protocol is not None else "",
             "split": split,
             "images": len(dataset),
             "image_size": f"{dataset.crop_size}x{dataset.crop_size}",

@@ -25,6 +25,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from colorization.colorspaces import lab_to_rgb
+from colorization.fid import FID
 
 UINT8_PEAK = 255.0
 """Peak value for PSNR and colorfulness: sRGB scaled to the uint8 range [0, 255]."""
@@ -356,6 +357,11 @@ Each class says how tables show it: `label` (name and unit), `fmt` (number forma
 torchmetrics' `higher_is_better` (the arrow; None: neither), so a new metric is one entry here."""
 
 
+OPTIONAL_METRICS: dict[str, type[Metric]] = {"fid": FID}
+"""Metrics that need something only the user can supply, added after `FULL_METRICS` when given:
+FID needs the Inception weights file (``evaluate.py fid.weights=PATH``, `colorization.fid`)."""
+
+
 def metric_header(metric: type[Metric]) -> str:
     """A table header for `metric`: its label and better direction, e.g. ``PSNR dB ↑``."""
     arrow = {True: " ↑", False: " ↓"}.get(metric.higher_is_better, "")
@@ -381,7 +387,10 @@ class ColorizationMetrics(MetricCollection):
         return super().forward(pred_lab, target_lab, **self._srgb(pred_lab, target_lab))
 
 
-def colorization_metrics(prefix: str, full: bool = False) -> ColorizationMetrics:
-    """The metrics a module logs, keys like ``val/cie76``: `CHEAP_METRICS`, or `FULL_METRICS` if `full`."""
+def colorization_metrics(
+    prefix: str, full: bool = False, extra: dict[str, Metric] | None = None
+) -> ColorizationMetrics:
+    """The metrics a module logs, keys like ``val/cie76``: `CHEAP_METRICS`, or `FULL_METRICS` if `full`,
+    then the ready `extra` ones (`OPTIONAL_METRICS` built with what they need)."""
     chosen = FULL_METRICS if full else CHEAP_METRICS
-    return ColorizationMetrics({name: cls() for name, cls in chosen.items()}, prefix=prefix)
+    return ColorizationMetrics({**{name: cls() for name, cls in chosen.items()}, **(extra or {})}, prefix=prefix)

@@ -18,8 +18,9 @@ from rich.table import Table
 from torch import Tensor
 
 from colorization.errors import check_choice
+from colorization.fid import FID_WEIGHTS_NAME, MIN_UNBIASED_IMAGES
 from colorization.loggers import finish_wandb, log_image
-from colorization.metrics import FULL_METRICS, metric_header
+from colorization.metrics import FULL_METRICS, OPTIONAL_METRICS, metric_header
 from colorization.run_dirs import display_path
 from colorization.visualize import labelled_sheet, save_image
 
@@ -27,7 +28,7 @@ SHEET_FORMATS = ("jpg", "png")
 """Formats of the comparison sheet: JPEG (small, the default) or lossless PNG."""
 OUTPUT_FILES = ("results.md", "results.csv", "results.json", *(f"comparison.{fmt}" for fmt in SHEET_FORMATS))
 """Every file an evaluation may write; a run directory holding any of them is not written to again."""
-INFO_COLUMNS = ("model", "checkpoint", "data", "split", "images", "image_size")
+INFO_COLUMNS = ("model", "checkpoint", "data", "protocol", "split", "images", "image_size")
 SPEED_COLUMN = "images_per_s"
 
 
@@ -57,12 +58,42 @@ def _markdown_number(value: float | None, fmt: str) -> str:
     return fmt.format(value)
 
 
+def table_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`FULL_METRICS`, then each of `OPTIONAL_METRICS` that the rows hold (e.g. FID with ``fid.weights``)."""
+    present = {key: metric for key, metric in OPTIONAL_METRICS.items() if any(row.get(key) is not None for row in rows)}
+    return {**FULL_METRICS, **present}
+
+
+def _metric_cell(key: str, value: float | None, fmt: str, images: int) -> str:
+    # FID depends on the number of images (it is biased upwards on small sets): the count goes beside it
+    cell = _markdown_number(value, fmt)
+    return f"{cell} (n={images})" if key == "fid" and cell else cell
+
+
+def fid_note(rows: list[dict[str, Any]]) -> str:
+    """The line results.md adds about FID: how to get it, or a warning when the set is small."""
+    if not any(row.get("fid") is not None for row in rows):
+        return (
+            f"FID is not computed: add `fid.weights=/path/to/{FID_WEIGHTS_NAME}` (the Inception weights "
+            "pytorch-fid and torch-fidelity use; nothing is downloaded)."
+        )
+    images = rows[0]["images"]
+    if images < MIN_UNBIASED_IMAGES:
+        return (
+            f"Warning: FID from {images} images; below {MIN_UNBIASED_IMAGES:,} it is biased upwards and depends "
+            "on the number of images, so compare FIDs only at equal n."
+        )
+    return f"FID from {images} images (TensorFlow-compatible InceptionV3, 2048-d pool features)."
+
+
 def table_cells(rows: list[dict[str, Any]], reported: list[str]) -> tuple[list[str], list[list[str]]]:
     """The results table as text: headers (metric label and better direction) and one list of cells per row."""
-    headers = ["model", *(metric_header(metric) for metric in FULL_METRICS.values()), "images/s", *reported]
+    metrics = table_metrics(rows)
+    headers = ["model", *(metric_header(metric) for metric in metrics.values()), "images/s", *reported]
     cells = []
     for row in rows:
-        line = [row["model"], *(_markdown_number(row[key], metric.fmt) for key, metric in FULL_METRICS.items())]
+        line = [row["model"]]
+        line += [_metric_cell(key, row[key], metric.fmt, row["images"]) for key, metric in metrics.items()]
         line.append(_markdown_number(row[SPEED_COLUMN], "{:.1f}"))
         line.extend(_markdown_number(row.get(name), "{:g}") for name in reported)
         cells.append(line)
@@ -70,10 +101,11 @@ def table_cells(rows: list[dict[str, Any]], reported: list[str]) -> tuple[list[s
 
 
 def table_caption(rows: list[dict[str, Any]]) -> str:
-    """What the table was measured on, in one sentence."""
+    """What the table was measured on, in one sentence (the protocol, when the data follows one)."""
     first = rows[0]
+    how = f"protocol {first['protocol']}" if first.get("protocol") else "centre crops"
     return (
-        f"{first['images']} images ({first['image_size']} px, centre crops) of the `{first['split']}` split of "
+        f"{first['images']} images ({first['image_size']} px, {how}) of the `{first['split']}` split of "
         f"`{first['data']}`; predictions at each model's native resolution with the full-resolution L re-attached."
     )
 
@@ -91,7 +123,7 @@ def write_results(
     `command`, when given, is quoted at the end of results.md so the table can be re-made.
     """
     check_choice("comparison_format", sheet_format, SHEET_FORMATS)
-    columns = [*INFO_COLUMNS, *FULL_METRICS, SPEED_COLUMN, *reported]
+    columns = [*INFO_COLUMNS, *table_metrics(rows), SPEED_COLUMN, *reported]
     md_path, csv_path, json_path = (output_dir / name for name in ("results.md", "results.csv", "results.json"))
     json_rows = [{key: _json_number(row.get(key)) for key in columns} for row in rows]
     json_path.write_text(json.dumps(json_rows, indent=2, allow_nan=False) + "\n")
@@ -110,6 +142,7 @@ def write_results(
         "|---" * len(headers) + "|",
     ]
     lines += ["| " + " | ".join(line) + " |" for line in cells]
+    lines += ["", fid_note(rows)]
     checkpoints = [f"- {row['model']}: `{row['checkpoint']}`" for row in rows if row["checkpoint"]]
     if checkpoints:
         lines += ["", "Checkpoints:", "", *checkpoints]
@@ -143,12 +176,13 @@ def log_results(loggers: list, rows: list[dict[str, Any]], sheet: np.ndarray) ->
     tables (W&B's `log_table`) get the table, and those that can show images (`loggers.log_image`:
     W&B, TensorBoard) get the comparison sheet.
     """
+    metrics = table_metrics(rows)
     for logger in loggers:
         for row in rows:
-            scalars = {f"eval/{row['model']}/{key}": row[key] for key in [*FULL_METRICS, SPEED_COLUMN]}
+            scalars = {f"eval/{row['model']}/{key}": row[key] for key in [*metrics, SPEED_COLUMN]}
             logger.log_metrics({k: v for k, v in scalars.items() if v is not None and math.isfinite(v)}, step=0)
         if hasattr(logger, "log_table"):
-            columns = [*INFO_COLUMNS, *FULL_METRICS, SPEED_COLUMN]
+            columns = [*INFO_COLUMNS, *metrics, SPEED_COLUMN]
             logger.log_table(key="eval/results", columns=columns, data=[[row[c] for c in columns] for row in rows])
     log_image(loggers, "eval/comparison", sheet, step=0)
     for logger in loggers:

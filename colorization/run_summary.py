@@ -16,6 +16,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from colorization.data.batches import to_lab_batch
 from colorization.loggers import wandb_run_line
 from colorization.metrics import CIE76
 from colorization.run_dirs import display_path
@@ -89,7 +90,8 @@ def gray_cie76(loader: Iterable[dict[str, torch.Tensor]]) -> tuple[float, int]:
     """CIE76 of leaving the photos gray (a = b = 0) over every pixel of `loader`, and its image count."""
     metric, images = CIE76(sync_on_compute=False), 0  # one process's own pass, even under DDP
     for batch in loader:
-        l, ab = batch["l"], batch["ab"]
+        lab = to_lab_batch(batch)
+        l, ab = lab["l"], lab["ab"]
         metric.update(gray_lab(l), torch.cat([l, ab], dim=1))
         images += l.shape[0]
     return float(metric.compute()), images

@@ -112,6 +112,41 @@ def train_config(sample_root: Path, tmp_path: Path) -> Callable[..., DictConfig]
     return make
 
 
+def write_photo_folder(root: Path, count: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
+    """A folder of small photo files as users have them: JPEGs and PNGs in nested folders, cut from
+    scikit-image's colour photos (width x height `size`), plus one gray photo saved as RGB
+    (``gray.jpg``) and one corrupt file (``broken.jpg``)."""
+    from PIL import Image
+
+    from colorization.data.sample import load_photo
+
+    rng = np.random.default_rng(0)
+    photos = [load_photo(name) for name in ("astronaut", "coffee", "motorcycle_left", "immunohistochemistry")]
+    width, height = size
+    for k in range(count):
+        photo = photos[k % len(photos)]
+        top = int(rng.integers(0, photo.shape[0] - 4 * height))
+        left = int(rng.integers(0, photo.shape[1] - 4 * width))
+        window = Image.fromarray(photo[top : top + 4 * height, left : left + 4 * width]).resize(size)
+        folder = root / f"part{k % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if k % 2:
+            window.save(folder / f"img{k:03d}.png")
+        else:
+            window.save(folder / f"img{k:03d}.jpg", quality=95)
+    gray = Image.fromarray(photos[0][:height, :width]).convert("L").convert("RGB")
+    gray.save(root / "gray.jpg", quality=95)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`write_photo_folder` once per session: 24 colour photos, a gray one and a corrupt one."""
+    return write_photo_folder(tmp_path_factory.mktemp("photos") / "photos")
+
+
 @pytest.fixture(scope="module")
 def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""

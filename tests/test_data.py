@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorization.data import LabArrays, LabArraysDataModule, SamplePhotosDataModule, make_split
-from colorization.data.lab_arrays import AB_CV_OFFSET, L_CV_TO_L
+from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L, to_lab_batch
 from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
 from tests.conftest import write_kaggle_layout
@@ -33,7 +33,9 @@ def test_l_pairs_with_the_right_ab_file_across_the_file_boundaries(kaggle_root: 
 def test_batches_carry_float_lab_in_standard_units(kaggle_root: Path):
     dm = LabArraysDataModule(str(kaggle_root), crop_size=16, batch_size=4, val_fraction=0.2, seed=1)
     dm.setup("fit")
-    batch = next(iter(dm.test_dataloader()))
+    raw = next(iter(dm.test_dataloader()))
+    assert set(raw) == {"lab_uint8", "index"} and raw["lab_uint8"].dtype == torch.uint8, "uint8 until the device"
+    batch = to_lab_batch(raw)
     assert batch["l"].shape == (4, 1, 16, 16) and batch["ab"].shape == (4, 2, 16, 16)
     assert batch["l"].dtype == torch.float32 and batch["ab"].dtype == torch.float32
     index = batch["index"]
@@ -78,12 +80,14 @@ def test_training_crops_are_random_and_flipped_evaluation_crops_are_centred(kagg
     dm = LabArraysDataModule(str(kaggle_root), crop_size=10, batch_size=4, val_fraction=0.2)
     dm.setup("fit")
     torch.manual_seed(0)
-    train_crops = {tuple(dm.train_set[0]["l"].flatten().tolist()) for _ in range(20)}
+    train_crops = {tuple(dm.train_set[0]["lab_uint8"].flatten().tolist()) for _ in range(20)}
     assert len(train_crops) > 1
-    first = dm.test_set[0]["l"]
-    assert torch.equal(first, dm.test_set[0]["l"])
-    l_cv, _ = dm.arrays.read(int(dm.test_set.indices[0]), top=7, left=7, size=(10, 10))
-    torch.testing.assert_close(first[0], torch.from_numpy(l_cv).float() * L_CV_TO_L)
+    first = dm.test_set[0]["lab_uint8"]
+    assert torch.equal(first, dm.test_set[0]["lab_uint8"])
+    l_cv, ab_cv = dm.arrays.read(int(dm.test_set.indices[0]), top=7, left=7, size=(10, 10))
+    assert torch.equal(first[0], torch.from_numpy(l_cv)) and torch.equal(
+        first[1:], torch.from_numpy(ab_cv).permute(2, 0, 1)
+    )
 
 
 def test_loaders_work_with_worker_processes(kaggle_root: Path):

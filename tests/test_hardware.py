@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from colorization.checkpoints import load_colorizer
+from colorization.data.batches import to_lab_batch
 from colorization.instantiate import instantiate
 from colorization.metrics import CHEAP_METRICS, CIE76, FULL_METRICS
 from tests.conftest import compose_config
@@ -81,6 +82,6 @@ def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sampl
     datamodule.setup("test")
     cie76 = CIE76()
     with torch.no_grad():
-        for batch in datamodule.test_dataloader():
+        for batch in map(to_lab_batch, datamodule.test_dataloader()):
             cie76.update(model.colorize(batch["l"]), torch.cat([batch["l"], batch["ab"]], dim=1))
     assert metrics["test/cie76"] == pytest.approx(cie76.compute().item(), rel=1e-4)

@@ -25,7 +25,7 @@ from colorization.checkpoints import build_colorizer, load_colorizer
 from colorization.colorspaces import rgb_to_lab
 from colorization.data import LabArrays
 from colorization.data.ab_prior import cached_bin_counts
-from colorization.data.lab_arrays import to_lab_tensors
+from colorization.data.batches import AB_CV_OFFSET
 from colorization.errors import ConfigError, DataError
 from colorization.hints import Hints, sample_hints, sample_patches
 from colorization.models import ECCV16Colorizer, SIGGRAPH17Colorizer
@@ -371,8 +371,9 @@ def test_the_prior_counts_every_training_pixel_once_and_is_reused(kaggle_root):
     counts = cached_bin_counts(arrays, train_images, quantizer.centres, quantizer.lookup_table())
     expected = torch.zeros(quantizer.num_bins, dtype=torch.long)
     for index in train_images:
-        _, ab = to_lab_tensors(*arrays.read(int(index)))
-        expected += torch.bincount(quantizer.encode_hard(ab[None]).flatten(), minlength=quantizer.num_bins)
+        _, ab_cv = arrays.read(int(index))
+        ab = torch.from_numpy(ab_cv).permute(2, 0, 1)[None].float() - AB_CV_OFFSET
+        expected += torch.bincount(quantizer.encode_hard(ab).flatten(), minlength=quantizer.num_bins)
     assert counts.sum() == 4 * 24 * 24 and np.array_equal(counts, expected.numpy())
     (cache,) = (kaggle_root / "priors").glob("ab-counts-*.npy")
     stamp = cache.stat().st_mtime_ns

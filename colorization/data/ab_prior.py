@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from colorization.data.batches import to_lab_batch
 from colorization.data.lab_arrays import LabArrays
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,10 @@ def count_bins_in_arrays(arrays: LabArrays, indices: np.ndarray, lookup: Tensor)
 def count_bins_in_batches(
     batches: Iterable[dict], encode_hard: Callable[[Tensor], Tensor], num_bins: int
 ) -> np.ndarray:
-    """(Q,) int64 pixel counts per bin over the ``ab`` of every batch (for data without Lab arrays)."""
+    """(Q,) int64 pixel counts per bin over the ``ab`` of every (uint8 or Lab) batch, for data without Lab arrays."""
     counts = torch.zeros(num_bins, dtype=torch.int64)
     for batch in batches:
-        counts += torch.bincount(encode_hard(batch["ab"]).flatten().cpu(), minlength=num_bins)
+        counts += torch.bincount(encode_hard(to_lab_batch(batch)["ab"]).flatten().cpu(), minlength=num_bins)
     return counts.numpy()
 
 

@@ -22,16 +22,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from colorization.data.batches import LAB_KEY
 from colorization.errors import ConfigError, DataError
 
 L_FILE = Path("l") / "gray_scale.npy"
 AB_DIR = Path("ab") / "ab"
 _AB_NAME = re.compile(r"^ab(\d+)\.npy$")
 
-L_CV_TO_L = 100.0 / 255.0
-"""OpenCV 8-bit L (0..255) -> CIE L* (0..100)."""
-AB_CV_OFFSET = 128.0
-"""OpenCV 8-bit a, b are stored shifted by +128."""
 
 
 def _open_npy(path: Path) -> np.ndarray:
@@ -137,18 +134,12 @@ class LabArrays:
         return {**self.__dict__, "_l": None, "_ab": None}
 
 
-def to_lab_tensors(l_cv: np.ndarray, ab_cv: np.ndarray) -> tuple[Tensor, Tensor]:
-    """uint8 (h, w) L and (h, w, 2) ab -> float32 (1, h, w) L in [0, 100] and (2, h, w) ab."""
-    l = torch.from_numpy(np.ascontiguousarray(l_cv)).float().mul_(L_CV_TO_L).unsqueeze(0)
-    ab = torch.from_numpy(np.ascontiguousarray(ab_cv)).float().sub_(AB_CV_OFFSET).permute(2, 0, 1)
-    return l, ab.contiguous()
-
-
 class LabCropDataset(Dataset):
     """Crops of a subset of `LabArrays`: random crop + horizontal flip when training, centre crop otherwise.
 
-    Items are dicts: ``l`` (1, s, s) float L in [0, 100], ``ab`` (2, s, s) float a*, b*,
-    ``index`` the image's position in the arrays.
+    Items are dicts: ``lab_uint8`` (3, s, s) uint8 in the stored encoding (L * 255/100, a + 128,
+    b + 128), ``index`` the image's position in the arrays. Float Lab is made on the model's device
+    (`colorization.data.batches.to_lab_batch`).
     """
 
     def __init__(self, arrays: LabArrays, indices: np.ndarray, crop_size: int, train: bool) -> None:
@@ -175,8 +166,8 @@ class LabCropDataset(Dataset):
         l_cv, ab_cv = self.arrays.read(index, top, left, (size, size))
         if self.train and bool(torch.rand(()) < 0.5):
             l_cv, ab_cv = l_cv[:, ::-1], ab_cv[:, ::-1]
-        l, ab = to_lab_tensors(l_cv, ab_cv)
-        return {"l": l, "ab": ab, "index": index}
+        lab_cv = np.concatenate([l_cv[None], ab_cv.transpose(2, 0, 1)], axis=0)
+        return {LAB_KEY: torch.from_numpy(np.ascontiguousarray(lab_cv)), "index": index}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from colorization.data.datamodule import LabArraysDataModule
-from colorization.data.lab_arrays import AB_CV_OFFSET, AB_DIR, L_CV_TO_L, L_FILE
+from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L
+from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.errors import DataError
 
 TRAIN_PHOTOS = ("astronaut", "coffee", "motorcycle_left", "hubble_deep_field", "immunohistochemistry", "retina")

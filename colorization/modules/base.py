@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import ColorSpace, get_colorspace
+from colorization.data.batches import to_lab_batch
 from colorization.errors import ConfigError, DataError
 from colorization.inference import autocast
 from colorization.metrics import colorization_metrics
@@ -29,6 +30,10 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 """An optimizer partial from the config (``model.optimizer``): called with ``params=``."""
 SchedulerFactory = Callable[..., Any]
 """A learning-rate scheduler partial from the config (``model.scheduler``): called with ``optimizer=``."""
+
+# Lightning warns whenever a module converting batches after transfer meets a DataModule; here that is
+# by design (DataModules hand out uint8, the module converts on its device), not a conflict
+warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 
 
 class ColorizerModule(L.LightningModule):
@@ -112,6 +117,10 @@ class ColorizerModule(L.LightningModule):
             ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:].float()
             ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
             return torch.cat([l.float(), ab], dim=1)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """uint8 batches (``lab_uint8`` / ``rgb_uint8``) become float ``l``/``ab`` here, on the device."""
+        return to_lab_batch(batch) if isinstance(batch, dict) else batch
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
