@@ -17,10 +17,11 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorization.checkpoints import build_colorizer
-from colorization.colorize import Summary, colorize_image, colorize_paths, main
+from colorization.colorize import Summary, colorize_image, colorize_paths, load_model, main
 from colorization.colorspaces import rgb_to_lab
 from colorization.errors import ColorizationError, ConfigError
-from colorization.imageio import PARTIAL_SUFFIX, read_photo
+from colorization.imageio import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.modules.zhang import ECCV16Module
 from tests.conftest import REPO
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
 
@@ -275,3 +276,34 @@ def test_hints_are_refused_for_models_without_them_and_for_many_photos(cnn_check
     hints.write_text("x,y,color\n5,5,red\n")
     with pytest.raises(ColorizationError, match=r"hints.csv: hint 1 .* expected color '#rrggbb' or ab"):
         colorize_paths([tmp_path / "a.png"], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
+
+
+def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
+    # random weights give nearly flat logits (std 0.04): sharpen them so there is a distribution to anneal
+    state = random_release_state("eccv16")
+    state["model8.6.weight"] *= 100
+    state["model8.6.bias"] *= 100
+    path = save_release_style(state, tmp_path, RELEASE_NAMES["eccv16"])
+    model = load_model(path)
+    image = Image.fromarray(photo(64, 64)).convert("L")
+    l = photo_from_image(image).l[None]
+    outputs = {}
+    for temperature in (1.0, 0.38, 0.05):
+        outputs[temperature] = np.asarray(colorize_image(image, model, temperature=temperature))
+        configured = ECCV16Module(weights=str(path), temperature=temperature).eval()
+        expected = np.asarray(lab_to_image(configured.colorize_full(l)))
+        assert np.abs(outputs[temperature].astype(int) - expected).max() <= 1, temperature
+    assert not np.array_equal(outputs[1.0], outputs[0.05])
+    assert model.temperature == 1.0, "the release's own decoding is back after the call"
+    with pytest.raises(ConfigError, match=r"--temperature=0.0: expected a number > 0"):
+        colorize_image(image, model, temperature=0.0)
+
+
+def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph17_file):
+    model = load_model(siggraph17_file)
+    image = Image.fromarray(photo(32, 32)).convert("L")
+    regression = np.asarray(colorize_image(image, model))
+    annealed = np.asarray(colorize_image(image, model, temperature=0.38))
+    assert not np.array_equal(regression, annealed)
+    assert model.decode == "regression"
+    np.testing.assert_array_equal(np.asarray(colorize_image(image, model)), regression)
