@@ -42,11 +42,17 @@ class StudyCNN(nn.Module):
         self.down1 = nn.Conv2d(in_channels, filters, KERNEL, stride=stride, padding=pad)
         self.down2 = nn.Conv2d(filters, filters, KERNEL, padding=pad)
         self.up1 = nn.ConvTranspose2d(filters, filters, KERNEL, padding=pad)
-        self.up2 = nn.ConvTranspose2d(filters, out_channels, KERNEL, stride=stride, padding=pad)
+        # on sides that are multiples of the stride this output padding restores the input size
+        self.up2 = nn.ConvTranspose2d(
+            filters, out_channels, KERNEL, stride=stride, padding=pad, output_padding=(2 * pad - KERNEL) % stride
+        )
         self.relu = nn.ReLU()
         self.out = RangeActivation(*out_range)
         # valid: the second convolution needs >= 1 output pixel: (H - 3) // stride >= 2
         self.min_size = KERNEL + 2 * stride if padding == "valid" else 1
+        # sides that are multiples of the stride all take `up2`'s fixed output padding, which an
+        # exported graph (ONNX) needs: its transposed convolutions cannot pad by a computed amount
+        self.size_multiple = stride
 
     def forward(self, l_norm: Tensor) -> Tensor:
         if min(l_norm.shape[-2:]) < self.min_size:
@@ -54,5 +60,8 @@ class StudyCNN(nn.Module):
         x = self.relu(self.down1(l_norm))
         x = self.relu(self.down2(x))
         x = self.relu(self.up1(x))
-        # output_size picks the output padding that restores the input size for any stride
-        return self.out(self.up2(x, output_size=l_norm.shape[-2:]))
+        height, width = l_norm.shape[-2:]
+        if height % self.size_multiple or width % self.size_multiple:
+            # output_size picks the output padding that restores any other size
+            return self.out(self.up2(x, output_size=(height, width)))
+        return self.out(self.up2(x))

@@ -36,6 +36,7 @@ class RegressionColorizer(ColorizerModule):
         check_choice("model.loss", loss, LOSSES)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
         self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range, **net_kwargs)
+        self.size_multiple = getattr(self.net, "size_multiple", 1)
         self.loss_fn = LOSSES[loss]()
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
 
