@@ -29,8 +29,8 @@ TOLERANCE_AB = 1e-4
 FAMILIES = {
     "cnn": [],
     "model2": [],
-    "pix2pix": ["model.generator.ngf=8"],
-    "cwgan": ["model.generator.ngf=8"],
+    "pix2pix": ["++model.generator.ngf=8"],
+    "cwgan": ["++model.generator.ngf=8"],
     "eccv16": [],
     "siggraph17": [],
 }

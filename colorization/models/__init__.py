@@ -1,5 +1,6 @@
 """Networks: plain `nn.Module`s, no training logic. Each is selected by a `conf/model/*.yaml`."""
 
+from colorization.models.base import Network
 from colorization.models.cnn import StudyCNN
 from colorization.models.patchgan import PatchDiscriminator
 from colorization.models.resunet import ResUNetGenerator
@@ -8,6 +9,7 @@ from colorization.models.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 
 __all__ = [
     "ECCV16Colorizer",
+    "Network",
     "PatchDiscriminator",
     "ResUNetGenerator",
     "SIGGRAPH17Colorizer",
