@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.cli import exit_on_user_error
+from colorization.devices import resolve_device
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
 from colorization.hints import Hints, hint_points, read_hints_file
 from colorization.imageio import (
@@ -49,6 +49,7 @@ from colorization.imageio import (
     side_by_side,
 )
 from colorization.modules.base import attach_ab, shrink_l, working_size
+from colorization.tasks import run_task
 
 FORMATS = ("png", "jpg", "same")
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -153,8 +154,8 @@ def plan_jobs(
 
 def load_model(source: str | Path, offline: bool = False) -> Colorizer:
     """The colorizer `source` names: an ``.onnx`` export, a release name (``eccv16``) or a checkpoint/weight file."""
-    from colorization.checkpoints import load_colorizer
     from colorization.downloads import resolve_weights
+    from colorization.sources import load_colorizer
 
     if str(source).lower().endswith(".onnx"):
         from colorization.export import OnnxColorizer
@@ -291,8 +292,6 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
 
 
 def _device(name: str | torch.device) -> torch.device:
-    from colorization.evaluation import resolve_device
-
     return name if isinstance(name, torch.device) else resolve_device(name)
 
 
@@ -541,8 +540,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code: 0 all done, 1 some photo failed, 2 a usage error (nothing was colorized)."""
     args = parse_args(argv)
-    with exit_on_user_error():
-        summary = colorize_paths(
+    summary = run_task(
+        lambda: colorize_paths(
             args.inputs,
             args.model,
             args.out,
@@ -561,6 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             offline=args.offline,
             progress=not args.quiet,
         )
+    )
     print(summary.line())
     return summary.exit_code
 

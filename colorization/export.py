@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from colorization.cli import exit_on_user_error
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.modules.base import ColorizerModule, attach_ab, shrink_l, working_size
+from colorization.tasks import run_task
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
@@ -155,15 +155,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from colorization.checkpoints import load_colorizer
     from colorization.downloads import resolve_weights
+    from colorization.sources import load_colorizer
 
     args = parse_args(argv)
-    with exit_on_user_error():
+
+    def job() -> None:
         if args.out.exists() and not args.overwrite:
             raise ConfigError(f"--out {args.out} already exists; pass --overwrite to replace it")
-        model = load_colorizer(resolve_weights(args.model, offline=args.offline))
-        export(model, args.out, args.format)
+        export(load_colorizer(resolve_weights(args.model, offline=args.offline)), args.out, args.format)
+
+    run_task(job)
     print(f"wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
