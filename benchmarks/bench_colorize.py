@@ -32,7 +32,7 @@ PHOTOS = int(os.environ.get("BENCH_PHOTOS", 64))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
 BATCH = int(os.environ.get("BENCH_BATCH", 8))
 WIDTH, HEIGHT = 1024, 768
-SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 MODELS = {
     "eccv16": {"_target_": "colorization.modules.ECCV16Module"},
     "pix2pix": {

@@ -544,7 +544,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--temperature", type=float, help="annealed-mean temperature (ECCV16, SIGGRAPH17): lower = more saturated"
     )
     parser.add_argument("--hints", help="JSON or CSV of colour points (x, y, colour) for one photo (SIGGRAPH17)")
-    parser.add_argument("--workers", type=int, default=2, help="decoding processes and writer threads (0: decode in the main process, one writer)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="decoding processes and writer threads (0: decode in the main process, one writer)",
+    )
     parser.add_argument(
         "--precision", default="auto", choices=sorted(PRECISIONS), help="auto: bf16 on CUDA, fp32 on CPU"
     )
