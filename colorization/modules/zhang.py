@@ -305,24 +305,17 @@ for _kind in RELEASE_SIGNATURES:
     register_release(release_format(_kind))
 
 
-# the files the official `colorizers` package fetches; `--model eccv16` / `model.weights=eccv16` name them
-register_release_file(
-    ReleaseFile(
-        name="eccv16",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-        filename="colorization_release_v2-9b330a0b.pth",
-        sha256_prefix="9b330a0b",
-        size=128_976_165,
-        description="Zhang et al. ECCV16, official release",
+RELEASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
+"""Where the official `colorizers` package fetches the weights from."""
+RELEASE_FILES = {
+    "eccv16": ("colorization_release_v2-9b330a0b.pth", 128_976_165),
+    "siggraph17": ("siggraph17-df00044c.pth", 136_787_426),
+}
+"""Release name -> (file name, bytes); the 8 hex digits in the name start the file's sha256."""
+
+# `--model eccv16` / `model.weights=eccv16` name them (colorization.downloads)
+for _name, (_filename, _size) in OFFICIAL_FILES.items():
+    _digest = _filename.rsplit("-", 1)[1].removesuffix(".pth")
+    register_release_file(
+        ReleaseFile(_name, RELEASE_URL + _filename, _filename, _digest, _size, f"Zhang et al. {_name}")
     )
-)
-register_release_file(
-    ReleaseFile(
-        name="siggraph17",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-        filename="siggraph17-df00044c.pth",
-        sha256_prefix="df00044c",
-        size=136_787_426,
-        description="Zhang et al. SIGGRAPH17, official release",
-    )
-)
