@@ -307,7 +307,7 @@ for _kind in RELEASE_SIGNATURES:
 
 RELEASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 """Where the official `colorizers` package fetches the weights from."""
-RELEASE_FILES = {
+OFFICIAL_FILES = {
     "eccv16": ("colorization_release_v2-9b330a0b.pth", 128_976_165),
     "siggraph17": ("siggraph17-df00044c.pth", 136_787_426),
 }
