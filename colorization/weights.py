@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from colorization.downloads import weights_path
 from colorization.errors import DataError
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
@@ -38,10 +39,12 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     """The state dict stored in `path`: a plain ``.pth`` state dict, or the entries of a Lightning
     checkpoint's ``state_dict`` whose names start with `prefix` (e.g. ``net.``), with it removed.
 
+    `path` may also be a release name (``eccv16``, see `colorization.downloads`).
+
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
     """
-    path = Path(path)
+    path = weights_path(path)
     if not path.is_file():
         raise DataError(f"{path}: weights file not found")
     match = HASH_IN_NAME.search(path.name)

@@ -91,32 +91,27 @@ class ColorizerModule(L.LightningModule):
         state dict is loaded); the stored config as it is, unless a family's constructor reads files."""
         return model_config
 
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
-        """The (height, width) the network is run at for an input of (height, width)."""
-        if self.native_size is not None:
-            return self.native_size, self.native_size
-        m = self.size_multiple
-        return max(m, round(height / m) * m), max(m, round(width / m) * m)
+    def working_size(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
+        """The (height, width) the network is run at for an input of (height, width); see `working_size`."""
+        return working_size(height, width, self.native_size, self.size_multiple, size)
 
-    def colorize_full(self, l: Tensor, precision: str = "fp32", **colorize_kwargs) -> Tensor:
+    def colorize_full(self, l: Tensor, size: int | None = None, precision: str = "fp32", **colorize_kwargs) -> Tensor:
         """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) float32 Lab with the original L.
 
-        L is resized to `working_size`, colorized there, and the predicted ab is upsampled
-        bilinearly and re-attached to the full-resolution L (as Zhang et al.'s release does).
-        Runs under `torch.inference_mode`; `precision` ``bf16`` runs the network under bfloat16
-        autocast (`colorization.inference`). The result is an inference tensor: read it, do not
-        hand it to autograd. Bad input (shape, dtype, value range, keywords this model does not
-        read) raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
+        L is resized to `working_size` (`size` overrides it), colorized there, and the predicted
+        ab is upsampled bilinearly and re-attached to the full-resolution L (as Zhang et al.'s
+        release does). Runs under `torch.inference_mode`; `precision` ``bf16`` runs the network
+        under bfloat16 autocast (`colorization.inference`). The result is an inference tensor: read
+        it, do not hand it to autograd. Bad input (shape, dtype, value range, keywords this model
+        does not read) raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """
         check_colorize_input(self, l, colorize_kwargs)
         with torch.inference_mode(), autocast(l.device, precision):
-            size = self.working_size(*l.shape[-2:])
-            if size == tuple(l.shape[-2:]):
+            work = self.working_size(*l.shape[-2:], size)
+            if work == tuple(l.shape[-2:]):
                 return self.colorize(l, **colorize_kwargs).float()
-            small = F.interpolate(l, size=size, mode=self.resize_mode, align_corners=False, antialias=True)
-            ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:].float()
-            ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-            return torch.cat([l.float(), ab], dim=1)
+            ab = self.colorize(shrink_l(l, work, self.resize_mode), **colorize_kwargs)[:, 1:].float()
+            return attach_ab(l.float(), ab)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """uint8 batches (``lab_uint8`` / ``rgb_uint8``) become float ``l``/``ab`` here, on the device."""
@@ -236,6 +231,46 @@ def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dic
             "(then use l * 100)",
             stacklevel=3,
         )
+
+
+def working_size(
+    height: int, width: int, native_size: int | None, size_multiple: int, size: int | None = None
+) -> tuple[int, int]:
+    """The (height, width) a network runs at for a photo of (height, width).
+
+    A network with a `native_size` runs at that square (`size` replaces it); any other runs at
+    the photo's own size, or scaled so that its longer side is `size` (never enlarged), each
+    side rounded to a multiple of `size_multiple`.
+    """
+    if native_size is not None:
+        side = size or native_size
+        return side, side
+    m = size_multiple
+    if size and size < max(height, width):
+        scale = size / max(height, width)
+        height, width = round(height * scale), round(width * scale)
+    # integer arithmetic (halves round up), so that exported graphs keep H and W symbolic
+    return max(m, (height + m // 2) // m * m), max(m, (width + m // 2) // m * m)
+
+
+def shrink_l(l: Tensor, size: tuple[int, int], mode: str, always: bool = False) -> Tensor:
+    """(B, 1, H, W) L -> (B, 1, *size) L in [0, 100], resized with antialiasing (`mode`: an interpolate mode).
+
+    `always` resizes even to the same size (an identity), for exported graphs whose sizes are symbolic.
+    """
+    if not always and tuple(l.shape[-2:]) == tuple(size):
+        return l
+    return F.interpolate(l, size=size, mode=mode, align_corners=False, antialias=True).clamp(0.0, 100.0)
+
+
+def attach_ab(l: Tensor, ab: Tensor, always: bool = False) -> Tensor:
+    """Full-resolution (B, 1, H, W) L and (B, 2, h, w) ab -> (B, 3, H, W) Lab, ab upsampled bilinearly.
+
+    `always`: as for `shrink_l`.
+    """
+    if always or tuple(ab.shape[-2:]) != tuple(l.shape[-2:]):
+        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([l, ab], dim=1)
 
 
 def misfit_message(size_key: str, size: int, network_key: str, role: str, network: Network) -> str:

@@ -39,6 +39,7 @@ from colorization.ab_bins import (
 )
 from colorization.colorspaces import AB_SCALE
 from colorization.data.ab_prior import count_bins_in_batches
+from colorization.downloads import ReleaseFile, register_release_file
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
 from colorization.instantiate import instantiate
@@ -308,3 +309,19 @@ def release_format(kind: str) -> ReleaseFormat:
 
 for _kind in RELEASE_SIGNATURES:
     register_release(release_format(_kind))
+
+
+RELEASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
+"""Where the official `colorizers` package fetches the weights from."""
+OFFICIAL_FILES = {
+    "eccv16": ("colorization_release_v2-9b330a0b.pth", 128_976_165),
+    "siggraph17": ("siggraph17-df00044c.pth", 136_787_426),
+}
+"""Release name -> (file name, bytes); the 8 hex digits in the name start the file's sha256."""
+
+# `--model eccv16` / `model.weights=eccv16` name them (colorization.downloads)
+for _name, (_filename, _size) in OFFICIAL_FILES.items():
+    _digest = _filename.rsplit("-", 1)[1].removesuffix(".pth")
+    register_release_file(
+        ReleaseFile(_name, RELEASE_URL + _filename, _filename, _digest, _size, f"Zhang et al. {_name}")
+    )
