@@ -30,6 +30,9 @@ from colorization.errors import ConfigError
 
 AB_SCALE = 110.0
 """Divides a*, b* into about [-1, 1]: the sRGB gamut's chroma stays within |ab| <= 110."""
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel statistics of ImageNet's sRGB in [0, 1]: how ImageNet-trained networks expect their input."""
 
 
 def normalize_l(l: Tensor) -> Tensor:

@@ -1,7 +1,9 @@
-"""Read weight files strictly: Zhang et al.'s official ``.pth`` releases and our own checkpoints' networks.
+"""Read weight files strictly: official releases (Zhang et al., DDColor, ImageNet backbones) and our checkpoints.
 
-The official files are plain state dicts whose names carry the first 8 hex digits of their
-sha256 (``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
+A file holds a plain state dict, or one nested under ``params`` (BasicSR trainers, as DDColor's
+releases may be) or ``model`` (ConvNeXt's ImageNet files). Zhang et al.'s official files are plain
+state dicts whose names carry the first 8 hex digits of their sha256
+(``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
 convention has it; that prefix is checked when present. Loading is strict: every key must be
 there with its shape, except the BatchNorm ``num_batches_tracked`` counters that files saved by
 older PyTorch lack. Any other mismatch stops with one line naming the first offending keys.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,6 +26,9 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
 TOLERATED_MISSING = "num_batches_tracked"
 SHOW_KEYS = 3
 """How many offending keys an error message names."""
+
+WRAPPERS = ("params", "model")
+"""Keys under which some trainers nest the state dict in the file."""
 
 OFFICIAL_SIGNATURES: dict[str, str] = {"model8.6.weight": "eccv16", "model_class.0.weight": "siggraph17"}
 """A key only one of the two official networks has -> the network it identifies."""
@@ -38,7 +44,7 @@ def sha256_of(path: Path) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """The state dict stored in `path` (a plain ``.pth`` state dict or a Lightning checkpoint's ``net.*``).
+    """The state dict stored in `path` (plain, nested under `WRAPPERS`, or a Lightning checkpoint's ``net.*``).
 
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
@@ -57,8 +63,13 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     except Exception as error:  # torch raises many types for foreign or truncated files
         raise DataError(f"{path}: not a readable PyTorch weights file ({type(error).__name__})") from None
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        # a Lightning checkpoint of a Zhang module: its network's entries are prefixed "net."
+        # a Lightning checkpoint of a module whose network is `net`: its entries are prefixed "net."
         content = {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}
+    for wrapper in WRAPPERS:
+        # files written by BasicSR-style trainers ({"params": ...}) or ImageNet releases ({"model": ...})
+        if isinstance(content, dict) and isinstance(content.get(wrapper), dict):
+            content = content[wrapper]
+            break
     if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
         raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
     return content
@@ -70,13 +81,24 @@ def official_kind(state_dict: dict[str, Tensor]) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Path) -> None:
+def load_strict(
+    net: nn.Module,
+    state_dict: dict[str, Tensor],
+    source: str | Path,
+    optional: Callable[[str], bool] | None = None,
+    unused: Callable[[str], bool] | None = None,
+) -> None:
     """Load `state_dict` into `net`, requiring exactly its keys and shapes (``num_batches_tracked`` may be missing).
 
-    Raises `DataError` naming the first wrong, missing and unexpected keys.
+    `optional` names keys of `net` the file may lack (they keep their current value); `unused`
+    names keys of the file that are not `net`'s and are skipped (e.g. a classifier head). Raises
+    `DataError` naming the first wrong, missing and unexpected keys.
     """
     expected = net.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith(TOLERATED_MISSING)]
+    if unused is not None:
+        state_dict = {k: v for k, v in state_dict.items() if k in expected or not unused(k)}
+    may_miss = optional or (lambda key: False)
+    missing = [k for k in expected if k not in state_dict and not k.endswith(TOLERATED_MISSING) and not may_miss(k)]
     unexpected = [k for k in state_dict if k not in expected]
     wrong = [
         f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})"
@@ -90,5 +112,5 @@ def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Pat
     ]
     if problems:
         raise DataError(f"{source}: does not fit {type(net).__name__}; " + "; ".join(problems))
-    # counters absent from old files keep their fresh value; everything else is replaced
+    # counters absent from old files and optional entries keep their value; everything else is replaced
     net.load_state_dict({**expected, **state_dict}, strict=True)

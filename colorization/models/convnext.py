@@ -86,9 +86,14 @@ class ConvNeXt(nn.Module):
         stem = nn.Sequential(nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4), LayerNorm2d(dims[0]))
         self.downsample_layers = nn.ModuleList(
             [stem]
-            + [nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], kernel_size=2, stride=2)) for i in range(3)]
+            + [
+                nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], kernel_size=2, stride=2))
+                for i in range(3)
+            ]
         )
-        self.stages = nn.ModuleList(nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth))) for depth, dim in zip(depths, dims))
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth))) for depth, dim in zip(depths, dims, strict=True)
+        )
         for i, dim in enumerate(dims):
             self.add_module(f"norm{i}", LayerNorm2d(dim))
         self.norm = nn.LayerNorm(dims[-1], eps=LAYER_NORM_EPS)

@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorization.colorspaces import IMAGENET_MEAN, IMAGENET_STD
 from colorization.models.convnext import ConvNeXt
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SIZES = ("tiny", "large")
 """DDColor-T (ConvNeXt-T encoder) and DDColor-L (ConvNeXt-L), the released variants."""
 STRIDE = 32
@@ -89,9 +88,13 @@ class PixelShuffleICNR(nn.Module):
     remains of the shuffle's checkerboard. `batch_norm` adds a BatchNorm after the conv.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, scale: int = 2, blur: bool = True, batch_norm: bool = False):
+    def __init__(
+        self, in_channels: int, out_channels: int, scale: int = 2, blur: bool = True, batch_norm: bool = False
+    ):
         super().__init__()
-        self.conv = spectral_conv(in_channels, out_channels * scale**2, kernel_size=1, relu=False, batch_norm=batch_norm)
+        self.conv = spectral_conv(
+            in_channels, out_channels * scale**2, kernel_size=1, relu=False, batch_norm=batch_norm
+        )
         icnr_(self.conv[0].weight_orig, scale)
         self.shuf = nn.PixelShuffle(scale)
         self.blur = blur
@@ -117,16 +120,18 @@ class UnetBlockWide(nn.Module):
         return self.conv(F.relu(torch.cat([self.shuf(x), self.bn(skip)], dim=1)))
 
 
-def sine_position_encoding(height: int, width: int, dim: int, device: torch.device | None = None) -> Tensor:
+def sine_position_encoding(
+    height: int, width: int, dim: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """DETR's normalised sine encoding of pixel positions: (dim, height, width), dim/2 channels for y then x.
 
     Row y (1-based) has the angle y / (height + 1e-6) * 2pi, divided by 10000**(2 floor(i/2) / (dim/2))
     for channel i; even channels take the sine, odd ones the cosine (likewise for x).
     """
     half, eps = dim // 2, 1e-6
-    y = torch.arange(1, height + 1, dtype=torch.float32, device=device) / (height + eps) * 2 * math.pi
-    x = torch.arange(1, width + 1, dtype=torch.float32, device=device) / (width + eps) * 2 * math.pi
-    i = torch.arange(half, dtype=torch.float32, device=device)
+    y = torch.arange(1, height + 1, dtype=dtype, device=device) / (height + eps) * 2 * math.pi
+    x = torch.arange(1, width + 1, dtype=dtype, device=device) / (width + eps) * 2 * math.pi
+    i = torch.arange(half, dtype=dtype, device=device)
     frequencies = POSITION_TEMPERATURE ** (2 * torch.div(i, 2, rounding_mode="floor") / half)
 
     def encode(angles: Tensor) -> Tensor:  # (n,) -> (half, n)
@@ -184,7 +189,7 @@ class MLP(nn.Module):
     def __init__(self, dim: int, hidden: int, out: int, num_layers: int) -> None:
         super().__init__()
         sizes = [dim] + [hidden] * (num_layers - 1) + [out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
     def forward(self, x: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers):
@@ -214,7 +219,11 @@ class MultiScaleColorDecoder(nn.Module):
         self.transformer_self_attention_layers = nn.ModuleList(SelfAttentionLayer() for _ in range(num_layers))
         self.transformer_cross_attention_layers = nn.ModuleList(CrossAttentionLayer() for _ in range(num_layers))
         self.transformer_ffn_layers = nn.ModuleList(FFNLayer() for _ in range(num_layers))
-        for layers in (self.transformer_self_attention_layers, self.transformer_cross_attention_layers, self.transformer_ffn_layers):
+        for layers in (
+            self.transformer_self_attention_layers,
+            self.transformer_cross_attention_layers,
+            self.transformer_ffn_layers,
+        ):
             for p in layers.parameters():
                 if p.dim() > 1:
                     nn.init.xavier_uniform_(p)
@@ -225,9 +234,13 @@ class MultiScaleColorDecoder(nn.Module):
         """Three (B, C_i, H_i, W_i) maps and (B, 256, H, W) image features -> (B, num_queries, H, W)."""
         memories, positions = [], []
         for i, x in enumerate(scales):
-            pos = sine_position_encoding(*x.shape[-2:], HIDDEN_DIM, device=x.device).to(x.dtype)
+            # float32 at least: half-precision angles would blur neighbouring positions
+            precision = torch.float64 if x.dtype == torch.float64 else torch.float32
+            pos = sine_position_encoding(*x.shape[-2:], HIDDEN_DIM, x.device, precision).to(x.dtype)
             positions.append(pos.flatten(1).T[None])  # (1, H_i W_i, 256)
-            memories.append((self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2))
+            memories.append(
+                (self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2)
+            )
         batch = image_features.shape[0]
         query_pos = self.query_embed.weight[None].expand(batch, -1, -1)
         queries = self.query_feat.weight[None].expand(batch, -1, -1)
@@ -248,14 +261,14 @@ class Decoder(nn.Module):
         outs = (nf, nf, nf // 2)
         ins = (encoder_dims[3], *outs[:-1])
         skips = encoder_dims[2::-1]
-        self.layers = nn.ModuleList(UnetBlockWide(i, s, o) for i, s, o in zip(ins, skips, outs))
+        self.layers = nn.ModuleList(UnetBlockWide(i, s, o) for i, s, o in zip(ins, skips, outs, strict=True))
         self.last_shuf = PixelShuffleICNR(nf // 2, nf // 2, scale=4)
         self.color_decoder = MultiScaleColorDecoder(outs, num_queries, num_layers)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         """The encoder's four features -> (B, num_queries, H, W) at the input's resolution."""
         x, scales = features[3], []
-        for layer, skip in zip(self.layers, features[2::-1]):
+        for layer, skip in zip(self.layers, features[2::-1], strict=True):
             x = layer(x, skip)
             scales.append(x)
         return self.color_decoder(scales, self.last_shuf(x))

@@ -63,12 +63,17 @@ class UNetDiscriminator(nn.Module):
             down = spectral_conv(nf, 2 * nf, kernel_size=4, stride=2)
             layers.append(nn.Sequential(*down, SelfAttention(2 * nf)) if i == 0 else down)
             nf *= 2
-        layers += [spectral_conv(nf, nf), spectral_conv(nf, 1, kernel_size=LAST_KERNEL, padding=0, bias=False, relu=False)]
+        layers += [
+            spectral_conv(nf, nf),
+            spectral_conv(nf, 1, kernel_size=LAST_KERNEL, padding=0, bias=False, relu=False),
+        ]
         self.layers = nn.Sequential(*layers)
         self.min_size = 2 ** (n_blocks + 1) * LAST_KERNEL
 
     def forward(self, rgb: Tensor) -> Tensor:
         """(B, 3, H, W) sRGB in [0, 1] -> (B, n) real/fake logits, one per patch."""
         if min(rgb.shape[-2:]) < self.min_size:
-            raise ValueError(f"the discriminator needs images of at least {self.min_size} px, got {tuple(rgb.shape[-2:])}")
+            raise ValueError(
+                f"the discriminator needs images of at least {self.min_size} px, got {tuple(rgb.shape[-2:])}"
+            )
         return self.layers(rgb).flatten(1)
