@@ -50,6 +50,11 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     return kornia.color.rgb_to_lab(rgb)
 
 
+def gray_rgb(l: Tensor) -> Tensor:
+    """(B, 1, H, W) L -> (B, 3, H, W) the gray sRGB in [0, 1] of that lightness (Lab with a = b = 0)."""
+    return lab_to_rgb(torch.cat([l, torch.zeros_like(l), torch.zeros_like(l)], dim=1))
+
+
 class ColorSpace(ABC):
     """How a model's prediction encodes colour; see the module docstring for ranges."""
 

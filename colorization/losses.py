@@ -43,7 +43,7 @@ class PerceptualLoss(nn.Module):
         unknown = set(self.layer_weights) - set(vgg.conv_index)
         if unknown:
             raise ValueError(f"perceptual layers {sorted(unknown)} are not VGG16-BN conv layers {list(vgg.conv_index)}")
-        self.vgg = vgg.eval().requires_grad_(False)
+        self.vgg = _frozen_out_of_state_dict(vgg.eval())
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -78,6 +78,23 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target = self.vgg((target_rgb - self.mean) / self.std, layers)
         return sum(w * F.l1_loss(pred[name], target[name]) for name, w in self.layer_weights.items())
+
+
+def _frozen_out_of_state_dict(net: nn.Module) -> nn.Module:
+    """`net` with every parameter and buffer turned into a non-persistent buffer.
+
+    A frozen loss network then follows the module across devices but stays out of its state dict
+    and optimizers: checkpoints of the model it trains do not carry a copy of the weights file.
+    """
+    for module in net.modules():
+        tensors = {**module._parameters, **module._buffers}
+        module._parameters.clear()
+        for name, tensor in tensors.items():
+            if name in module._buffers:
+                del module._buffers[name]
+            if tensor is not None:
+                module.register_buffer(name, tensor.detach(), persistent=False)
+    return net
 
 
 def colorfulness_loss(rgb: Tensor) -> Tensor:
