@@ -51,8 +51,12 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
 
 
 def gray_rgb(l: Tensor) -> Tensor:
-    """(B, 1, H, W) L -> (B, 3, H, W) the gray sRGB in [0, 1] of that lightness (Lab with a = b = 0)."""
-    return lab_to_rgb(torch.cat([l, torch.zeros_like(l), torch.zeros_like(l)], dim=1))
+    """(B, 1, H, W) L -> (B, 3, H, W) the gray sRGB in [0, 1] of that lightness (Lab with a = b = 0).
+
+    The three channels are exactly equal (their mean: the conversion's rounding differs per channel).
+    """
+    rgb = lab_to_rgb(torch.cat([l, torch.zeros_like(l), torch.zeros_like(l)], dim=1))
+    return rgb.mean(1, keepdim=True).expand(-1, 3, -1, -1)
 
 
 class ColorSpace(ABC):

@@ -3,8 +3,8 @@
 Generator losses of DDColor's recipe (on sRGB in [0, 1]):
 
 - `PerceptualLoss`: sum_k w_k mean|phi_k(pred) - phi_k(target)| over VGG16-BN's conv1_1 ..
-  conv5_1 outputs (before BatchNorm) with weights 1/16, 1/8, 1/4, 1/2, 1; the VGG is frozen, in
-  eval mode, and reads ImageNet-normalised input (BasicSR's ``PerceptualLoss``, criterion L1).
+  conv5_1 outputs (before BatchNorm) with weights 1/16, 1/8, 1/4, 1/2, 1; the VGG is frozen, its
+  BatchNorm uses ImageNet statistics, and it reads ImageNet-normalised input (BasicSR's ``PerceptualLoss``, criterion L1).
 - `colorfulness_loss`: sum over the batch of (1 - CF) with CF Hasler & Suesstrunk's colorfulness
   on [0, 1] sRGB, so more colourful predictions lower it.
 """
@@ -43,7 +43,7 @@ class PerceptualLoss(nn.Module):
         unknown = set(self.layer_weights) - set(vgg.conv_index)
         if unknown:
             raise ValueError(f"perceptual layers {sorted(unknown)} are not VGG16-BN conv layers {list(vgg.conv_index)}")
-        self.vgg = _frozen_out_of_state_dict(vgg.eval())
+        self.vgg = _frozen_out_of_state_dict(vgg)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -65,11 +65,6 @@ class PerceptualLoss(nn.Module):
 
         load_strict(vgg, read_state_dict(path), path, unused=beyond_conv5_1)
         return cls(vgg, layer_weights)
-
-    def train(self, mode: bool = True) -> PerceptualLoss:
-        super().train(mode)
-        self.vgg.eval()  # BatchNorm keeps ImageNet's statistics while the colorizer trains
-        return self
 
     def forward(self, pred_rgb: Tensor, target_rgb: Tensor) -> Tensor:
         """(B, 3, H, W) sRGB in [0, 1], prediction and target -> scalar loss (differentiable w.r.t. `pred_rgb`)."""

@@ -34,8 +34,31 @@ NUM_SCALES = 3
 """The colour decoder attends to the pixel decoder's outputs at strides 16, 8 and 4."""
 HIDDEN_DIM, NUM_HEADS, FFN_DIM = 256, 8, 2048
 POSITION_TEMPERATURE = 10000.0
+POWER_ITERATIONS = 20
+"""Power iterations that settle spectral norm's singular vectors on a new network's weights."""
 BN_BIAS_INIT = 1e-3
 """The skip connections' BatchNorm starts with bias 1e-3 (fastai's `batchnorm_2d`)."""
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """`torch.nn.utils.spectral_norm`, its singular vectors u, v settled on the initial weight.
+
+    PyTorch starts u, v at random and refines them by one power iteration per training forward,
+    so a network fresh from construction would divide its weights by a poor estimate of their
+    spectral norm in eval mode (random, far too small: activations explode). A few iterations
+    at construction make a new network usable at once; loaded weights bring their own u, v.
+    """
+    module = nn.utils.spectral_norm(module)
+    if module.weight_orig.is_meta:
+        return module
+    with torch.no_grad():
+        matrix, u = module.weight_orig.flatten(1), module.weight_u
+        for _ in range(POWER_ITERATIONS):
+            v = F.normalize(matrix.T @ u, dim=0)
+            u = F.normalize(matrix @ v, dim=0)
+        module.weight_u.copy_(u)
+        module.weight_v.copy_(v)
+    return module
 
 
 def spectral_conv(
@@ -47,20 +70,24 @@ def spectral_conv(
     bias: bool | None = None,
     relu: bool = True,
     batch_norm: bool = False,
+    icnr_scale: int | None = None,
 ) -> nn.Sequential:
     """Spectrally normalised conv (Kaiming-normal init), then ReLU, then BatchNorm, each optional.
 
     `padding` None keeps the size at stride 1 ((k - 1) / 2); `bias` None has one unless a
-    BatchNorm follows. The layers sit at indices 0, 1, 2 of the returned `nn.Sequential` (the
-    BatchNorm at 1 without ReLU), as in the release's layout.
+    BatchNorm follows; `icnr_scale` initialises the weight for a following pixel shuffle
+    (`icnr_`). The layers sit at indices 0, 1, 2 of the returned `nn.Sequential` (the BatchNorm
+    at 1 without ReLU), as in the release's layout.
     """
     bias = not batch_norm if bias is None else bias
     padding = (kernel_size - 1) // 2 if padding is None else padding
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
     nn.init.kaiming_normal_(conv.weight)
+    if icnr_scale is not None:
+        icnr_(conv.weight, icnr_scale)
     if bias:
         nn.init.zeros_(conv.bias)
-    layers: list[nn.Module] = [nn.utils.spectral_norm(conv)]
+    layers: list[nn.Module] = [spectral_norm(conv)]
     if relu:
         layers.append(nn.ReLU(inplace=True))
     if batch_norm:
@@ -93,9 +120,8 @@ class PixelShuffleICNR(nn.Module):
     ):
         super().__init__()
         self.conv = spectral_conv(
-            in_channels, out_channels * scale**2, kernel_size=1, relu=False, batch_norm=batch_norm
+            in_channels, out_channels * scale**2, kernel_size=1, relu=False, batch_norm=batch_norm, icnr_scale=scale
         )
-        icnr_(self.conv[0].weight_orig, scale)
         self.shuf = nn.PixelShuffle(scale)
         self.blur = blur
 

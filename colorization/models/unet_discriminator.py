@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.models.ddcolor import spectral_conv
+from colorization.models.ddcolor import spectral_conv, spectral_norm
 
 ATTENTION_REDUCTION = 8
 """Query/key channels of the self-attention layer: channels // 8 (SAGAN)."""
@@ -45,7 +45,7 @@ class SelfAttention(nn.Module):
 def _spectral_conv1d(in_channels: int, out_channels: int) -> nn.Module:
     conv = nn.Conv1d(in_channels, out_channels, kernel_size=1, bias=False)
     nn.init.kaiming_normal_(conv.weight)
-    return nn.utils.spectral_norm(conv)
+    return spectral_norm(conv)
 
 
 class UNetDiscriminator(nn.Module):

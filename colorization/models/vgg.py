@@ -7,6 +7,7 @@ block by 2x2 max pooling. The perceptual loss reads the raw conv outputs (before
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512,))
@@ -19,7 +20,11 @@ def conv_names() -> list[str]:
 
 
 class VGG16BNFeatures(nn.Module):
-    """torchvision's ``vgg16_bn.features[:35]``: input (B, 3, H, W) ImageNet-normalised RGB."""
+    """torchvision's ``vgg16_bn.features[:35]``: input (B, 3, H, W) ImageNet-normalised RGB.
+
+    A fixed feature extractor: its BatchNorm layers always normalise with their stored (ImageNet)
+    statistics, in train mode too, so the model it serves can train without special-casing it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,7 +51,12 @@ class VGG16BNFeatures(nn.Module):
         wanted = {self.conv_index[name]: name for name in layers}
         out = {}
         for index, layer in enumerate(self.features[: max(wanted) + 1]):
-            x = layer(x)
+            if isinstance(layer, nn.BatchNorm2d):
+                x = F.batch_norm(
+                    x, layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0.0, layer.eps
+                )
+            else:
+                x = layer(x)
             if index in wanted:
                 out[wanted[index]] = x
         return out

@@ -6,4 +6,11 @@ from colorization.modules.gan import GANColorizer
 from colorization.modules.regression import RegressionColorizer
 from colorization.modules.zhang import ECCV16Module, SIGGRAPH17Module
 
-__all__ = ["ColorizerModule", "DDColorModule", "ECCV16Module", "GANColorizer", "RegressionColorizer", "SIGGRAPH17Module"]
+__all__ = [
+    "ColorizerModule",
+    "DDColorModule",
+    "ECCV16Module",
+    "GANColorizer",
+    "RegressionColorizer",
+    "SIGGRAPH17Module",
+]

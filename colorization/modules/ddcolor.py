@@ -252,7 +252,9 @@ class DDColorModule(ColorizerModule):
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None or self.d_optimizer_factory is None:
-            raise ConfigError("model.optimizer and model.d_optimizer must be set to train (see conf/model/ddcolor.yaml)")
+            raise ConfigError(
+                "model.optimizer and model.d_optimizer must be set to train (see conf/model/ddcolor.yaml)"
+            )
         optimizers = [
             self.optimizer_factory(params=list(self.net.parameters())),
             self.d_optimizer_factory(params=list(self.discriminator.parameters())),
@@ -287,4 +289,9 @@ class DDColorModule(ColorizerModule):
         model = checkpoint["colorization"]["model"]
         if model:
             perceptual = {**(model.get("perceptual") or {}), "weights": None}
-            checkpoint["colorization"]["model"] = {**model, "weights": None, "encoder_weights": None, "perceptual": perceptual}
+            checkpoint["colorization"]["model"] = {
+                **model,
+                "weights": None,
+                "encoder_weights": None,
+                "perceptual": perceptual,
+            }
