@@ -4,7 +4,8 @@ Generator losses of DDColor's recipe (on sRGB in [0, 1]):
 
 - `PerceptualLoss`: sum_k w_k mean|phi_k(pred) - phi_k(target)| over VGG16-BN's conv1_1 ..
   conv5_1 outputs (before BatchNorm) with weights 1/16, 1/8, 1/4, 1/2, 1; the VGG is frozen, its
-  BatchNorm uses ImageNet statistics, and it reads ImageNet-normalised input (BasicSR's ``PerceptualLoss``, criterion L1).
+  BatchNorm uses ImageNet statistics, and it reads ImageNet-normalised input (BasicSR's
+  ``PerceptualLoss``, criterion L1).
 - `colorfulness_loss`: sum over the batch of (1 - CF) with CF Hasler & Suesstrunk's colorfulness
   on [0, 1] sRGB, so more colourful predictions lower it.
 """
