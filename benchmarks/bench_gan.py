@@ -19,7 +19,7 @@ from colorization.checkpoints import build_colorizer
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIGS = {
     "pix2pix": ["model=pix2pix"],
-    "pix2pix, gan_loss=wgangp": ["model=pix2pix", "model.gan_loss=wgangp"],
+    "pix2pix, gan_loss=wgangp": ["model=pix2pix", "model/gan_loss=wgangp"],
     "cwgan": ["model=cwgan"],
 }
 WARMUP_BATCHES = 2  # allocators, cuDNN autotuning, first-call overheads

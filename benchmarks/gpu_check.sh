@@ -51,7 +51,7 @@ PYEOF
 
 train cnn "trainer=$TRAINER"
 train pix2pix model=pix2pix "trainer=$TRAINER" trainer.max_epochs=3
-train pix2pix_wgangp model=pix2pix model.gan_loss=wgangp "trainer=$TRAINER" trainer.max_epochs=2
+train pix2pix_wgangp model=pix2pix model/gan_loss=wgangp "trainer=$TRAINER" trainer.max_epochs=2
 train cwgan model=cwgan "trainer=$TRAINER" trainer.max_epochs=3
 train eccv16 model=eccv16 "trainer=$TRAINER" trainer.max_epochs=2
 train siggraph17 model=siggraph17 "trainer=$TRAINER" trainer.max_epochs=2

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from colorization.checkpoints import build_colorizer
@@ -42,8 +43,10 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
 def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path):
     cfg = compose_config("train", [f"paths.root_dir={tmp_path}"])
     assert cfg.model.net._target_ == "colorization.models.StudyCNN"
-    assert (cfg.model.filters, cfg.model.stride, cfg.model.padding) == (12, 1, "valid")
-    assert cfg.model.optimizer.lr == 1e-3 and cfg.model.loss == "mse"
+    model = build_colorizer(cfg.model, cfg.colorspace.name)  # the network's and the module's own defaults
+    net = model.net
+    assert (net.down1.out_channels, net.down1.stride, net.down1.padding) == (12, (1, 1), (0, 0))  # valid
+    assert cfg.model.optimizer.lr == 1e-3 and isinstance(model.loss_fn, torch.nn.MSELoss)
     assert cfg.trainer.max_epochs == 5 and cfg.colorspace.name == "lab"
     assert cfg.data._target_ == "colorization.data.SamplePhotosDataModule"
     assert cfg.optimized_metric == "val/cie76"
@@ -52,7 +55,6 @@ def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path)
 @pytest.mark.parametrize(("option", "stride", "filters"), [("model1", 1, 12), ("model2", 2, 12), ("model3", 1, 32)])
 def test_report_variants(option, stride, filters, tmp_path: Path):
     cfg = compose_config("train", [f"model={option}", f"paths.root_dir={tmp_path}"])
-    assert (cfg.model.stride, cfg.model.filters) == (stride, filters)
     model = build_colorizer(cfg.model, "lab")
     assert model.net.down1.stride == (stride, stride) and model.net.down1.out_channels == filters
 
@@ -63,7 +65,9 @@ def test_kaggle_data_defaults_follow_the_study(tmp_path: Path):
 
 
 def test_model_settings_reach_the_network(tmp_path: Path):
-    cfg = compose_config("train", ["model.filters=7", "model.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"])
+    cfg = compose_config(
+        "train", ["++model.net.filters=7", "++model.net.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"]
+    )
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
     assert model.net.up2.out_channels == 3, "HLS has three target channels"

@@ -11,28 +11,40 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
 from torch import nn
 
 from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError
+from colorization.losses import critic_scores, gradient_penalty
 from colorization.models import PatchDiscriminator, ResUNetGenerator, UNetGenerator
 from colorization.modules import GANColorizer
-from colorization.modules.gan import LOSS_DEFAULTS, critic_scores, gradient_penalty
 from colorization.training import train
-from tests.conftest import REPO, compose_config
+from tests.conftest import CONF_DIR, REPO, compose_config
 
 SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
 
 
-def tiny_gan(gan_loss: str = "wgangp", **kwargs) -> GANColorizer:
-    """A GANColorizer with narrow networks (ngf = ndf = 8) for 32-px tests."""
+def loss_preset(gan_loss: str) -> dict:
+    """The settings of conf/model/gan_loss/<gan_loss>.yaml, instantiated (the loss module, the optimizer partial)."""
+    return instantiate(OmegaConf.load(CONF_DIR / "model" / "gan_loss" / f"{gan_loss}.yaml"), _convert_="all")
+
+
+def tiny_gan(preset: str = "wgangp", **kwargs) -> GANColorizer:
+    """A GANColorizer with narrow networks (ngf = ndf = 8) for 32-px tests, with a gan_loss `preset`."""
     return GANColorizer(
         generator=partial(UNetGenerator, num_downs=5, ngf=8),
         discriminator=partial(PatchDiscriminator, ndf=8),
-        gan_loss=gan_loss,
-        **kwargs,
+        **(loss_preset(preset) | kwargs),
     )
+
+
+def adam_settings(model: GANColorizer) -> list[tuple[float, tuple[float, float]]]:
+    """(lr, betas) of the generator's and the discriminator's optimizer, as training builds them."""
+    optimizers = [factory(params=params) for factory, params in model.optimizer_targets()]
+    return [(opt.defaults["lr"], tuple(opt.defaults["betas"])) for opt in optimizers]
 
 
 def random_batches(count: int, batch: int = 2, seed: int = 0) -> list[dict[str, torch.Tensor]]:
@@ -156,33 +168,54 @@ def test_patchgan_sees_70x70_patches():
     assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (70, 70)
 
 
-def test_unet_input_size_its_depth_cannot_divide_is_a_config_error():
+def test_unet_input_size_its_depth_cannot_divide_is_a_value_error():
     net = UNetGenerator(2, (-1, 1), num_downs=5, ngf=8)
-    with pytest.raises(ConfigError, match=r"model.generator.num_downs=5 needs image sizes divisible by 32, got 48x48"):
+    assert (net.size_multiple, net.min_size) == (32, 32)
+    with pytest.raises(ValueError, match=r"input of 48x48 pixels does not fit: sides must be a multiple of 32"):
         net(torch.zeros(1, 1, 48, 48))
 
 
 def test_crop_size_the_unet_cannot_divide_stops_the_run_before_training(train_config, tmp_path):
     cfg = train_config(
-        "model=pix2pix", "model.generator.num_downs=6", "model.generator.ngf=8", "model.discriminator.ndf=8"
+        "model=pix2pix", "model.generator.num_downs=6", "++model.generator.ngf=8", "++model.discriminator.ndf=8"
     )
-    with pytest.raises(ConfigError, match=r"data.crop_size=32 does not fit the generator: model.generator.num_downs=6"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.crop_size=32 does not fit the generator: model.generator.num_downs=6 needs a multiple of 64",
+    ):
         train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_crop_size_below_the_critics_minimum_stops_the_run_before_training(train_config, tmp_path):
+    cfg = train_config("model=cwgan", "++model.generator.ngf=8", "++model.discriminator.n_layers=4")
+    with pytest.raises(
+        ConfigError,
+        match=r"data.crop_size=32 does not fit the discriminator: model.discriminator.n_layers=4 needs >= 48",
+    ):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_gan_loss_presets_are_config_options():
+    with pytest.raises(Exception, match=r"hinge"):  # Hydra lists the options of model/gan_loss
+        compose_config("train", ["model=pix2pix", "model/gan_loss=hinge"])
+    cfg = compose_config("train", ["model=pix2pix", "model/gan_loss=lsgan"])
+    assert cfg.model.gan_loss._target_ == "colorization.losses.LSGANLoss"
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"gan_loss": "hinge"}, r"model.gan_loss='hinge' is unknown"),
+        ({"gan_loss": "hinge"}, r"model.gan_loss='hinge' is not a colorization.losses.GANLoss"),
         ({"critic_norm": "batch"}, r"model.critic_norm='batch' breaks the per-sample gradient penalty"),
         ({"n_critic": 0}, r"model.n_critic=0 must be a positive integer"),
-        ({"betas": [0.5]}, r"model.betas=\[0.5\] must be two numbers"),
+        ({"optimizer": partial(torch.optim.Adam, betas=[0.5])}, r"model.optimizer.betas=\[0.5\] must be two numbers"),
     ],
 )
 def test_gan_rejects_bad_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        tiny_gan(**{"gan_loss": "wgangp"} | kwargs)
+        tiny_gan("wgangp", **kwargs)
 
 
 @pytest.mark.parametrize("data", ["sample", "kaggle"])
@@ -192,13 +225,14 @@ def test_default_pix2pix_depth_fits_the_default_crops(data):
         assert size % 2**cfg.model.generator.num_downs == 0
 
 
-def test_null_settings_follow_the_gan_loss():
+def test_settings_follow_the_gan_loss_preset():
     vanilla, wgangp = tiny_gan("vanilla"), tiny_gan("wgangp")
-    assert (vanilla.lr, vanilla.betas, vanilla.n_critic) == (2e-4, (0.5, 0.999), 1)
-    assert (wgangp.lr, wgangp.betas, wgangp.n_critic) == (1e-4, (0.0, 0.9), 5)
+    assert adam_settings(vanilla) == [(2e-4, (0.5, 0.999))] * 2 and vanilla.n_critic == 1
+    assert adam_settings(wgangp) == [(1e-4, (0.0, 0.9))] * 2 and wgangp.n_critic == 5
     assert any(isinstance(m, nn.BatchNorm2d) for m in vanilla.discriminator.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in wgangp.discriminator.modules())
-    assert tiny_gan("wgangp", lr=3e-4, n_critic=2).lr == 3e-4
+    custom = tiny_gan("wgangp", optimizer=partial(torch.optim.Adam, lr=3e-4, betas=(0.0, 0.9)), n_critic=2)
+    assert adam_settings(custom)[0][0] == 3e-4 and custom.n_critic == 2
 
 
 # ---- losses ---------------------------------------------------------------------------------
@@ -258,7 +292,7 @@ def test_critic_steps_on_separable_batches_rank_real_above_fake(gan_loss):
 
     before_real, before_fake = scores()
     assert before_real.min() < before_fake.max(), "the untrained critic must not separate them already"
-    optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=model.lr, betas=model.betas)
+    optimizer = model.optimizer_factory(params=model.discriminator.parameters())
     for _ in range(25):
         loss = model.critic_loss(l_norm, real, fake)["d_loss"]
         optimizer.zero_grad()
@@ -340,7 +374,7 @@ def test_bf16_mixed_precision_trains_and_validates():
 
 GAN_CONFIGS = {
     "pix2pix": ["model=pix2pix"],
-    "pix2pix-wgangp": ["model=pix2pix", "model.gan_loss=wgangp"],
+    "pix2pix-wgangp": ["model=pix2pix", "model/gan_loss=wgangp"],
     "cwgan": ["model=cwgan"],
 }
 
@@ -348,7 +382,7 @@ GAN_CONFIGS = {
 @pytest.mark.filterwarnings("ignore:The dirpath has changed")  # the resumed run writes to a new directory
 @pytest.mark.parametrize("name", list(GAN_CONFIGS))
 def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config, tmp_path: Path):
-    narrow = ["model.generator.ngf=8", "model.discriminator.ndf=8"]
+    narrow = ["++model.generator.ngf=8", "++model.discriminator.ndf=8"]
     first = tmp_path / "first"
     metrics = train(train_config(*GAN_CONFIGS[name], *narrow, run_dir=first))
     assert {"train/d_loss_epoch", "val/cie76", "test/cie76"} <= metrics.keys()
@@ -359,8 +393,7 @@ def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config
     prefixes = {key.split(".")[0] for key in checkpoint["state_dict"]}
     assert {"generator", "discriminator"} <= prefixes
     batches = checkpoint["gan"]["critic_steps"]
-    hparams = checkpoint["hyper_parameters"]
-    n_critic = hparams["n_critic"] or LOSS_DEFAULTS[hparams["gan_loss"]].n_critic
+    n_critic = checkpoint["hyper_parameters"]["n_critic"]
     assert checkpoint["global_step"] == batches + batches // n_critic
 
     second = tmp_path / "second"

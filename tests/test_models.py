@@ -8,7 +8,7 @@ import torch
 from colorization.checkpoints import build_colorizer
 from colorization.colorspaces import COLORSPACES
 from colorization.errors import ConfigError
-from colorization.models import StudyCNN
+from colorization.models import Network, StudyCNN
 from tests.conftest import CONF_DIR, compose_config
 
 MODEL_CONFIGS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -53,6 +53,24 @@ def test_every_model_config_colorizes_and_trains_a_step(name, tmp_path: Path):
     assert changed, "one training step must update the weights"
 
 
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_every_network_states_the_input_sizes_it_takes(name, tmp_path: Path):
+    cfg = compose_config("train", [f"model={name}", f"paths.root_dir={tmp_path}"])
+    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    networks = {key: net for key, net in model.named_children() if isinstance(net, Network)}
+    assert networks, "a model's networks subclass colorization.models.Network"
+    for net in networks.values():
+        assert net.fits(net.min_size + (-net.min_size) % net.size_multiple)
+        assert not net.fits(net.min_size - 1)
+
+
+def test_cnn_size_limits_follow_its_stride_and_are_checked_on_tensors():
+    net = StudyCNN(2, (-1, 1), stride=2)
+    assert (net.min_size, net.size_multiple, net.size_setting) == (7, 1, "stride")
+    with pytest.raises(ValueError, match=r"input of 6x9 pixels does not fit: sides must be >= 7"):
+        net(torch.zeros(1, 1, 6, 9))
+
+
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("space", sorted(COLORSPACES))
@@ -89,10 +107,10 @@ def test_cnn_output_activation_reaches_both_ends_of_the_target_range(space):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"stride": 0}, r"model.stride=0 is out of range; expected an integer in 1..4"),
-        ({"stride": 5}, r"model.stride=5 is out of range"),
-        ({"filters": 0}, r"model.filters=0 is out of range; expected an integer in 1..1024"),
-        ({"padding": "full"}, r"model.padding='full' is unknown"),
+        ({"stride": 0}, r"model.net.stride=0 is out of range; expected an integer in 1..4"),
+        ({"stride": 5}, r"model.net.stride=5 is out of range"),
+        ({"filters": 0}, r"model.net.filters=0 is out of range; expected an integer in 1..1024"),
+        ({"padding": "full"}, r"model.net.padding='full' is unknown"),
     ],
 )
 def test_cnn_rejects_out_of_range_settings(kwargs, message):

@@ -65,7 +65,7 @@ def test_offline_wandb_run_logs_config_metrics_sample_panels_and_a_test_table(tr
     assert "unit" in run.run.tags
     # the composed config, not just the model's hyperparameters
     assert run.config["data"]["crop_size"] == 32
-    assert run.config["model"]["filters"] == cfg.model.filters
+    assert run.config["model"]["optimizer"]["lr"] == cfg.model.optimizer.lr
     assert run.config["trainer"]["max_epochs"] == EPOCHS
 
     for key in ("val/cie76", "val/mse", "train/images_per_sec", "train/loss_epoch"):

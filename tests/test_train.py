@@ -89,7 +89,7 @@ def test_kaggle_layout_trains(kaggle_root: Path, tmp_path: Path):
     ("overrides", "error", "message"),
     [
         (["trainer=gpu"], ConfigError, "needs a CUDA GPU"),
-        (["model.stride=9"], ConfigError, "model.stride=9 is out of range"),
+        (["++model.net.stride=9"], ConfigError, "model.net.stride=9 is out of range"),
         (["colorspace.name=xyz"], ConfigError, "colorspace.name='xyz' is unknown"),
     ],
 )
@@ -148,7 +148,7 @@ def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path,
 
 
 def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
-    result = run_train_py(["-m", "model.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path)
+    result = run_train_py(["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1
@@ -157,4 +157,4 @@ def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_p
     for job, stride in zip(jobs, (1, 2), strict=True):
         assert (job / "checkpoints" / "last.ckpt").is_file()
         assert "val/cie76" in json.loads((job / "metrics.json").read_text())
-        assert f"model.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
+        assert f"++model.net.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()

@@ -141,7 +141,7 @@ def test_model_weights_loads_the_release_through_the_config(release_files, tmp_p
     from tests.conftest import compose_config
 
     cfg = compose_config(
-        "train", ["model=eccv16", f"model.weights={release_files['eccv16']}", f"paths.output_dir={tmp_path}"]
+        "train", ["model=eccv16", f"++model.weights={release_files['eccv16']}", f"paths.output_dir={tmp_path}"]
     )
     model = build_colorizer(cfg.model, "lab")
     assert torch.equal(model.net.model8[6].weight, random_release_state("eccv16")["model8.6.weight"])
@@ -394,7 +394,7 @@ def test_siggraph17_trains_in_two_stages(train_config, tmp_path):
     assert math.isfinite(first["val/cie76"]) and math.isfinite(first["train/regression_epoch"])
     stage_one = next((tmp_path / "one" / "checkpoints").glob("*.ckpt"))
     second_cfg = train_config(
-        "model=siggraph17_regression", f"model.weights={stage_one}", *common, run_dir=tmp_path / "two"
+        "model=siggraph17_regression", f"++model.weights={stage_one}", *common, run_dir=tmp_path / "two"
     )
     second = train(second_cfg)
     assert math.isfinite(second["val/cie76"])
@@ -408,7 +408,7 @@ def test_a_checkpoint_of_a_run_started_from_release_weights_loads_without_that_f
     release.write_bytes(release_files["eccv16"].read_bytes())
     from tests.conftest import compose_config
 
-    cfg = compose_config("train", ["model=eccv16", f"model.weights={release}", f"paths.output_dir={tmp_path}"])
+    cfg = compose_config("train", ["model=eccv16", f"++model.weights={release}", f"paths.output_dir={tmp_path}"])
     model = build_colorizer(cfg.model, "lab")
     checkpoint = tmp_path / "last.ckpt"
     info = {"model": model.model_config, "colorspace": "lab"}

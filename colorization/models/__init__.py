@@ -1,5 +1,6 @@
 """Networks: plain `nn.Module`s, no training logic. Each is selected by a `conf/model/*.yaml`."""
 
+from colorization.models.base import Network
 from colorization.models.cnn import StudyCNN
 from colorization.models.ddcolor import DDColorColorizer
 from colorization.models.patchgan import PatchDiscriminator
@@ -11,6 +12,7 @@ from colorization.models.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 __all__ = [
     "DDColorColorizer",
     "ECCV16Colorizer",
+    "Network",
     "PatchDiscriminator",
     "ResUNetGenerator",
     "SIGGRAPH17Colorizer",

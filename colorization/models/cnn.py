@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from colorization.errors import check_choice, check_int
+from colorization.models.base import Network
 from colorization.models.layers import RangeActivation
 
 KERNEL = 3
@@ -13,7 +14,7 @@ MAX_FILTERS = 1024
 PADDINGS = {"valid": 0, "same": KERNEL // 2}
 
 
-class StudyCNN(nn.Module):
+class StudyCNN(Network):
     """conv(s) -> ReLU -> conv -> ReLU -> convT -> ReLU -> convT(s) -> output activation.
 
     With ``padding="valid"`` the spatial size goes 224 -> 222 -> 220 -> 222 -> 224 (stride 1),
@@ -25,6 +26,8 @@ class StudyCNN(nn.Module):
     (B, 1, H, W) normalised L -> (B, out_channels, H, W) in `out_range`.
     """
 
+    size_setting = "stride"
+
     def __init__(
         self,
         out_channels: int,
@@ -35,10 +38,11 @@ class StudyCNN(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        check_int("model.filters", filters, 1, MAX_FILTERS)
-        check_int("model.stride", stride, 1, MAX_STRIDE)
-        check_choice("model.padding", padding, PADDINGS)
+        check_int("model.net.filters", filters, 1, MAX_FILTERS)
+        check_int("model.net.stride", stride, 1, MAX_STRIDE)
+        check_choice("model.net.padding", padding, PADDINGS)
         pad = PADDINGS[padding]
+        self.stride = stride
         self.down1 = nn.Conv2d(in_channels, filters, KERNEL, stride=stride, padding=pad)
         self.down2 = nn.Conv2d(filters, filters, KERNEL, padding=pad)
         self.up1 = nn.ConvTranspose2d(filters, filters, KERNEL, padding=pad)
@@ -49,8 +53,7 @@ class StudyCNN(nn.Module):
         self.min_size = KERNEL + 2 * stride if padding == "valid" else 1
 
     def forward(self, l_norm: Tensor) -> Tensor:
-        if min(l_norm.shape[-2:]) < self.min_size:
-            raise ValueError(f"input of {tuple(l_norm.shape[-2:])} pixels is below the {self.min_size}-pixel minimum")
+        self.check_input(l_norm)
         x = self.relu(self.down1(l_norm))
         x = self.relu(self.down2(x))
         x = self.relu(self.up1(x))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from colorization.errors import check_choice, check_int
+from colorization.models.base import Network
 from colorization.models.layers import NORMS, norm_layer
 
 KERNEL, PADDING = 4, 1
@@ -13,7 +14,7 @@ MAX_LAYERS = 6
 MAX_WIDTH = 1024
 
 
-class PatchDiscriminator(nn.Module):
+class PatchDiscriminator(Network):
     """C(ndf) s2 -> C(2 ndf) s2 -> ... (n_layers strided) -> C s1 -> C1 s1, all 4x4, LeakyReLU 0.2.
 
     One logit (or critic value) per overlapping patch: with ``n_layers=3`` each output pixel sees
@@ -24,6 +25,8 @@ class PatchDiscriminator(nn.Module):
 
     (B, in_channels, H, W) -> (B, 1, H / 2**n_layers - 2, W / 2**n_layers - 2); H, W >= `min_size`.
     """
+
+    size_setting = "n_layers"
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
@@ -47,6 +50,5 @@ class PatchDiscriminator(nn.Module):
         self.min_size = 3 * 2**n_layers
 
     def forward(self, x: Tensor) -> Tensor:
-        if min(x.shape[-2:]) < self.min_size:
-            raise ValueError(f"input of {tuple(x.shape[-2:])} pixels is below the {self.min_size}-pixel minimum")
+        self.check_input(x)
         return self.net(x)

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError, check_choice, check_int
+from colorization.errors import check_choice, check_int
+from colorization.models.base import Network
 from colorization.models.layers import NORMS, norm_layer, output_activation
 
 MAX_DOWNS = 6
@@ -37,7 +38,7 @@ class ResBlock(nn.Module):
         return self.main(x) + self.shortcut(x)
 
 
-class ResUNetGenerator(nn.Module):
+class ResUNetGenerator(Network):
     """Residual U-Net: ResBlocks, 2x2 max-pool down, bilinear upsampling + concatenated skips up.
 
     Widths ``ngf * 2**i`` for levels 0 .. num_downs (the last is the bottleneck); a 1x1 output
@@ -48,7 +49,7 @@ class ResUNetGenerator(nn.Module):
     (B, in_channels, H, W) normalised L -> (B, out_channels, H, W) in `out_range`.
     """
 
-    size_multiple = 1
+    size_setting = "num_downs"
 
     def __init__(
         self,
@@ -75,11 +76,7 @@ class ResUNetGenerator(nn.Module):
         self.out = output_activation(out_range)
 
     def forward(self, l_norm: Tensor) -> Tensor:
-        if min(l_norm.shape[-2:]) < self.min_size:
-            raise ConfigError(
-                f"model.generator.num_downs={self.num_downs} needs images of at least {self.min_size} pixels, "
-                f"got {tuple(l_norm.shape[-2:])}"
-            )
+        self.check_input(l_norm)
         skips = []
         x = l_norm
         for level, block in enumerate(self.encoder):

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from colorization.errors import ConfigError, check_choice, check_int
+from colorization.models.base import Network
 from colorization.models.layers import NORMS, norm_layer, output_activation
 
 KERNEL, STRIDE, PADDING = 4, 2, 1  # every down/up convolution halves/doubles the size exactly
@@ -15,7 +16,7 @@ MAX_DOWNS = 10
 MAX_WIDTH = 1024
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(Network):
     """U-Net with skip concatenation: conv 4x4 s2 down (LeakyReLU 0.2), transposed conv 4x4 s2 up (ReLU).
 
     Level ``i`` (0 = outermost) has ``ngf * min(2**i, 8)`` channels; the innermost level reaches
@@ -28,6 +29,8 @@ class UNetGenerator(nn.Module):
     (B, in_channels, H, W) normalised L -> (B, out_channels, H, W) in `out_range` (tanh for
     (-1, 1)); H and W must be multiples of ``2**num_downs`` (`size_multiple`).
     """
+
+    size_setting = "num_downs"
 
     def __init__(
         self,
@@ -75,12 +78,7 @@ class UNetGenerator(nn.Module):
         self.out = output_activation(out_range)
 
     def forward(self, l_norm: Tensor) -> Tensor:
-        height, width = l_norm.shape[-2:]
-        if height % self.size_multiple or width % self.size_multiple:
-            raise ConfigError(
-                f"model.generator.num_downs={self.num_downs} needs image sizes divisible by {self.size_multiple}, "
-                f"got {height}x{width}; use a crop size that is a multiple of {self.size_multiple} or fewer num_downs"
-            )
+        self.check_input(l_norm)
         skips = []
         x = l_norm
         for down in self.downs:

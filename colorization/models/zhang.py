@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from colorization.colorspaces import AB_SCALE
+from colorization.models.base import Network
 
 L_CENTRE = 50.0
 L_NORM = 100.0
@@ -48,7 +49,7 @@ def conv_block(channels: list[int], stride_last: int = 1, dilation: int = 1) -> 
     return nn.Sequential(*layers)
 
 
-class ECCV16Colorizer(nn.Module):
+class ECCV16Colorizer(Network):
     """ECCV16 network: L -> bin logits at 1/4 resolution (`logits`) -> ab at full resolution (`forward`).
 
     Eight blocks (the trunk downsamples with strided convolutions, blocks 5-6 are dilated, block 8
@@ -104,7 +105,7 @@ class ECCV16Colorizer(nn.Module):
         return self.decode(self.logits(l), tuple(l.shape[-2:]), temperature)
 
 
-class SIGGRAPH17Colorizer(nn.Module):
+class SIGGRAPH17Colorizer(Network):
     """SIGGRAPH17 network: L + ab hints + hint mask -> 529-class logits (1/4 res.) and regressed ab.
 
     The trunk is ECCV16's without strides (it subsamples by slicing ``x[:, :, ::2, ::2]`` between

@@ -7,28 +7,44 @@ family is scored by exactly the same metric code (`colorization.metrics`).
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from colorization.colorspaces import ColorSpace, get_colorspace
+from colorization.errors import ConfigError
 from colorization.metrics import colorization_metrics
+from colorization.models.base import Network
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+"""An optimizer partial from the config (``model.optimizer``): called with ``params=``."""
+SchedulerFactory = Callable[..., Any]
+"""A learning-rate scheduler partial from the config (``model.scheduler``): called with ``optimizer=``."""
 
 
 class ColorizerModule(L.LightningModule):
-    """Base class: subclasses implement `colorize` and their own `training_step`/optimizers.
+    """Base class: subclasses implement `colorize` and their own `training_step`.
 
     Subclasses whose network needs a particular input size say so with `native_size` (a fixed
     working resolution, e.g. 256 for Zhang et al.) or `size_multiple` (e.g. 2**depth for a U-Net);
-    `colorize_full` uses them to colorize photos of any size.
+    `colorize_full` uses them to colorize photos of any size. Networks are attributes named like
+    their config key (``self.net`` for ``model.net``); `setup` checks the data's crops against
+    every `Network` among them. Optimizers come from the config's partials (`use_optimizer`);
+    a family with several optimizers says which parameters each trains (`optimizer_targets`).
     """
 
     native_size: int | None = None
     size_multiple: int = 1
     resize_mode: str = "bilinear"
     """How `colorize_full` shrinks L to the working size (an `F.interpolate` mode, antialiased)."""
+    training_only_networks: tuple[str, ...] = ()
+    """Networks that only see training crops (a GAN's discriminator): not checked for evaluation."""
+    optimizer_factory: OptimizerFactory | None = None
+    scheduler_factory: SchedulerFactory | None = None
 
     def __init__(self, colorspace: str = "lab") -> None:
         super().__init__()
@@ -79,5 +95,67 @@ class ColorizerModule(L.LightningModule):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
+    # ---- set-up and optimizers -------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        """Check the datamodule's crop sizes against every network before any training or evaluation."""
+        datamodule = self.trainer.datamodule
+        if datamodule is None:
+            return
+        for name, network in self.named_children():
+            if not isinstance(network, Network):
+                continue
+            keys = ("crop_size", "eval_crop_size")
+            if name in self.training_only_networks:
+                keys = ("crop_size",) if stage == "fit" else ()
+            for key in keys:
+                size = getattr(datamodule, key, None)
+                if size is not None and not network.fits(size):
+                    raise ConfigError(misfit_message(f"data.{key}", size, f"model.{name}", name, network))
+
+    def use_optimizer(self, optimizer: OptimizerFactory | None, scheduler: SchedulerFactory | None = None) -> None:
+        """Keep the config's optimizer (and scheduler) partial after checking its settings."""
+        check_optimizer("model.optimizer", optimizer)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+
+    def optimizer_targets(self) -> list[tuple[OptimizerFactory | None, list[nn.Parameter]]]:
+        """(optimizer partial, parameters it trains) for each optimizer, in the order `training_step` uses them."""
+        return [(self.optimizer_factory, [p for p in self.parameters() if p.requires_grad])]
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer) -> Any | None:
+        """The learning-rate scheduler of `optimizer` (None: a constant rate)."""
+        return None if self.scheduler_factory is None else self.scheduler_factory(optimizer=optimizer)
+
+    def configure_optimizers(self) -> Any:
+        optimizers = []
+        for factory, params in self.optimizer_targets():
+            if factory is None:
+                raise ConfigError("model.optimizer is not set; training needs one (see conf/model/)")
+            optimizers.append(factory(params=params))
+        schedulers = [s for s in map(self.make_scheduler, optimizers) if s is not None]
+        if len(optimizers) == 1 and not schedulers:
+            return optimizers[0]
+        return optimizers, schedulers
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["colorization"] = {"model": self.model_config, "colorspace": self.colorspace.name}
+
+
+def misfit_message(size_key: str, size: int, network_key: str, role: str, network: Network) -> str:
+    """One line saying that crops of `size` (`size_key`) do not fit `network` (config `network_key`)."""
+    need = f"{network.requirement()} pixels"
+    if network.size_setting is None:
+        return f"{size_key}={size} does not fit the {role}: {network_key} needs {need}; change {size_key}"
+    setting = f"{network_key}.{network.size_setting}"
+    value = getattr(network, network.size_setting, "?")
+    return f"{size_key}={size} does not fit the {role}: {setting}={value} needs {need}; change {size_key} or {setting}"
+
+
+def check_optimizer(key: str, factory: OptimizerFactory | None) -> None:
+    """Refuse a learning rate <= 0 or Adam-style betas outside [0, 1) in an optimizer partial, naming `key`."""
+    settings = getattr(factory, "keywords", {})
+    lr, betas = settings.get("lr"), settings.get("betas")
+    if lr is not None and not lr > 0:
+        raise ConfigError(f"{key}.lr={lr!r} must be positive")
+    if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
+        raise ConfigError(f"{key}.betas={list(betas)!r} must be two numbers in [0, 1)")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from colorization.colorspaces import normalize_l
 from colorization.errors import check_choice
-from colorization.modules.base import ColorizerModule
+from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
 
@@ -18,26 +16,26 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss
 class RegressionColorizer(ColorizerModule):
     """Trains ``net(normalize_l(L)) ~ colorspace.encode(L, ab)`` with a pixel loss.
 
-    `net` builds the network; it is called with ``out_channels``/``out_range`` from the colour
-    space and every extra keyword argument given here (so ``model.filters=32`` reaches the
-    network). `optimizer` and `scheduler` take the parameters / the optimizer.
+    `net` builds the network (``model.net``, a partial carrying the network's own settings such
+    as ``model.net.filters``); it is called with ``out_channels``/``out_range`` from the colour
+    space. `optimizer` and `scheduler` take the parameters / the optimizer.
     """
 
     def __init__(
         self,
         net: Callable[..., nn.Module],
-        optimizer: Callable[..., torch.optim.Optimizer],
+        optimizer: OptimizerFactory,
         colorspace: str = "lab",
         loss: str = "mse",
-        scheduler: Callable[..., Any] | None = None,
-        **net_kwargs: Any,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__(colorspace)
         check_choice("model.loss", loss, LOSSES)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
-        self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range, **net_kwargs)
+        self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range)
+        self.size_multiple = self.net.size_multiple
         self.loss_fn = LOSSES[loss]()
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.use_optimizer(optimizer, scheduler)
 
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) prediction in the colour space."""
@@ -52,12 +50,3 @@ class RegressionColorizer(ColorizerModule):
         # sync_dist: under DDP the epoch value averages every process, not rank 0 alone
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=l.shape[0], sync_dist=True)
         return loss
-
-    def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)},
-        }

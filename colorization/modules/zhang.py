@@ -16,7 +16,6 @@ Validation and test are `ColorizerModule`'s, so the metrics are those of every o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from colorization.data.ab_prior import cached_bin_counts, count_bins_in_batches
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
 from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
-from colorization.modules.base import ColorizerModule
+from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 from colorization.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -65,8 +64,8 @@ class ZhangColorizer(ColorizerModule):
     def __init__(
         self,
         colorspace: str = "lab",
-        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., Any] | None = None,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
         native_size: int | None = NATIVE_SIZE,
         temperature: float = ANNEALED_T,
         rebalance: bool = True,
@@ -87,7 +86,7 @@ class ZhangColorizer(ColorizerModule):
         self.size_multiple = TRUNK_STRIDE
         self.temperature = float(temperature)
         self.rebalance, self.rebalance_mix, self.sigma = bool(rebalance), float(rebalance_mix), float(sigma)
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.use_optimizer(optimizer, scheduler)
 
     def _init_rebalancing(self) -> None:
         # uniform until `on_train_start` computes the training set's prior; saved with the weights
@@ -125,14 +124,6 @@ class ZhangColorizer(ColorizerModule):
         """(B, h, w) loss weight per pixel: its nearest bin's class weight; 0 in unsaturated images of `ab`."""
         saturated = saturated_images(ab).to(self.class_weights.dtype)
         return self.class_weights[nearest] * saturated[:, None, None]
-
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
-            raise ConfigError("model.optimizer is not set; training needs one (see conf/model/eccv16.yaml)")
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
 
     def _log_losses(self, batch_size: int, **losses: Tensor) -> None:
         for name, value in losses.items():
