@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader
 
 from colorization.colorspaces import gray_rgb
 from colorization.errors import ConfigError, DataError
-from colorization.losses import VanillaGANLoss
 from colorization.models.ddcolor import DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
@@ -45,12 +44,9 @@ def vgg_file(tmp_path_factory) -> Path:
 
 
 def module(**kwargs) -> DDColorModule:
-    """DDColor-T with the config's GAN loss and optimizers (narrow discriminator for speed)."""
+    """DDColor-T with the authors' losses and optimizers (narrow discriminator for speed)."""
     options = {
         "discriminator": partial(UNetDiscriminator, nf=8),
-        "gan_loss": VanillaGANLoss(),
-        "optimizer": partial(torch.optim.AdamW, lr=1e-4, weight_decay=0.01, betas=(0.9, 0.99)),
-        "d_optimizer": partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99)),
         "input_size": SIZE,
     }
     return DDColorModule(**(options | kwargs))
@@ -236,7 +232,7 @@ def test_discriminator_steps_rank_real_above_fake():
     fake = torch.rand(4, 3, SIZE, SIZE) * 0.5
     optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=1e-3)
     for _ in range(15):
-        loss = model.gan_loss.discriminator_loss(model.discriminator, real, fake)["d_loss"]
+        loss = model.adversarial.discriminator_loss(model.discriminator, real, fake)["d_loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import IMAGENET_MEAN, IMAGENET_STD
+from colorization.models.base import Network
 from colorization.models.convnext import ConvNeXt
 
 SIZES = ("tiny", "large")
@@ -300,7 +301,7 @@ class Decoder(nn.Module):
         return self.color_decoder(scales, self.last_shuf(x))
 
 
-class DDColorColorizer(nn.Module):
+class DDColorColorizer(Network):
     """DDColor-T (`size` 'tiny') or DDColor-L ('large'): gray sRGB in [0, 1] -> a*, b* in Lab units.
 
     `num_queries` colour queries and `num_layers` colour-decoder layers (the release: 100 and 9).
@@ -323,11 +324,9 @@ class DDColorColorizer(nn.Module):
 
     def forward(self, rgb: Tensor) -> Tensor:
         """(B, 3, H, W) sRGB in [0, 1] (gray: R = G = B), H and W multiples of 32 -> (B, 2, H, W) ab."""
-        height, width = rgb.shape[-2:]
         if rgb.dim() != 4 or rgb.shape[1] != 3:
             raise ValueError(f"DDColor expects (B, 3, H, W) sRGB, got {tuple(rgb.shape)}")
-        if height % STRIDE or width % STRIDE:
-            raise ValueError(f"DDColor needs sides that are multiples of {STRIDE}, got {height}x{width}")
+        self.check_input(rgb)
         x = (rgb - self.mean) / self.std
         maps = self.decoder(self.encoder["arch"](x))
         return self.refine_net(torch.cat([maps, x], dim=1))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorization.models.base import Network
 from colorization.models.ddcolor import spectral_conv, spectral_norm
 
 ATTENTION_REDUCTION = 8
@@ -48,15 +49,18 @@ def _spectral_conv1d(in_channels: int, out_channels: int) -> nn.Module:
     return spectral_norm(conv)
 
 
-class UNetDiscriminator(nn.Module):
+class UNetDiscriminator(Network):
     """Patch discriminator of DDColor's recipe: `nf` 64 channels first, doubled `n_blocks` times.
 
     `min_size`: the smallest side it takes (64 px for 3 blocks: the last 4x4 conv needs a 4x4 map
     after the `n_blocks` + 1 halvings).
     """
 
+    size_setting = "n_blocks"
+
     def __init__(self, in_channels: int = 3, nf: int = 64, n_blocks: int = 3) -> None:
         super().__init__()
+        self.n_blocks = n_blocks
         layers: list[nn.Module] = [spectral_conv(in_channels, nf, kernel_size=4, stride=2)]
         for i in range(n_blocks):
             layers.append(spectral_conv(nf, nf))
@@ -72,8 +76,5 @@ class UNetDiscriminator(nn.Module):
 
     def forward(self, rgb: Tensor) -> Tensor:
         """(B, 3, H, W) sRGB in [0, 1] -> (B, n) real/fake logits, one per patch."""
-        if min(rgb.shape[-2:]) < self.min_size:
-            raise ValueError(
-                f"the discriminator needs images of at least {self.min_size} px, got {tuple(rgb.shape[-2:])}"
-            )
+        self.check_input(rgb)
         return self.layers(rgb).flatten(1)

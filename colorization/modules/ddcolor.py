@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,10 @@ from torch import Tensor, nn
 
 from colorization.colorspaces import gray_rgb, lab_to_rgb
 from colorization.errors import ConfigError, DataError, check_choice
-from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, PerceptualLoss, colorfulness_loss
+from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, GANLoss, PerceptualLoss, VanillaGANLoss, colorfulness_loss
 from colorization.models.ddcolor import SIZES, STRIDE, DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
-from colorization.modules.base import ColorizerModule
+from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory, check_optimizer
 from colorization.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ WIDTH_OF_SIZE = {"tiny": 96, "large": 192}
 """Channels of the ConvNeXt stem per size: how a state dict tells its size."""
 STEM_KEY = "encoder.arch.downsample_layers.0.0.weight"
 QUERY_KEY = "decoder.color_decoder.query_feat.weight"
+GENERATOR_ADAMW = partial(torch.optim.AdamW, lr=1e-4, weight_decay=0.01, betas=(0.9, 0.99))
+DISCRIMINATOR_ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))
+HALVINGS = partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[80_000 + 40_000 * i for i in range(8)], gamma=0.5)
+"""The authors' optimizers and schedule (400k iterations, halving every 40k from 80k)."""
 
 
 def enhance_saturation(rgb: Tensor, factor: float) -> Tensor:
@@ -81,9 +86,12 @@ class DDColorModule(ColorizerModule):
 
     `size`: 'tiny' or 'large'. `input_size`: the side `colorize_full` runs the network at (a
     multiple of 32). `perceptual`: ``{"weights": PATH or None, "layers": {conv name: weight}}``.
-    `discriminator`, `gan_loss`: a partial building the discriminator and the GAN loss module.
-    `optimizer`, `d_optimizer`, `scheduler`: partials for G, D and both schedules.
+    `discriminator`: a partial building it (default: `UNetDiscriminator`, nf 64); `gan_loss`: a
+    `GANLoss` (default vanilla). `optimizer`, `d_optimizer`, `scheduler`: partials for G, D and
+    both schedules (defaults: the authors' AdamW, Adam and MultiStepLR).
     """
+
+    training_only_networks = ("discriminator",)
 
     def __init__(
         self,
@@ -101,10 +109,10 @@ class DDColorModule(ColorizerModule):
         color_enhance: float = 1.2,
         perceptual: Mapping[str, Any] | None = None,
         discriminator: Callable[..., nn.Module] | None = None,
-        gan_loss: nn.Module | None = None,
-        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        d_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., Any] | None = None,
+        gan_loss: GANLoss | None = None,
+        optimizer: OptimizerFactory | None = None,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
     ) -> None:
         super().__init__(colorspace)
         if self.colorspace.name != "lab":
@@ -123,6 +131,12 @@ class DDColorModule(ColorizerModule):
                 raise ConfigError(f"model.lambda_{term}={value!r}: expected a weight >= 0 (0 switches the term off)")
         if not color_enhance > 0:
             raise ConfigError(f"model.color_enhance={color_enhance!r}: expected > 0 (1 = targets unchanged)")
+        self.adversarial = VanillaGANLoss() if gan_loss is None else gan_loss
+        if not isinstance(self.adversarial, GANLoss):
+            raise ConfigError(f"model.gan_loss={self.adversarial!r} is not a colorization.losses.GANLoss")
+        self.use_optimizer(optimizer or GENERATOR_ADAMW, scheduler or HALVINGS)
+        self.d_optimizer_factory = d_optimizer or DISCRIMINATOR_ADAM
+        check_optimizer("model.d_optimizer", self.d_optimizer_factory)
         self.save_hyperparameters(
             ignore=["discriminator", "gan_loss", "optimizer", "d_optimizer", "scheduler"], logger=True
         )
@@ -130,8 +144,6 @@ class DDColorModule(ColorizerModule):
         self.size_multiple = STRIDE
         self.color_enhance = float(color_enhance)
         self.automatic_optimization = False
-        self.optimizer_factory, self.d_optimizer_factory = optimizer, d_optimizer
-        self.scheduler_factory = scheduler
 
         self.net = DDColorColorizer(size, num_queries, num_layers)
         if weights:
@@ -139,9 +151,6 @@ class DDColorModule(ColorizerModule):
         elif encoder_weights:
             self._load_encoder(encoder_weights)
         self.discriminator = (discriminator or UNetDiscriminator)()
-        self.gan_loss = gan_loss
-        if self.lambdas["adv"] > 0 and gan_loss is None:
-            raise ConfigError("model.gan_loss is not set but model.lambda_adv > 0; set both or lambda_adv=0")
         self.perceptual_missing = False
         self.perceptual = self._perceptual_loss(dict(perceptual or {}))
 
@@ -210,7 +219,7 @@ class DDColorModule(ColorizerModule):
         if self.perceptual is not None:
             terms["perceptual"] = self.perceptual(fake_rgb, target_rgb)
         if self.lambdas["adv"] > 0:
-            terms["adv"] = self.gan_loss.generator_loss(self.discriminator, fake_rgb)
+            terms["adv"] = self.adversarial.generator_loss(self.discriminator, fake_rgb)
         if self.lambdas["colorfulness"] > 0:
             terms["colorfulness"] = colorfulness_loss(fake_rgb)
         if not terms:
@@ -235,13 +244,13 @@ class DDColorModule(ColorizerModule):
 
         if self.lambdas["adv"] > 0:
             self.toggle_optimizer(opt_d)
-            losses |= self.gan_loss.discriminator_loss(self.discriminator, target_rgb, fake_rgb.detach())
+            losses |= self.adversarial.discriminator_loss(self.discriminator, target_rgb, fake_rgb.detach())
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(losses["d_loss"])
             opt_d.step()
             self.untoggle_optimizer(opt_d)
 
-        for scheduler in self.lr_schedulers() or []:
+        for scheduler in self.lr_schedulers():  # per batch: the milestones count iterations
             scheduler.step()
         self.log_dict(
             {f"train/{name}": value.detach() for name, value in losses.items()},
@@ -250,31 +259,12 @@ class DDColorModule(ColorizerModule):
             batch_size=l.shape[0],
         )
 
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None or self.d_optimizer_factory is None:
-            raise ConfigError(
-                "model.optimizer and model.d_optimizer must be set to train (see conf/model/ddcolor.yaml)"
-            )
-        optimizers = [
-            self.optimizer_factory(params=list(self.net.parameters())),
-            self.d_optimizer_factory(params=list(self.discriminator.parameters())),
+    def optimizer_targets(self) -> list[tuple[OptimizerFactory | None, list[nn.Parameter]]]:
+        # the generator's first: training_step unpacks them in this order
+        return [
+            (self.optimizer_factory, list(self.net.parameters())),
+            (self.d_optimizer_factory, list(self.discriminator.parameters())),
         ]
-        if self.scheduler_factory is None:
-            return optimizers
-        return optimizers, [self.scheduler_factory(optimizer=opt) for opt in optimizers]
-
-    def setup(self, stage: str) -> None:
-        """Check the crops against the network (multiples of 32) and, for training, the discriminator."""
-        datamodule = self.trainer.datamodule
-        if datamodule is None:
-            return
-        for key in ("crop_size", "eval_crop_size"):
-            size = getattr(datamodule, key, None)
-            if size is not None and size % STRIDE:
-                raise ConfigError(f"data.{key}={size} does not fit DDColor: it needs a multiple of {STRIDE} pixels")
-        crop = getattr(datamodule, "crop_size", None)
-        if stage == "fit" and crop is not None and self.lambdas["adv"] > 0 and crop < self.discriminator.min_size:
-            raise ConfigError(f"data.crop_size={crop} is below the discriminator's {self.discriminator.min_size} px")
 
     def on_fit_start(self) -> None:
         if self.perceptual_missing:
