@@ -1,4 +1,4 @@
-"""Read weight files strictly: official releases (Zhang et al., DDColor, ImageNet backbones) and our checkpoints.
+"""Read weight files strictly: official releases and the networks inside our own checkpoints.
 
 A file holds a plain state dict, or one nested under ``params`` (BasicSR trainers, as DDColor's
 releases may be) or ``model`` (ConvNeXt's ImageNet files). Zhang et al.'s official files are plain
@@ -26,12 +26,8 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
 TOLERATED_MISSING = "num_batches_tracked"
 SHOW_KEYS = 3
 """How many offending keys an error message names."""
-
 WRAPPERS = ("params", "model")
 """Keys under which some trainers nest the state dict in the file."""
-
-OFFICIAL_SIGNATURES: dict[str, str] = {"model8.6.weight": "eccv16", "model_class.0.weight": "siggraph17"}
-"""A key only one of the two official networks has -> the network it identifies."""
 
 
 def sha256_of(path: Path) -> str:
@@ -43,8 +39,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """The state dict stored in `path` (plain, nested under `WRAPPERS`, or a Lightning checkpoint's ``net.*``).
+def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
+    """The state dict stored in `path`: a plain ``.pth`` state dict (possibly nested under `WRAPPERS`),
+    or the entries of a Lightning checkpoint's ``state_dict`` whose names start with `prefix` (e.g.
+    ``net.``), with it removed.
 
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
@@ -63,8 +61,8 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     except Exception as error:  # torch raises many types for foreign or truncated files
         raise DataError(f"{path}: not a readable PyTorch weights file ({type(error).__name__})") from None
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        # a Lightning checkpoint of a module whose network is `net`: its entries are prefixed "net."
-        content = {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}
+        # a Lightning checkpoint: the module's state dict, whose network's entries carry a prefix
+        content = {k.removeprefix(prefix): v for k, v in content["state_dict"].items() if k.startswith(prefix)}
     for wrapper in WRAPPERS:
         # files written by BasicSR-style trainers ({"params": ...}) or ImageNet releases ({"model": ...})
         if isinstance(content, dict) and isinstance(content.get(wrapper), dict):
@@ -73,12 +71,6 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
         raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
     return content
-
-
-def official_kind(state_dict: dict[str, Tensor]) -> str | None:
-    """'eccv16' or 'siggraph17' if the state dict has that official network's layout, else None."""
-    kinds = {kind for key, kind in OFFICIAL_SIGNATURES.items() if key in state_dict}
-    return kinds.pop() if len(kinds) == 1 else None
 
 
 def load_strict(

@@ -43,10 +43,12 @@ from torch import Tensor, nn
 
 from colorization.colorspaces import gray_rgb, lab_to_rgb
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.instantiate import instantiate
 from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, GANLoss, PerceptualLoss, VanillaGANLoss, colorfulness_loss
 from colorization.models.ddcolor import SIZES, STRIDE, DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory, check_optimizer
+from colorization.releases import ReleaseFormat, register_release
 from colorization.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ NORMALISATION_BUFFERS = ("mean", "std")
 """The network's ImageNet statistics: constants, so a release file may leave them out."""
 WIDTH_OF_SIZE = {"tiny": 96, "large": 192}
 """Channels of the ConvNeXt stem per size: how a state dict tells its size."""
+NETWORK_PREFIX = "net."
+"""The network's entries in a checkpoint's state dict (``weights`` may name one of our checkpoints)."""
 STEM_KEY = "encoder.arch.downsample_layers.0.0.weight"
 QUERY_KEY = "decoder.color_decoder.query_feat.weight"
 GENERATOR_ADAMW = partial(torch.optim.AdamW, lr=1e-4, weight_decay=0.01, betas=(0.9, 0.99))
@@ -73,8 +77,10 @@ def enhance_saturation(rgb: Tensor, factor: float) -> Tensor:
     return (gray + factor * (rgb - gray)).clamp(0.0, 1.0)
 
 
-def release_size(state_dict: Mapping[str, Tensor]) -> str | None:
-    """'tiny' or 'large' if `state_dict` is a DDColor network's (release layout), else None."""
+def release_size(state_dict: Mapping[str, Any]) -> str | None:
+    """'tiny' or 'large' if `state_dict` is a DDColor network's (release layout, maybe under "params"), else None."""
+    if isinstance(state_dict.get("params"), Mapping):
+        state_dict = state_dict["params"]
     if QUERY_KEY not in state_dict or STEM_KEY not in state_dict:
         return None
     width = state_dict[STEM_KEY].shape[0]
@@ -147,21 +153,33 @@ class DDColorModule(ColorizerModule):
 
         self.net = DDColorColorizer(size, num_queries, num_layers)
         if weights:
-            self._load_network(weights, size)
+            self.load_network(read_state_dict(weights, NETWORK_PREFIX), weights)
         elif encoder_weights:
             self._load_encoder(encoder_weights)
         self.discriminator = (discriminator or UNetDiscriminator)()
         self.perceptual_missing = False
         self.perceptual = self._perceptual_loss(dict(perceptual or {}))
 
+    @property
+    def display_name(self) -> str:
+        return f"DDColor-{self.net.size[0].upper()}"
+
+    @classmethod
+    def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
+        """Our checkpoint holds the trained network: rebuilding it reads none of the start-up files."""
+        config = {**model_config, "weights": None, "encoder_weights": None}
+        if model_config.get("perceptual"):
+            config["perceptual"] = {**model_config["perceptual"], "weights": None}
+        return config
+
     # ---- weights -------------------------------------------------------------------------
 
-    def _load_network(self, path: str, size: str) -> None:
-        state_dict = read_state_dict(path)
-        found = release_size(state_dict)
+    def load_network(self, state_dict: Mapping[str, Tensor], source: str | Path) -> None:
+        """Load a DDColor state dict (release layout) strictly into the network; `source` names it in errors."""
+        found, size = release_size(state_dict), self.net.size
         if found is not None and found != size:
-            raise ConfigError(f"{path}: a DDColor-{found} file, but model.size={size!r}; set model.size={found}")
-        load_strict(self.net, state_dict, path, optional=lambda key: key in NORMALISATION_BUFFERS)
+            raise ConfigError(f"{source}: a DDColor-{found} file, but model.size={size!r}; set model.size={found}")
+        load_strict(self.net, dict(state_dict), source, optional=lambda key: key in NORMALISATION_BUFFERS)
 
     def _load_encoder(self, path: str) -> None:
         """ImageNet ConvNeXt weights (``convnext_tiny_22k_224.pth`` ...): its classifier is skipped,
@@ -273,15 +291,21 @@ class DDColorModule(ColorizerModule):
                 "vgg16_bn-6c64b313.pth); training with the other terms"
             )
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        # the checkpoint holds the trained network: rebuilding it needs none of the start-up files
-        model = checkpoint["colorization"]["model"]
-        if model:
-            perceptual = {**(model.get("perceptual") or {}), "weights": None}
-            checkpoint["colorization"]["model"] = {
-                **model,
-                "weights": None,
-                "encoder_weights": None,
-                "perceptual": perceptual,
-            }
+
+def build_release(size: str, path: Path) -> DDColorModule:
+    """The authors' release file at `path` (DDColor-`size`), run as their inference runs it (eval mode)."""
+    config = {"_target_": f"{__name__}.DDColorModule", "size": size}
+    model = instantiate(config)
+    model.load_network(read_state_dict(path), path)
+    model.model_config = {**config, "weights": str(path)}  # what a checkpoint of it stores to rebuild it
+    return model.eval()
+
+
+for _size in SIZES:
+    register_release(
+        ReleaseFormat(
+            name=f"ddcolor_{_size}",
+            identify=partial(lambda size, state_dict: release_size(state_dict) == size, _size),
+            build=partial(build_release, _size),
+        )
+    )
