@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -11,12 +12,19 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from colorization.checkpoints import load_colorizer
 from colorization.colorspaces import gray_rgb
+from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
+from colorization.evaluation import evaluate
 from colorization.models.ddcolor import DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
+from colorization.releases import identify_release
+from colorization.training import train
+from tests.conftest import compose_config, tiny_overrides
 from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
+from tests.test_evaluate import evaluate_config
 
 SIZE = 64  # training crops: the discriminator's minimum
 
@@ -238,3 +246,74 @@ def test_discriminator_steps_rank_real_above_fake():
         optimizer.step()
     with torch.no_grad():
         assert model.discriminator(real).min() > model.discriminator(fake).max()
+
+
+# ---- through the project's loaders and entry points ------------------------------------------
+
+
+def test_release_files_are_recognised_through_the_registry(release_file, release_state):
+    model = load_colorizer(release_file)
+    assert isinstance(model, DDColorModule) and not model.training and model.display_name == "DDColor-T"
+    for key, value in model.net.state_dict().items():
+        torch.testing.assert_close(value, release_state[key], msg=key)
+    lab = model.colorize_full(torch.rand(1, 1, 40, 56) * 100)
+    assert lab.shape == (1, 3, 40, 56)
+    with torch.device("meta"):
+        large = DDColorColorizer("large").state_dict()
+    assert identify_release(large).name == "ddcolor_large"
+    assert identify_release(release_state).name == "ddcolor_tiny"
+    assert identify_release({"params": release_state}).name == "ddcolor_tiny"
+
+
+@pytest.fixture(scope="module")
+def photos_64(tmp_path_factory) -> Path:
+    """The built-in photos as 64-px images (DDColor's discriminator needs 64-px crops)."""
+    root = tmp_path_factory.mktemp("data64") / "sample"
+    write_sample_dataset(root, 64, 2, 1, seed=0)
+    return root
+
+
+def ddcolor_overrides(root: Path, run: Path) -> list[str]:
+    return [
+        *(item for item in tiny_overrides(None, run)),
+        f"paths.data_dir={root.parent}",
+        "data.image_size=64",
+        "data.train_crops_per_photo=2",
+        "data.test_crops_per_photo=1",
+        "data.crop_size=64",
+        "data.batch_size=4",
+        "+trainer.limit_train_batches=2",
+        "model=ddcolor",
+        "++model.input_size=64",
+        "++model.discriminator.nf=8",
+    ]
+
+
+def test_train_py_fine_tunes_a_release_and_its_checkpoint_needs_no_start_up_file(photos_64, release_file, tmp_path):
+    start = tmp_path / "pytorch_model.pt"
+    shutil.copy(release_file, start)
+    metrics = train(
+        compose_config("train", [*ddcolor_overrides(photos_64, tmp_path / "run"), f"++model.weights={start}"])
+    )
+    assert {
+        "train/g_l1_epoch",
+        "train/g_adv_epoch",
+        "train/g_colorfulness_epoch",
+        "train/d_loss_epoch",
+    } <= metrics.keys()
+    assert "train/g_perceptual_epoch" not in metrics and "test/cie76" in metrics
+    start.unlink()  # the checkpoint holds the fine-tuned network
+    model = load_colorizer(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert isinstance(model, DDColorModule) and len(checkpoint["optimizer_states"]) == 2
+    torch.testing.assert_close(
+        model.net.refine_net[0][0].weight_orig, checkpoint["state_dict"]["net.refine_net.0.0.weight_orig"]
+    )
+    assert not any(key.startswith("perceptual.") for key in checkpoint["state_dict"])
+
+
+def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
+    cfg = evaluate_config(sample_root, tmp_path / "eval", f"checkpoints={{ddcolor: {release_file}}}", "data.limit=2")
+    rows = evaluate(cfg)
+    (row,) = [r for r in rows if r["model"] == "ddcolor"]
+    assert row["images"] == 2 and row["cie76"] > 0
