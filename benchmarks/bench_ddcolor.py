@@ -57,7 +57,7 @@ def inference_table(rounds: int, device: torch.device) -> list[str]:
                 times[side, precision].append(seconds_per_image(model, side, PRECISIONS[precision], device))
         for side in sides:
             fp32, bf16 = (1 / statistics.median(times[side, p]) for p in PRECISIONS)
-            rows.append(f"| {name} | {side} | {fp32:.2f} | {bf16:.2f} | {bf16 / fp32:.2f}x |")
+            rows.append(f"| {name} | {side} | {fp32:.3g} | {bf16:.3g} | {bf16 / fp32:.2f}x |")
         del model
     return rows
 
@@ -72,6 +72,6 @@ def run(rounds: int = 3, train_batches: int = 3) -> str:
         f"## DDColor-T training step, batch 4, 128x128, {trained_on}",
         "| model | img/s (training_step) |",
         "|---|---|",
-        f"| DDColor-T (L1 + GAN + colourfulness) | {speed:.2f} |",
+        f"| DDColor-T (L1 + GAN + colourfulness) | {speed:.3g} |",
     ]
     return "\n".join(lines) + "\n"
