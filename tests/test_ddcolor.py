@@ -131,6 +131,7 @@ def test_imagenet_convnext_file_initialises_the_encoder(tmp_path):
         ({"perceptual": {"weights": "missing.pth"}}, r"model.perceptual.weights=missing.pth: file not found"),
         ({"perceptual": {"path": "x"}}, r"model.perceptual has unknown keys \['path'\]"),
         ({"weights": "missing.pt"}, r"missing.pt: weights file not found"),
+        ({"weights": "a.pt", "encoder_weights": "b.pth"}, r"model.weights and model.encoder_weights are both set"),
     ],
 )
 def test_bad_settings_are_one_line_config_errors(kwargs, message):

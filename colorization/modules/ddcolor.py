@@ -135,6 +135,10 @@ class DDColorModule(ColorizerModule):
         for term, value in self.lambdas.items():
             if value < 0:
                 raise ConfigError(f"model.lambda_{term}={value!r}: expected a weight >= 0 (0 switches the term off)")
+        if weights and encoder_weights:
+            raise ConfigError(
+                "model.weights and model.encoder_weights are both set; the weights file holds the encoder"
+            )
         if not color_enhance > 0:
             raise ConfigError(f"model.color_enhance={color_enhance!r}: expected > 0 (1 = targets unchanged)")
         self.adversarial = VanillaGANLoss() if gan_loss is None else gan_loss
@@ -154,7 +158,7 @@ class DDColorModule(ColorizerModule):
         self.net = DDColorColorizer(size, num_queries, num_layers)
         if weights:
             self.load_network(read_state_dict(weights, NETWORK_PREFIX), weights)
-        elif encoder_weights:
+        if encoder_weights:
             self._load_encoder(encoder_weights)
         self.discriminator = (discriminator or UNetDiscriminator)()
         self.perceptual_missing = False
