@@ -18,7 +18,7 @@ from colorization.errors import ConfigError, DataError
 from colorization.evaluation import evaluate
 from colorization.models.ddcolor import DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
-from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
+from colorization.modules.ddcolor import RELEASE_FILES, DDColorModule, enhance_saturation, release_size
 from colorization.releases import identify_release
 from colorization.training import train
 from tests.conftest import compose_config, tiny_overrides
@@ -311,3 +311,14 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
     rows = evaluate(cfg)
     (row,) = [r for r in rows if r["model"] == "ddcolor"]
     assert row["images"] == 2 and row["cie76"] > 0
+
+
+def test_release_names_point_at_the_authors_hub_files():
+    assert (
+        RELEASE_FILES["ddcolor"]["url"]
+        == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.pt"
+    )
+    assert RELEASE_FILES["ddcolor_tiny"]["url"] == (
+        "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.pt"
+    )
+    assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= RELEASE_FILES.keys()
