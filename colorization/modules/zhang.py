@@ -95,9 +95,9 @@ class ZhangColorizer(ColorizerModule):
         self.use_optimizer(optimizer, scheduler)
 
     @property
-    def display_name(self) -> str:
+    def family_name(self) -> str:
         # the family's module names the model better than its network (ECCV16Module, not ECCV16Colorizer)
-        return f"{type(self).__name__} ({self.colorspace.name})"
+        return type(self).__name__
 
     @classmethod
     def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -142,8 +142,14 @@ class ZhangColorizer(ColorizerModule):
 
     def _log_losses(self, batch_size: int, **losses: Tensor) -> None:
         for name, value in losses.items():
-            self.log(
-                f"train/{name}", value, on_step=True, on_epoch=True, prog_bar=name == "loss", batch_size=batch_size
+            self.log(  # sync_dist: under DDP the epoch values average every process, not rank 0 alone
+                f"train/{name}",
+                value,
+                on_step=True,
+                on_epoch=True,
+                prog_bar=name == "loss",
+                batch_size=batch_size,
+                sync_dist=True,
             )
 
 
