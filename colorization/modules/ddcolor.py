@@ -272,8 +272,10 @@ class DDColorModule(ColorizerModule):
             opt_d.step()
             self.untoggle_optimizer(opt_d)
 
-        for scheduler in self.lr_schedulers():  # per batch: the milestones count iterations
-            scheduler.step()
+        scheduler_g, scheduler_d = self.lr_schedulers()  # per batch: the milestones count iterations
+        scheduler_g.step()
+        if self.lambdas["adv"] > 0:  # the discriminator's rate follows its own steps
+            scheduler_d.step()
         self.log_dict(
             {f"train/{name}": value.detach() for name, value in losses.items()},
             on_step=True,
