@@ -30,6 +30,9 @@ from colorization.errors import ConfigError
 
 AB_SCALE = 110.0
 """Divides a*, b* into about [-1, 1]: the sRGB gamut's chroma stays within |ab| <= 110."""
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel statistics of ImageNet's sRGB in [0, 1]: how ImageNet-trained networks expect their input."""
 
 
 def normalize_l(l: Tensor) -> Tensor:
@@ -79,6 +82,15 @@ def _fits(pixels: Tensor) -> Tensor:
     """(N, 3) Lab -> (N, 1) whether each colour lies inside the sRGB gamut."""
     rgb = kornia.color.lab_to_rgb(pixels.T[None, :, :, None], clip=False)[0, :, :, 0].T
     return ((rgb >= 0) & (rgb <= 1)).all(dim=1, keepdim=True)
+
+
+def gray_rgb(l: Tensor) -> Tensor:
+    """(B, 1, H, W) L -> (B, 3, H, W) the gray sRGB in [0, 1] of that lightness (Lab with a = b = 0).
+
+    The three channels are exactly equal (their mean: the conversion's rounding differs per channel).
+    """
+    rgb = lab_to_rgb(torch.cat([l, torch.zeros_like(l), torch.zeros_like(l)], dim=1))
+    return rgb.mean(1, keepdim=True).expand(-1, 3, -1, -1)
 
 
 class ColorSpace(ABC):

@@ -184,17 +184,26 @@ def ab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
 def colorfulness(lab: Tensor, rgb: Tensor | None = None) -> Tensor:
     """Per-image colorfulness of Hasler & Suesstrunk (2003), absolute-difference variant; (B,).
 
-    On sRGB in [0, 255]: ``rg = |R - G|``, ``yb = |(R + G)/2 - B|``,
-    ``CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)`` with population
-    standard deviations over the image's pixels (the variant of CT2 and DDColor). 0 for a gray
-    image; natural photos score about 20-60, higher is more colourful. `rgb`: `lab` already in sRGB.
+    `colorfulness_of_rgb` on sRGB in [0, 255]. 0 for a gray image; natural photos score about
+    20-60, higher is more colourful. `rgb`: `lab` already in sRGB.
     """
     rgb = srgb(lab) if rgb is None else rgb
-    r, g, b = (rgb.double() * UINT8_PEAK).flatten(2).unbind(1)
+    return colorfulness_of_rgb(rgb.double() * UINT8_PEAK)
+
+
+def colorfulness_of_rgb(rgb: Tensor, eps: float = 0.0) -> Tensor:
+    """Hasler & Suesstrunk's colorfulness of each (B, 3, H, W) sRGB image, in the units of `rgb`; (B,).
+
+    ``rg = |R - G|``, ``yb = |(R + G)/2 - B|``,
+    ``CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)`` with population
+    standard deviations over the image's pixels (the variant of CT2 and DDColor). Differentiable;
+    `eps` inside the square roots keeps the gradient finite for gray images (a loss needs it).
+    """
+    r, g, b = rgb.flatten(2).unbind(1)
     rg = (r - g).abs()
     yb = ((r + g) / 2 - b).abs()
-    spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0))
-    centre = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
+    spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0) + eps)
+    centre = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2 + eps)
     return spread + 0.3 * centre
 
 

@@ -1,7 +1,9 @@
-"""Read weight files strictly: official ``.pth`` releases and the networks inside our own checkpoints.
+"""Read weight files strictly: official releases and the networks inside our own checkpoints.
 
-Official files are plain state dicts whose names carry the first 8 hex digits of their
-sha256 (``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
+A file holds a plain state dict, or one nested under ``params`` (BasicSR trainers, as DDColor's
+releases may be) or ``model`` (ConvNeXt's ImageNet files). Zhang et al.'s official files are plain
+state dicts whose names carry the first 8 hex digits of their sha256
+(``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
 convention has it; that prefix is checked when present. Loading is strict: every key must be
 there with its shape, except the BatchNorm ``num_batches_tracked`` counters that files saved by
 older PyTorch lack. Any other mismatch stops with one line naming the first offending keys.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -24,6 +27,8 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
 TOLERATED_MISSING = "num_batches_tracked"
 SHOW_KEYS = 3
 """How many offending keys an error message names."""
+WRAPPERS = ("params", "model")
+"""Keys under which some trainers nest the state dict in the file."""
 
 
 def sha256_of(path: Path) -> str:
@@ -36,8 +41,9 @@ def sha256_of(path: Path) -> str:
 
 
 def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
-    """The state dict stored in `path`: a plain ``.pth`` state dict, or the entries of a Lightning
-    checkpoint's ``state_dict`` whose names start with `prefix` (e.g. ``net.``), with it removed.
+    """The state dict stored in `path`: a plain ``.pth`` state dict (possibly nested under `WRAPPERS`),
+    or the entries of a Lightning checkpoint's ``state_dict`` whose names start with `prefix` (e.g.
+    ``net.``), with it removed.
 
     `path` may also be a release name (``eccv16``, see `colorization.downloads`).
 
@@ -60,18 +66,34 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         # a Lightning checkpoint: the module's state dict, whose network's entries carry a prefix
         content = {k.removeprefix(prefix): v for k, v in content["state_dict"].items() if k.startswith(prefix)}
+    for wrapper in WRAPPERS:
+        # files written by BasicSR-style trainers ({"params": ...}) or ImageNet releases ({"model": ...})
+        if isinstance(content, dict) and isinstance(content.get(wrapper), dict):
+            content = content[wrapper]
+            break
     if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
         raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
     return content
 
 
-def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Path) -> None:
+def load_strict(
+    net: nn.Module,
+    state_dict: dict[str, Tensor],
+    source: str | Path,
+    optional: Callable[[str], bool] | None = None,
+    unused: Callable[[str], bool] | None = None,
+) -> None:
     """Load `state_dict` into `net`, requiring exactly its keys and shapes (``num_batches_tracked`` may be missing).
 
-    Raises `DataError` naming the first wrong, missing and unexpected keys.
+    `optional` names keys of `net` the file may lack (they keep their current value); `unused`
+    names keys of the file that are not `net`'s and are skipped (e.g. a classifier head). Raises
+    `DataError` naming the first wrong, missing and unexpected keys.
     """
     expected = net.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith(TOLERATED_MISSING)]
+    if unused is not None:
+        state_dict = {k: v for k, v in state_dict.items() if k in expected or not unused(k)}
+    may_miss = optional or (lambda key: False)
+    missing = [k for k in expected if k not in state_dict and not k.endswith(TOLERATED_MISSING) and not may_miss(k)]
     unexpected = [k for k in state_dict if k not in expected]
     wrong = [
         f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})"
@@ -85,5 +107,5 @@ def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Pat
     ]
     if problems:
         raise DataError(f"{source}: does not fit {type(net).__name__}; " + "; ".join(problems))
-    # counters absent from old files keep their fresh value; everything else is replaced
+    # counters absent from old files and optional entries keep their value; everything else is replaced
     net.load_state_dict({**expected, **state_dict}, strict=True)

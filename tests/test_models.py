@@ -13,7 +13,7 @@ from tests.conftest import CONF_DIR, compose_config
 
 MODEL_CONFIGS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 # a model whose network needs more pixels than the default smoke size declares them here
-SMOKE_SIZE = {}
+SMOKE_SIZE = {"ddcolor": 64}  # DDColor's discriminator needs 64 px
 DEFAULT_SMOKE_SIZE = 32
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +13,23 @@ from colorization.errors import ConfigError, DataError
 from colorization.run_summary import RunSummary, SavedCheckpoints, Score, format_summary
 from tests.conftest import REPO, compose_config
 
-OFFICIAL_FILES = {"colorization_release_v2-9b330a0b.pth": "eccv16", "siggraph17-df00044c.pth": "siggraph17"}
+OFFICIAL_FILES = {
+    "colorization_release_v2-9b330a0b.pth": "eccv16",
+    "siggraph17-df00044c.pth": "siggraph17",
+    "ddcolor_paper_tiny.pt": "ddcolor_tiny",
+}
 """The official weight files the README names: nothing is downloaded here, so the test runs the
-README's code on files of the same format holding random weights (`release_files`)."""
+README's code on files of the same format holding random weights (`readme_files`)."""
+
+
+@pytest.fixture(scope="module")
+def readme_files(release_files, tmp_path_factory) -> dict[str, Path]:
+    """Zhang et al.'s `release_files` plus a DDColor-T release (BasicSR's ``{"params": ...}`` wrapper)."""
+    from colorization.models.ddcolor import DDColorColorizer
+
+    path = tmp_path_factory.mktemp("ddcolor") / "pytorch_model.pt"
+    torch.save({"params": DDColorColorizer("tiny").state_dict()}, path)
+    return {**release_files, "ddcolor_tiny": path}
 
 
 def readme_python_blocks() -> list[str]:
@@ -22,14 +37,14 @@ def readme_python_blocks() -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_readmes_python_blocks_run_in_order(release_files, tmp_path, monkeypatch):
+def test_the_readmes_python_blocks_run_in_order(readme_files, tmp_path, monkeypatch):
     blocks = readme_python_blocks()
     assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for number, block in enumerate(blocks, start=1):
         for name, family in OFFICIAL_FILES.items():
-            block = block.replace(f'"{name}"', repr(str(release_files[family])))
+            block = block.replace(f'"{name}"', repr(str(readme_files[family])))
         exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
     lab, l = namespace["lab"], namespace["l"]
     assert lab.shape == (1, 3, *l.shape[-2:]) and torch.equal(lab[:, :1], l)
