@@ -7,22 +7,27 @@ import shutil
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from colorization.checkpoints import load_colorizer
+from colorization.colorize import colorize_paths
 from colorization.colorspaces import gray_rgb
 from colorization.data.sample import write_sample_dataset
+from colorization.downloads import release_files
 from colorization.errors import ConfigError, DataError
 from colorization.evaluation import evaluate
 from colorization.models.ddcolor import DDColorColorizer
 from colorization.models.unet_discriminator import UNetDiscriminator
-from colorization.modules.ddcolor import RELEASE_FILES, DDColorModule, enhance_saturation, release_size
+from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
 from colorization.releases import identify_release
 from colorization.training import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
+from tests.test_downloads import cache, publish, server  # noqa: F401  (fixtures)
 from tests.test_evaluate import evaluate_config
 from tests.test_gan import cpu_trainer
 
@@ -314,11 +319,19 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
 
 
 def test_release_names_point_at_the_authors_hub_files():
+    table = release_files()
+    assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.pt"
     assert (
-        RELEASE_FILES["ddcolor"]["url"]
-        == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.pt"
+        table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.pt"
     )
-    assert RELEASE_FILES["ddcolor_tiny"]["url"] == (
-        "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.pt"
-    )
-    assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= RELEASE_FILES.keys()
+    assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= table.keys()
+
+
+def test_a_release_name_downloads_once_and_colorizes(release_file, server, cache, monkeypatch, tmp_path):  # noqa: F811
+    # the local server stands in for the model hub: the same download, check and cache code
+    publish(server, monkeypatch, "ddcolor_tiny", release_file.read_bytes())
+    assert isinstance(load_colorizer("ddcolor_tiny"), DDColorModule)
+    Image.fromarray(np.full((40, 70), 128, np.uint8)).save(tmp_path / "gray.png")
+    summary = colorize_paths([tmp_path / "gray.png"], "ddcolor_tiny", tmp_path / "out", workers=0)
+    assert summary.done == 1 and Image.open(tmp_path / "out" / "gray.png").size == (70, 40)
+    assert len(server.requests) == 1, "downloaded once, then read from the cache"

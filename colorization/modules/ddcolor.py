@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import gray_rgb, lab_to_rgb
+from colorization.downloads import ReleaseFile, register_release_file
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.instantiate import instantiate
 from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, GANLoss, PerceptualLoss, VanillaGANLoss, colorfulness_loss
@@ -327,9 +328,9 @@ RELEASE_NAMES = {
     "ddcolor_paper_tiny": "ddcolor_paper_tiny",
 }
 """Release names -> the authors' model-hub repository (their MODEL_ZOO.md lists the four models)."""
-RELEASE_FILES: dict[str, dict[str, Any]] = {
-    name: {"url": HUB_FILE.format(repo=repo), "filename": f"{repo}.pt", "sha256_prefix": None, "size": None}
-    for name, repo in RELEASE_NAMES.items()
-}
-"""The downloadable files by name, for the weights downloader's table: the hub's file names carry no
-digest and no size is published with them, so neither is checked; strict loading checks every key."""
+for _name, _repo in RELEASE_NAMES.items():
+    # the hub's file names carry no digest and no size is published with them, so neither is
+    # checked after a download (an empty prefix); strict loading then checks every key and shape
+    register_release_file(
+        ReleaseFile(_name, HUB_FILE.format(repo=_repo), f"{_repo}.pt", "", description=f"DDColor {_repo}")
+    )
