@@ -75,4 +75,5 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
         model_cfg = module.checkpoint_config(model_cfg, path)
     model = build_colorizer(model_cfg, info["colorspace"], info.get("name"))
     model.load_state_dict(checkpoint["state_dict"])
+    model.trained_size = info.get("trained_size")
     return model.eval()

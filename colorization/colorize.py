@@ -209,8 +209,11 @@ class Plan:
 
     @classmethod
     def of(cls, model: Colorizer, size: int | None = None) -> Plan:
+        """`size` (``--size``) or, for a model without a fixed working size, the size it was trained at."""
         if size is not None and not (isinstance(size, int) and size >= model.size_multiple):
             raise ConfigError(f"--size={size!r}: expected an integer >= {model.size_multiple}")
+        if size is None and model.native_size is None:
+            size = getattr(model, "trained_size", None)
         return cls(model.native_size, model.size_multiple, model.resize_mode, size)
 
     def shrink(self, l: Tensor) -> Tensor:

@@ -17,7 +17,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorization.checkpoints import build_colorizer
-from colorization.colorize import Summary, colorize_image, colorize_paths, load_model, main
+from colorization.colorize import Plan, Summary, colorize_image, colorize_paths, load_model, main
 from colorization.colorspaces import rgb_to_lab
 from colorization.errors import ColorizationError, ConfigError
 from colorization.imageio import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
@@ -310,3 +310,20 @@ def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph1
     assert not np.array_equal(regression, annealed)
     assert model.decode == "regression"
     np.testing.assert_array_equal(np.asarray(colorize_image(image, model)), regression)
+
+
+def test_a_model_runs_at_the_size_it_was_trained_at_unless_told_otherwise(tmp_path):
+    torch.manual_seed(0)
+    model = build_colorizer(CNN_CONFIG, "lab")
+    model.trained_size = 32  # what training on 32-px crops records (tests/test_train.py checks that)
+    model = load_model(str(save_checkpoint(model, tmp_path / "cnn32.ckpt")))
+    assert model.trained_size == 32
+    l = torch.rand(1, 96, 64) * 100
+    assert Plan.of(model).shrink(l).shape == (1, 32, 21), "longer side at the training size, aspect kept"
+    assert Plan.of(model, 48).shrink(l).shape == (1, 48, 32), "--size overrides it"
+    assert Plan.of(model).shrink(l[:, :20, :16]).shape == (1, 20, 16), "never enlarged"
+    zhang = ECCV16Module()
+    zhang.trained_size = 64
+    assert Plan.of(zhang).shrink(l).shape[-2:] == (256, 256), "a fixed working size stays the release's"
+    Image.fromarray(photo(96, 64)).save(tmp_path / "p.png")
+    assert colorize_image(Image.open(tmp_path / "p.png"), model).size == (64, 96)

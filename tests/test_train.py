@@ -56,6 +56,7 @@ def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_
     l = torch.rand(2, 1, crop, crop) * 100
     assert model.colorize(l).shape == (2, 3, crop, crop)
     assert not model.training
+    assert model.trained_size == crop, "the checkpoint records the size the model was trained at"
 
 
 def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):

@@ -48,6 +48,9 @@ class ColorizerModule(L.LightningModule):
     """
 
     native_size: int | None = None
+    trained_size: int | None = None
+    """The side of the crops the model was trained on (recorded in its checkpoints); the colorize
+    command runs a model without a `native_size` at that size unless told otherwise."""
     size_multiple: int = 1
     resize_mode: str = "bilinear"
     """How `colorize_full` shrinks L to the working size (an `F.interpolate` mode, antialiased)."""
@@ -150,6 +153,7 @@ class ColorizerModule(L.LightningModule):
                     raise ConfigError(misfit_message(f"data.{key}", size, f"model.{name}", name, network))
         crop = getattr(datamodule, "crop_size", None)
         if stage == "fit" and crop is not None:
+            self.trained_size = int(crop)
             # one training-size image: the model summary shows each network's sizes and counts its FLOPs
             self.example_input_array = torch.zeros(1, 1, crop, crop)
 
@@ -186,6 +190,7 @@ class ColorizerModule(L.LightningModule):
             "model": self.model_config,
             "colorspace": self.colorspace.name,
             "name": self.config_name,
+            "trained_size": self.trained_size,
         }
 
 
