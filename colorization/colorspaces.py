@@ -47,6 +47,40 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     return kornia.color.rgb_to_lab(rgb)
 
 
+GAMUT_STEPS = 12
+"""Bisection steps of `lab_to_rgb_keep_l`: the chroma scale is found to within 2**-12."""
+
+
+def lab_to_rgb_keep_l(lab: Tensor, steps: int = GAMUT_STEPS) -> Tensor:
+    """(B, 3, H, W) Lab -> (B, 3, H, W) sRGB in [0, 1] whose L* is the input's.
+
+    `lab_to_rgb` clips out-of-gamut colours channel by channel, which shifts their lightness;
+    a photo's output must keep its own luminance, so here each out-of-gamut pixel instead has
+    its chroma (a*, b*) scaled down, by bisection, until it fits (hue and L* unchanged).
+    """
+    rgb = kornia.color.lab_to_rgb(lab, clip=False)
+    outside = ((rgb < 0) | (rgb > 1)).any(dim=1)  # (B, H, W)
+    if not outside.any():
+        return rgb
+    pixels = lab.permute(0, 2, 3, 1)[outside]  # (N, 3)
+    l, ab = pixels[:, :1], pixels[:, 1:]
+    low, high = torch.zeros_like(l), torch.ones_like(l)  # scales known to fit / not to fit
+    for _ in range(steps):
+        middle = (low + high) / 2
+        fits = _fits(torch.cat([l, ab * middle], dim=1))
+        low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
+    fitted = kornia.color.lab_to_rgb(torch.cat([l, ab * low], dim=1).T[None, :, :, None], clip=False)
+    rgb = rgb.permute(0, 2, 3, 1).clone()
+    rgb[outside] = fitted[0, :, :, 0].T
+    return rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0)
+
+
+def _fits(pixels: Tensor) -> Tensor:
+    """(N, 3) Lab -> (N, 1) whether each colour lies inside the sRGB gamut."""
+    rgb = kornia.color.lab_to_rgb(pixels.T[None, :, :, None], clip=False)[0, :, :, 0].T
+    return ((rgb >= 0) & (rgb <= 1)).all(dim=1, keepdim=True)
+
+
 class ColorSpace(ABC):
     """How a model's prediction encodes colour; see the module docstring for ranges."""
 

@@ -6,13 +6,17 @@ both go to the network next to L (`SIGGRAPH17Colorizer`). Without hints both are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from colorization.colorspaces import AB_SCALE
+from colorization.colorspaces import AB_SCALE, rgb_to_lab
 from colorization.errors import DataError
 
 STOP_PROBABILITY = 1 / 8
@@ -131,3 +135,74 @@ class Hints:
                 hint_ab[image, 1, rows, cols] = b
                 mask[image, :, rows, cols] = 1.0
         return hint_ab, mask
+
+
+HEX_COLOUR = re.compile(r"^#([0-9a-fA-F]{6})$")
+
+
+def hint_points(
+    records: Sequence[Mapping[str, object]], source: str = "hints"
+) -> list[tuple[float, float, float, float]]:
+    """User hints as (x, y, a, b) points from records of the hints format.
+
+    A record is ``{"x": px, "y": px, "color": "#rrggbb"}`` or ``{"x": px, "y": px, "ab": [a, b]}``;
+    x, y are pixels of the original photo (column, row); a ``#rrggbb`` colour gives its a*, b*
+    (its lightness is the photo's). Raises `DataError` naming `source` and the bad record.
+    """
+    points = []
+    for number, record in enumerate(records, start=1):
+        where = f"{source}: hint {number} ({dict(record) if isinstance(record, Mapping) else record!r})"
+        if not isinstance(record, Mapping) or "x" not in record or "y" not in record:
+            raise DataError(f"{where}: expected x, y and either color '#rrggbb' or ab [a, b]")
+        try:
+            x, y = float(record["x"]), float(record["y"])
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: x and y must be numbers (pixels)") from None
+        points.append((x, y, *_hint_ab(record, where)))
+    return points
+
+
+def _hint_ab(record: Mapping[str, object], where: str) -> tuple[float, float]:
+    colour, ab = record.get("color", record.get("colour")), record.get("ab")
+    if isinstance(colour, str) and HEX_COLOUR.match(colour.strip()):
+        value = int(colour.strip()[1:], 16)
+        rgb = torch.tensor([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=torch.float32) / 255
+        lab = rgb_to_lab(rgb[None, :, None, None])[0, :, 0, 0]
+        return float(lab[1]), float(lab[2])
+    if isinstance(ab, Sequence) and not isinstance(ab, str) and len(ab) == 2:
+        try:
+            return float(ab[0]), float(ab[1])
+        except (TypeError, ValueError):
+            pass
+    raise DataError(f"{where}: expected color '#rrggbb' or ab [a, b]")
+
+
+def read_hints_file(path: str | Path) -> list[tuple[float, float, float, float]]:
+    """(x, y, a, b) points from a JSON list of hint records or a CSV with columns ``x,y,color`` (or ``x,y,a,b``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the hints file ({error.strerror or error})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(records, list):
+            raise DataError(f'{path}: expected a JSON list of hints like {{"x": 10, "y": 20, "color": "#ff0000"}}')
+    elif path.suffix.lower() == ".csv":
+        rows = csv.DictReader(text.splitlines())
+        if not rows.fieldnames or not {"x", "y"} <= set(rows.fieldnames):
+            raise DataError(f"{path}: expected a CSV header x,y,color (or x,y,a,b)")
+        records = [
+            {
+                "x": row["x"],
+                "y": row["y"],
+                **({"ab": [row["a"], row["b"]]} if row.get("a") else {"color": row.get("color")}),
+            }
+            for row in rows
+        ]
+    else:
+        raise DataError(f"{path}: expected a .json or .csv hints file")
+    return hint_points(records, str(path))

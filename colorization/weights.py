@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from colorization.downloads import release_files, resolve_weights
 from colorization.errors import DataError
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
@@ -40,9 +41,13 @@ def sha256_of(path: Path) -> str:
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """The state dict stored in `path` (a plain ``.pth`` state dict or a Lightning checkpoint's ``net.*``).
 
+    `path` may also be a release name (``eccv16``, see `colorization.downloads`).
+
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
     """
+    if isinstance(path, str) and path in release_files():
+        path = resolve_weights(path)  # a release name: the cached (or freshly downloaded) file
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: weights file not found")

@@ -59,27 +59,23 @@ class ColorizerModule(L.LightningModule):
     def colorize(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, 3, H, W) Lab prediction carrying the input L."""
 
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
-        """The (height, width) the network is run at for an input of (height, width)."""
-        if self.native_size is not None:
-            return self.native_size, self.native_size
-        m = self.size_multiple
-        return max(m, round(height / m) * m), max(m, round(width / m) * m)
+    def working_size(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
+        """The (height, width) the network is run at for an input of (height, width); see `working_size`."""
+        return working_size(height, width, self.native_size, self.size_multiple, size)
 
     @torch.no_grad()
-    def colorize_full(self, l: Tensor, **colorize_kwargs) -> Tensor:
+    def colorize_full(self, l: Tensor, size: int | None = None, **colorize_kwargs) -> Tensor:
         """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) Lab with the original L.
 
-        L is resized to `working_size`, colorized there, and the predicted ab is upsampled
-        bilinearly and re-attached to the full-resolution L (as Zhang et al.'s release does).
+        L is resized to `working_size` (`size` overrides it), colorized there, and the predicted
+        ab is upsampled bilinearly and re-attached to the full-resolution L (as Zhang et al.'s
+        release does).
         """
-        size = self.working_size(*l.shape[-2:])
-        if size == tuple(l.shape[-2:]):
+        work = self.working_size(*l.shape[-2:], size)
+        if work == tuple(l.shape[-2:]):
             return self.colorize(l, **colorize_kwargs)
-        small = F.interpolate(l, size=size, mode=self.resize_mode, align_corners=False, antialias=True)
-        ab = self.colorize(small.clamp(0.0, 100.0), **colorize_kwargs)[:, 1:]
-        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-        return torch.cat([l, ab], dim=1)
+        ab = self.colorize(shrink_l(l, work, self.resize_mode), **colorize_kwargs)[:, 1:]
+        return attach_ab(l, ab)
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         metrics = self.val_metrics if stage == "val" else self.test_metrics
@@ -159,3 +155,34 @@ def check_optimizer(key: str, factory: OptimizerFactory | None) -> None:
         raise ConfigError(f"{key}.lr={lr!r} must be positive")
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{key}.betas={list(betas)!r} must be two numbers in [0, 1)")
+
+
+def working_size(
+    height: int, width: int, native_size: int | None, size_multiple: int, size: int | None = None
+) -> tuple[int, int]:
+    """The (height, width) a network runs at for a photo of (height, width).
+
+    A network with a `native_size` runs at that square (`size` replaces it); any other runs at
+    the photo's own size, or scaled so that its longer side is `size` (never enlarged), each
+    side rounded to a multiple of `size_multiple`.
+    """
+    if native_size is not None:
+        side = size or native_size
+        return side, side
+    scale = min(1.0, size / max(height, width)) if size else 1.0
+    m = size_multiple
+    return max(m, round(height * scale / m) * m), max(m, round(width * scale / m) * m)
+
+
+def shrink_l(l: Tensor, size: tuple[int, int], mode: str) -> Tensor:
+    """(B, 1, H, W) L -> (B, 1, *size) L in [0, 100], resized with antialiasing (`mode`: an interpolate mode)."""
+    if tuple(l.shape[-2:]) == tuple(size):
+        return l
+    return F.interpolate(l, size=size, mode=mode, align_corners=False, antialias=True).clamp(0.0, 100.0)
+
+
+def attach_ab(l: Tensor, ab: Tensor) -> Tensor:
+    """Full-resolution (B, 1, H, W) L and (B, 2, h, w) ab -> (B, 3, H, W) Lab, ab upsampled bilinearly."""
+    if tuple(ab.shape[-2:]) != tuple(l.shape[-2:]):
+        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([l, ab], dim=1)

@@ -37,6 +37,7 @@ from colorization.ab_bins import (
 )
 from colorization.colorspaces import AB_SCALE
 from colorization.data.ab_prior import cached_bin_counts, count_bins_in_batches
+from colorization.downloads import ReleaseFile, register_release_file
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
 from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
@@ -261,3 +262,26 @@ OFFICIAL_RELEASES: dict[str, dict[str, Any]] = {
 def release_config(kind: str, weights: str | Path) -> dict[str, Any]:
     """The model config of an official release file `weights` of `kind` ('eccv16' or 'siggraph17')."""
     return {**OFFICIAL_RELEASES[kind], "weights": str(weights)}
+
+
+# the files the official `colorizers` package fetches; `--model eccv16` / `model.weights=eccv16` name them
+register_release_file(
+    ReleaseFile(
+        name="eccv16",
+        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+        filename="colorization_release_v2-9b330a0b.pth",
+        sha256_prefix="9b330a0b",
+        size=128_976_165,
+        description="Zhang et al. ECCV16, official release",
+    )
+)
+register_release_file(
+    ReleaseFile(
+        name="siggraph17",
+        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
+        filename="siggraph17-df00044c.pth",
+        sha256_prefix="df00044c",
+        size=136_787_426,
+        description="Zhang et al. SIGGRAPH17, official release",
+    )
+)

@@ -1,0 +1,569 @@
+"""Colorize photo files: ``colorize INPUT... --model SOURCE`` and the Python API behind it.
+
+A photo's L (full resolution) is shrunk to the model's working size, colorized there, and the
+predicted ab is upsampled and joined to the original L (`ColorizerModule.colorize_full`'s
+contract), so every output has the input's exact size and luminance. For a folder the work is a
+pipeline: DataLoader workers decode and shrink photos, the main thread batches photos of one
+working size and runs the network on the device, and a writer thread builds and writes each
+output (atomically: a killed run leaves no half-written image, and a rerun skips what is done).
+
+Python::
+
+    from colorization.colorize import colorize_image, colorize_paths
+    colour = colorize_image(Image.open("old.jpg"), "eccv16")
+    summary = colorize_paths(["scans/"], "eccv16", "colorized", recursive=True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import inspect
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from colorization.cli import exit_on_user_error
+from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
+from colorization.hints import Hints, hint_points, read_hints_file
+from colorization.imageio import (
+    IMAGE_SUFFIXES,
+    Photo,
+    lab_to_image,
+    output_format,
+    photo_from_image,
+    read_photo,
+    remove_partial_files,
+    save_image_atomic,
+    side_by_side,
+)
+from colorization.modules.base import attach_ab, shrink_l, working_size
+
+FORMATS = ("png", "jpg", "same")
+PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""``--precision`` -> autocast dtype (auto: bf16 on CUDA, fp32 elsewhere)."""
+DEFAULT_OUT = "colorized"
+COMPARE_SUFFIX = ".compare.png"
+FAILED_EXIT_CODE = 1
+GLOB_CHARACTERS = frozenset("*?[")
+SHOW_FAILED = 5
+"""How many failed paths the summary line names."""
+
+
+class Colorizer(Protocol):
+    """What the pipeline needs of a model: a `ColorizerModule`, or an exported network (`OnnxColorizer`)."""
+
+    native_size: int | None
+    size_multiple: int
+    resize_mode: str
+
+    def colorize(self, l: Tensor) -> Tensor: ...
+
+
+# ---- what to do --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo: where it is read from and where its outputs go."""
+
+    source: Path
+    target: Path
+    format: str
+    compare: Path | None = None
+
+    def done(self) -> bool:
+        return self.target.exists() and (self.compare is None or self.compare.exists())
+
+
+def find_photos(
+    inputs: Sequence[str | Path], recursive: bool = False, exclude: Path | None = None
+) -> list[tuple[Path, Path]]:
+    """(photo path, path relative to its output root) for files, folders and globs, in a stable order.
+
+    Files whose suffix is not an image's are ignored inside folders (and refused when named
+    directly); `exclude` (the output folder) is never scanned, nor accepted as an input folder.
+    """
+    exclude = exclude.resolve() if exclude is not None else None
+    found: dict[Path, Path] = {}
+    for item in inputs:
+        text = str(item)
+        matches = sorted(glob.glob(text, recursive=recursive)) if GLOB_CHARACTERS & set(text) else [text]
+        if not matches:
+            raise DataError(f"{text}: no file matches")
+        for match in map(Path, matches):
+            if match.is_dir():
+                if exclude is not None and match.resolve() == exclude:
+                    raise ConfigError(f"--out {match} is an input folder; choose an output folder of its own")
+                pattern = "**/*" if recursive else "*"
+                for path in sorted(match.glob(pattern)):
+                    resolved = path.resolve()
+                    if exclude is not None and resolved.is_relative_to(exclude):
+                        continue
+                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                        found.setdefault(resolved, path.relative_to(match))
+            elif match.is_file():
+                if match.suffix.lower() not in IMAGE_SUFFIXES:
+                    if match is matches[0] and len(matches) == 1 and text == str(match):
+                        raise DataError(f"{match}: not an image file; expected one of {sorted(IMAGE_SUFFIXES)}")
+                    continue
+                found.setdefault(match.resolve(), Path(match.name))
+            else:
+                raise DataError(f"{match}: no such file or folder")
+    return [(source, relative) for source, relative in found.items()]
+
+
+def plan_jobs(
+    photos: Sequence[tuple[Path, Path]], out_dir: Path, format: str = "png", side_by_side: bool = False
+) -> list[Job]:
+    """A `Job` per photo, refusing outputs that would overwrite an input or each other."""
+    inputs = {source for source, _ in photos}
+    jobs, claimed = [], {}
+    for source, relative in photos:
+        pillow_format, suffix = output_format(format, source.suffix)
+        target = (out_dir / relative).with_suffix(suffix)
+        compare = target.with_name(target.stem + COMPARE_SUFFIX) if side_by_side else None
+        for path in (target, compare):
+            if path is None:
+                continue
+            if path.resolve() in inputs:
+                raise ConfigError(f"{path}: the output would overwrite an input photo; choose another --out")
+            if path in claimed:
+                raise ConfigError(
+                    f"{claimed[path]} and {source} would both be written to {path}; use --format same or rename one"
+                )
+            claimed[path] = source
+        jobs.append(Job(source, target, pillow_format, compare))
+    return jobs
+
+
+# ---- the model -------------------------------------------------------------------------------------
+
+
+def load_model(source: str | Path, offline: bool = False) -> Colorizer:
+    """The colorizer `source` names: an ``.onnx`` export, a release name (``eccv16``) or a checkpoint/weight file."""
+    from colorization.checkpoints import load_colorizer
+    from colorization.downloads import resolve_weights
+
+    if str(source).lower().endswith(".onnx"):
+        from colorization.export import OnnxColorizer
+
+        return OnnxColorizer(source)
+    return load_colorizer(resolve_weights(source, offline=offline))
+
+
+def takes_hints(model: Colorizer) -> bool:
+    return "hints" in inspect.signature(model.colorize).parameters
+
+
+@contextmanager
+def temperature_set(model: Colorizer, temperature: float | None) -> Iterator[None]:
+    """Decode with `temperature` (annealed mean; 1 = the mean, towards 0 = the mode) for the block's duration.
+
+    Models with a classification head take it (ECCV16; SIGGRAPH17 switches to its
+    classification decoder); others raise `ConfigError`.
+    """
+    if temperature is None:
+        yield
+        return
+    if not temperature > 0:
+        raise ConfigError(f"--temperature={temperature}: expected a number > 0 (1 = mean, towards 0 = more saturated)")
+    if not hasattr(model, "temperature"):
+        raise ConfigError(
+            f"--temperature: {type(model).__name__} does not decode a distribution over colours; it applies to "
+            "ECCV16 and SIGGRAPH17"
+        )
+    saved = model.temperature, getattr(model, "decode", None)
+    model.temperature = float(temperature)
+    if saved[1] is not None:
+        model.decode = "classification"
+    try:
+        yield
+    finally:
+        model.temperature = saved[0]
+        if saved[1] is not None:
+            model.decode = saved[1]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a photo is prepared for a model (picklable, so DataLoader workers can do it)."""
+
+    native_size: int | None
+    size_multiple: int
+    resize_mode: str
+    size: int | None = None
+
+    @classmethod
+    def of(cls, model: Colorizer, size: int | None = None) -> Plan:
+        if size is not None and not (isinstance(size, int) and size >= model.size_multiple):
+            raise ConfigError(f"--size={size!r}: expected an integer >= {model.size_multiple}")
+        return cls(model.native_size, model.size_multiple, model.resize_mode, size)
+
+    def shrink(self, l: Tensor) -> Tensor:
+        """(1, H, W) full-resolution L -> (1, h, w) L at the working size."""
+        work = working_size(*l.shape[-2:], self.native_size, self.size_multiple, self.size)
+        return shrink_l(l[None], work, self.resize_mode)[0]
+
+
+class Runner:
+    """Runs the network on batches of shrunk L on the device, under the chosen precision."""
+
+    def __init__(self, model: Colorizer, device: torch.device, precision: str = "auto") -> None:
+        check_choice("--precision", precision, PRECISIONS)
+        self.model, self.device = model, device
+        dtype = PRECISIONS[precision] or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        exported = not isinstance(model, torch.nn.Module)
+        self.autocast = dtype if dtype != torch.float32 and not exported else None
+        if isinstance(model, torch.nn.Module):
+            model.to(device).eval()
+
+    @torch.inference_mode()
+    def __call__(self, small: Tensor, hints: Hints | None = None) -> Tensor:
+        """(B, 1, h, w) L -> (B, 2, h, w) float32 ab on the device."""
+        context = torch.autocast(self.device.type, self.autocast) if self.autocast else nullcontext()
+        with context:
+            lab = (
+                self.model.colorize(small.to(self.device), hints=hints)
+                if hints
+                else self.model.colorize(small.to(self.device))
+            )
+        return lab[:, 1:].float()
+
+
+def finish(photo: Photo, ab: Tensor, device: torch.device) -> Image.Image:
+    """The output image: ab (2, h, w) upsampled onto the photo's full-resolution L, alpha re-attached."""
+    lab = attach_ab(photo.l[None].to(device), ab[None].to(device))
+    return lab_to_image(lab, photo.alpha)
+
+
+def gray_image(photo: Photo, device: torch.device) -> Image.Image:
+    """The photo as the model saw it: its L with a = b = 0."""
+    return lab_to_image(attach_ab(photo.l[None].to(device), torch.zeros(1, 2, 1, 1, device=device)))
+
+
+# ---- one image --------------------------------------------------------------------------------------
+
+
+def colorize_image(
+    image: Image.Image,
+    model: Colorizer | str,
+    hints: Sequence[dict] | str | Path | None = None,
+    size: int | None = None,
+    temperature: float | None = None,
+    device: str = "cpu",
+    precision: str = "auto",
+) -> Image.Image:
+    """A colour version of a Pillow image (any mode), same size, same luminance, alpha kept.
+
+    `model`: a loaded colorizer or anything `load_model` takes. `hints`: records
+    ``{"x": px, "y": px, "color": "#rrggbb"}`` or ``{"x", "y", "ab": [a, b]}`` in the image's
+    pixels, or the path of a hints file (SIGGRAPH17 only). `size` overrides the working size;
+    `temperature` sets the annealed-mean temperature of classification models.
+    """
+    model = load_model(model) if isinstance(model, (str, Path)) else model
+    photo = photo_from_image(image)
+    point_hints = _hints(model, hints, photo)
+    runner = Runner(model, _device(device), precision)
+    with temperature_set(model, temperature):
+        ab = runner(Plan.of(model, size).shrink(photo.l)[None], point_hints)[0]
+    return finish(photo, ab, runner.device)
+
+
+def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: Photo) -> Hints | None:
+    if hints is None:
+        return None
+    if not takes_hints(model):
+        raise ConfigError(f"--hints: {type(model).__name__} takes no hints; only SIGGRAPH17 does")
+    points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints)
+    return Hints.from_points([points], size=photo.size)
+
+
+def _device(name: str | torch.device) -> torch.device:
+    from colorization.evaluation import resolve_device
+
+    return name if isinstance(name, torch.device) else resolve_device(name)
+
+
+# ---- many photos ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A photo decoded and shrunk by a worker, or the reason it could not be."""
+
+    index: int
+    photo: Photo | None = None
+    small: Tensor | None = None
+    error: str | None = None
+
+
+class PhotoDataset(Dataset):
+    """Decodes the photos of `jobs[i]` for i in `indices` and shrinks their L (runs in DataLoader workers)."""
+
+    def __init__(self, jobs: Sequence[Job], indices: Sequence[int], plan: Plan) -> None:
+        self.jobs, self.indices, self.plan = list(jobs), list(indices), plan
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> Prepared:
+        index = self.indices[position]
+        source = self.jobs[index].source
+        try:
+            photo = read_photo(source)
+            return Prepared(index, photo, self.plan.shrink(photo.l))
+        except ColorizationError as error:
+            return Prepared(index, error=str(error))
+        except Exception as error:  # a decoder bug on one odd file must not end the run
+            return Prepared(index, error=f"{source}: cannot read the image ({type(error).__name__}: {error})")
+
+
+def _keep(item: Prepared) -> Prepared:
+    return item
+
+
+@dataclass
+class Summary:
+    """What a run did. `failed` holds (path, reason) pairs."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return FAILED_EXIT_CODE if self.failed else 0
+
+    def line(self) -> str:
+        """``done N, skipped N, failed N (paths), S s, R images/s``."""
+        failed = f"failed {len(self.failed)}"
+        if self.failed:
+            names = [path for path, _ in self.failed[:SHOW_FAILED]]
+            failed += f" ({', '.join(names)}{', ...' if len(self.failed) > SHOW_FAILED else ''})"
+        rate = f"{self.seconds:.1f} s, {self.images_per_s:.2f} images/s"
+        return f"done {self.done}, skipped {self.skipped}, {failed}, {rate}"
+
+
+class Writer(threading.Thread):
+    """Builds and writes outputs off the main thread, so encoding overlaps the network."""
+
+    def __init__(self, jobs: Sequence[Job], summary: Summary, device: torch.device, quality: int, bar: Any) -> None:
+        super().__init__(name="colorize-writer", daemon=True)
+        self.jobs, self.summary, self.device, self.quality, self.bar = jobs, summary, device, quality, bar
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            prepared, ab = item
+            job = self.jobs[prepared.index]
+            try:
+                photo = prepared.photo
+                image = finish(photo, ab, self.device)
+                save_image_atomic(image, job.target, job.format, self.quality, photo.exif, photo.icc)
+                if job.compare is not None:
+                    save_image_atomic(side_by_side(gray_image(photo, self.device), image), job.compare, "PNG")
+                self.record(done=1)
+            except OSError as error:
+                self.fail(job.source, f"{job.target}: cannot write ({error.strerror or error})")
+
+    def record(self, done: int = 0, skipped: int = 0) -> None:
+        with self.lock:
+            self.summary.done += done
+            self.summary.skipped += skipped
+            self.bar.update(done + skipped)
+
+    def fail(self, source: Path, reason: str) -> None:
+        with self.lock:
+            self.summary.failed.append((str(source), reason))
+            self.bar.write(f"failed: {reason}", file=sys.stderr)  # now, not only at the end of a long run
+            self.bar.update(1)
+
+
+def colorize_paths(
+    paths: Sequence[str | Path],
+    model: Colorizer | str,
+    out_dir: str | Path = DEFAULT_OUT,
+    *,
+    size: int | None = None,
+    device: str = "auto",
+    batch_size: int = 8,
+    format: str = "png",
+    quality: int = 95,
+    side_by_side: bool = False,
+    overwrite: bool = False,
+    recursive: bool = False,
+    temperature: float | None = None,
+    hints: Sequence[dict] | str | Path | None = None,
+    workers: int = 2,
+    precision: str = "auto",
+    offline: bool = False,
+    progress: bool = False,
+) -> Summary:
+    """Colorize files, folders and globs into `out_dir` (mirroring names and sub-folders).
+
+    Usage errors (bad settings, a model that cannot be loaded, outputs that would overwrite
+    inputs) raise `ColorizationError` before any photo is read; a photo that cannot be read is
+    reported in the summary and the run goes on. Existing outputs are skipped unless `overwrite`.
+    """
+    check_choice("--format", format, FORMATS)
+    for key, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0), ("--quality", quality, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (key == "--quality" and value > 100):
+            raise ConfigError(
+                f"{key}={value!r}: expected an integer >= {low}" + (" and <= 100" if key == "--quality" else "")
+            )
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    jobs = plan_jobs(find_photos(paths, recursive, exclude=out_dir), out_dir, format, side_by_side)
+    if hints is not None and len(jobs) != 1:
+        raise ConfigError(f"--hints apply to one photo, but {len(jobs)} were given")
+    model = load_model(model, offline) if isinstance(model, (str, Path)) else model
+    plan = Plan.of(model, size)
+    runner = Runner(model, _device(device), precision)
+    remove_partial_files(out_dir)
+    todo = [i for i, job in enumerate(jobs) if overwrite or not job.done()]
+    summary = Summary(skipped=len(jobs) - len(todo))
+    with temperature_set(model, temperature), _progress(len(jobs), progress) as bar:
+        bar.update(summary.skipped)
+        writer = Writer(jobs, summary, runner.device, quality, bar)
+        writer.start()
+        try:
+            if hints is not None and todo:
+                _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
+            else:
+                _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
+        finally:
+            writer.queue.put(None)
+            writer.join()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _colorize_one(
+    job: Job, index: int, plan: Plan, runner: Runner, writer: Writer, hints: Any, model: Colorizer
+) -> None:
+    """One photo with hints: hints are checked against the decoded photo's size before it runs."""
+    try:
+        photo = read_photo(job.source)
+    except DataError as error:
+        writer.fail(job.source, str(error))
+        return
+    point_hints = _hints(model, hints, photo)
+    writer.queue.put((Prepared(index, photo), runner(plan.shrink(photo.l)[None], point_hints)[0].cpu()))
+
+
+def _colorize_all(dataset: PhotoDataset, runner: Runner, writer: Writer, batch_size: int, workers: int) -> None:
+    """Decode in workers, batch photos of one working size, run the network, hand results to the writer."""
+    loader = DataLoader(
+        dataset, batch_size=None, num_workers=workers, collate_fn=_keep, prefetch_factor=None if workers == 0 else 4
+    )
+    buckets: dict[tuple[int, int], list[Prepared]] = {}
+
+    def flush(key: tuple[int, int]) -> None:
+        items = buckets.pop(key)
+        ab = runner(torch.stack([item.small for item in items])).cpu()
+        for item, item_ab in zip(items, ab, strict=True):
+            writer.queue.put((item, item_ab))
+
+    for item in loader:
+        if item.error is not None:
+            writer.fail(dataset.jobs[item.index].source, item.error)
+            continue
+        key = tuple(item.small.shape[-2:])
+        buckets.setdefault(key, []).append(item)
+        if len(buckets[key]) == batch_size:
+            flush(key)
+    for key in list(buckets):
+        flush(key)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="colorize", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="colorize",
+        description="Colorize black-and-white photos: files, folders or globs in, full-resolution colour photos out.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a release name (eccv16, siggraph17), a train.py checkpoint, a weight file or an .onnx export",
+    )
+    parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: ./colorized)")
+    parser.add_argument(
+        "--size", type=int, help="working size: the square side of fixed-size models, else the longer side"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--format", default="png", choices=FORMATS)
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1-100")
+    parser.add_argument("--side-by-side", action="store_true", help="also write NAME.compare.png: input | colorized")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    parser.add_argument(
+        "--temperature", type=float, help="annealed-mean temperature (ECCV16, SIGGRAPH17): lower = more saturated"
+    )
+    parser.add_argument("--hints", help="JSON or CSV of colour points (x, y, colour) for one photo (SIGGRAPH17)")
+    parser.add_argument("--workers", type=int, default=2, help="decoding processes (0: decode in the main process)")
+    parser.add_argument(
+        "--precision", default="auto", choices=sorted(PRECISIONS), help="auto: bf16 on CUDA, fp32 on CPU"
+    )
+    parser.add_argument("--offline", action="store_true", help="never download weights")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit code: 0 all done, 1 some photo failed, 2 a usage error (nothing was colorized)."""
+    args = parse_args(argv)
+    with exit_on_user_error():
+        summary = colorize_paths(
+            args.inputs,
+            args.model,
+            args.out,
+            size=args.size,
+            device=args.device,
+            batch_size=args.batch_size,
+            format=args.format,
+            quality=args.quality,
+            side_by_side=args.side_by_side,
+            overwrite=args.overwrite,
+            recursive=args.recursive,
+            temperature=args.temperature,
+            hints=args.hints,
+            workers=args.workers,
+            precision=args.precision,
+            offline=args.offline,
+            progress=not args.quiet,
+        )
+    print(summary.line())
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

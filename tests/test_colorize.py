@@ -1,0 +1,309 @@
+"""`colorize` end to end on a folder of awkward photos, plus the Python API and the command's guarantees."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from colorization.checkpoints import build_colorizer
+from colorization.colorize import Summary, colorize_image, colorize_paths, load_model, main
+from colorization.colorspaces import rgb_to_lab
+from colorization.errors import ColorizationError, ConfigError
+from colorization.imageio import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.modules.zhang import ECCV16Module
+from tests.conftest import REPO
+from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+
+CNN_CONFIG = {
+    "_target_": "colorization.modules.RegressionColorizer",
+    "net": {"_target_": "colorization.models.StudyCNN", "_partial_": True},
+    "filters": 4,
+    "padding": "same",
+    "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
+}
+ORIENTATION = 0x0112
+ROTATE_90_CW = 6
+"""EXIF orientation 6: the stored image must be turned 90 degrees clockwise for display."""
+
+
+def save_checkpoint(model, path: Path) -> Path:
+    """A file shaped like train.py's checkpoints (model config + state dict), without training."""
+    checkpoint = {"state_dict": model.state_dict()}
+    model.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cnn_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = build_colorizer(CNN_CONFIG, "lab")
+    return save_checkpoint(model, tmp_path_factory.mktemp("cnn") / "cnn.ckpt")
+
+
+HINT_GAIN = 50.0
+
+
+@pytest.fixture(scope="module")
+def siggraph17_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release-style SIGGRAPH17 file with random weights whose first convolution reads the hint
+    planes `HINT_GAIN` times more strongly: random weights barely react to hints, trained ones do."""
+    state = random_release_state("siggraph17")
+    state["model1.0.weight"][:, 1:] *= HINT_GAIN
+    directory = tmp_path_factory.mktemp("release")
+    return save_release_style(state, directory, RELEASE_NAMES["siggraph17"])
+
+
+def photo(height: int, width: int) -> np.ndarray:
+    """(height, width, 3) uint8: a built-in colour photo resized, so the outputs have real structure."""
+    return np.asarray(Image.fromarray(skdata.astronaut()).resize((width, height), Image.BICUBIC))
+
+
+def luminance(image: Image.Image) -> np.ndarray:
+    """(H, W) CIE L* of an image's RGB (or gray) values, as float64."""
+    values = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    return rgb_to_lab(torch.from_numpy(values).permute(2, 0, 1)[None])[0, 0].double().numpy()
+
+
+def make_folder(root: Path) -> dict[str, tuple[int, int]]:
+    """The awkward folder: relative path -> expected output (width, height). Also writes junk."""
+    root.mkdir(parents=True)
+    (root / "sub").mkdir()
+    Image.fromarray(photo(40, 64)).save(root / "wide.jpg", quality=95)  # RGB
+    sepia = (photo(50, 30).astype(np.float32) * [1.0, 0.85, 0.65]).astype(np.uint8)
+    Image.fromarray(sepia).save(root / "sepia.png")  # tinted scan, tall
+    deep = (np.linspace(0, 65535, 36 * 28).reshape(36, 28)).astype(np.uint16)
+    Image.fromarray(deep).save(root / "deep16.png")  # 16-bit gray
+    assert Image.open(root / "deep16.png").mode.startswith("I")
+    rgba = np.dstack([photo(32, 32), np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))])
+    Image.fromarray(rgba, "RGBA").save(root / "alpha.png")
+    rotated = Image.fromarray(photo(30, 46))  # stored 46 wide, 30 high; shown 30 wide, 46 high
+    exif = rotated.getexif()
+    exif[ORIENTATION] = ROTATE_90_CW
+    rotated.save(root / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(photo(24, 40)).convert("P", palette=Image.ADAPTIVE, colors=32).save(root / "palette.gif")
+    Image.fromarray(photo(34, 34)).convert("L").save(root / "sub" / "inner.png")
+    (root / "notes.txt").write_text("not a photo")
+    Image.fromarray(photo(40, 40)).save(root / "broken.jpg", quality=95)
+    data = (root / "broken.jpg").read_bytes()
+    (root / "broken.jpg").write_bytes(data[: len(data) // 3])
+    return {
+        "wide.png": (64, 40),
+        "sepia.png": (30, 50),
+        "deep16.png": (28, 36),
+        "alpha.png": (32, 32),
+        "rotated.png": (30, 46),
+        "palette.png": (40, 24),
+        "sub/inner.png": (34, 34),
+    }
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "colorization.colorize", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+
+
+def test_a_folder_of_awkward_photos_end_to_end(cnn_checkpoint, tmp_path):
+    expected = make_folder(tmp_path / "scans")
+    out = tmp_path / "out"
+    result = run_cli(str(tmp_path / "scans"), "--model", str(cnn_checkpoint), "--out", str(out), "--recursive")
+    assert result.returncode == 1, result.stderr  # the truncated JPEG failed, the rest went on
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("done 7, skipped 0, failed 1 (") and "broken.jpg" in summary
+    assert "broken.jpg: cannot read the image" in result.stderr
+
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(expected)
+    for name, size in expected.items():
+        output = Image.open(out / name)
+        assert output.size == size, name
+        source = next((tmp_path / "scans").glob(str(Path(name).with_suffix(".*"))))
+        # the output's L is the input's luminance (after EXIF rotation), within 8-bit rounding
+        input_l = read_photo(source).l[0].double().numpy()
+        assert np.abs(luminance(output) - input_l).max() < 1.0, name
+        assert np.abs(luminance(output) - input_l).mean() < 0.3, name
+    assert Image.open(out / "alpha.png").mode == "RGBA"
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(out / "alpha.png"))[..., 3],
+        np.asarray(Image.open(tmp_path / "scans" / "alpha.png"))[..., 3],
+    )
+    assert Image.open(out / "rotated.png").getexif().get(ORIENTATION) in (None, 1), "orientation applied once"
+    colourful = np.asarray(Image.open(out / "wide.png").convert("RGB")).astype(int)
+    assert np.abs(colourful[..., 0] - colourful[..., 2]).mean() > 0.5, "the model's colours reached the output"
+
+    # a rerun writes nothing and skips everything that is done
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    again = run_cli(str(tmp_path / "scans"), "--model", str(cnn_checkpoint), "--out", str(out), "--recursive")
+    assert again.stdout.strip().splitlines()[-1].startswith("done 0, skipped 7, failed 1")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == stamps
+    # --overwrite rewrites
+    time.sleep(0.01)
+    forced = colorize_paths([tmp_path / "scans"], str(cnn_checkpoint), out, recursive=True, overwrite=True, workers=0)
+    assert (forced.done, forced.skipped, len(forced.failed)) == (7, 0, 1)
+    assert all(p.stat().st_mtime_ns > stamps[p] for p in stamps)
+
+
+def test_the_python_api_keeps_size_luminance_and_alpha(cnn_checkpoint):
+    image = Image.fromarray(np.dstack([photo(21, 37), np.full((21, 37), 200, np.uint8)]), "RGBA")
+    colour = colorize_image(image, str(cnn_checkpoint))
+    assert colour.size == (37, 21) and colour.mode == "RGBA"
+    assert np.all(np.asarray(colour)[..., 3] == 200)
+    assert np.abs(luminance(colour) - luminance(image)).max() < 1.0
+
+
+def test_side_by_side_and_jpeg_output(cnn_checkpoint, tmp_path):
+    Image.fromarray(photo(30, 40)).save(tmp_path / "one.png")
+    summary = colorize_paths(
+        [tmp_path / "one.png"], str(cnn_checkpoint), tmp_path / "out", format="jpg", side_by_side=True, workers=0
+    )
+    assert summary.done == 1
+    assert Image.open(tmp_path / "out" / "one.jpg").format == "JPEG"
+    sheet = Image.open(tmp_path / "out" / "one.compare.png")
+    assert sheet.size == (80, 30)
+    left = np.asarray(sheet.convert("RGB"))[:, :40].astype(int)
+    assert np.abs(left[..., 0] - left[..., 1]).max() <= 1, "the left half is the gray input"
+
+
+def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, tmp_path):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    with pytest.raises(ConfigError, match="would overwrite an input photo"):
+        colorize_paths([tmp_path / "a.png"], str(cnn_checkpoint), tmp_path, workers=0)
+    with pytest.raises(ConfigError, match="is an input folder"):
+        colorize_paths([tmp_path], str(cnn_checkpoint), tmp_path, workers=0)
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.jpg")
+    with pytest.raises(ConfigError, match=r"would both be written to .*a\.png"):
+        colorize_paths([tmp_path], str(cnn_checkpoint), tmp_path / "out", workers=0)
+    cases = [
+        ([str(tmp_path / "a.png"), "--model", str(tmp_path / "nothing.ckpt")], "nothing.ckpt: file not found"),
+        ([str(tmp_path / "a.png"), "--model", "no-such-release"], "neither a file nor a known release name"),
+        ([str(tmp_path / "a.png"), "--model", str(tmp_path / "a.png")], "a.png: not a readable PyTorch file"),
+        ([str(tmp_path / "missing.png"), "--model", str(cnn_checkpoint)], "missing.png: no such file or folder"),
+        ([str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--temperature", "0.5"], "--temperature"),
+        ([str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--batch-size", "0"], "--batch-size=0"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args, "--out", str(tmp_path / "out2"))
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (tmp_path / "out2").exists(), "nothing is written after a usage error"
+
+
+def test_main_returns_the_exit_code(cnn_checkpoint, tmp_path, capsys):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    args = [str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--quiet"]
+    assert main([*args, "--workers", "0"]) == 0
+    assert capsys.readouterr().out.startswith("done 1, skipped 0, failed 0")
+
+
+def test_summary_line_names_failures():
+    summary = Summary(done=3, skipped=2, failed=[("x.jpg", "x.jpg: truncated")], seconds=2.0)
+    assert summary.line() == "done 3, skipped 2, failed 1 (x.jpg), 2.0 s, 1.50 images/s"
+    assert summary.exit_code == 1 and Summary(done=1).exit_code == 0
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_folder_leaves_no_partial_file_and_a_rerun_completes(cnn_checkpoint, tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    count = 40
+    for i in range(count):
+        Image.fromarray(photo(96, 128)).save(scans / f"photo{i:02d}.png")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "colorization.colorize", str(scans), "--model", str(cnn_checkpoint)]
+    command += ["--out", str(out), "--batch-size", "1", "--workers", "0", "--quiet"]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*.png"))) < 3:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = sorted(out.glob("*.png"))
+    assert 3 <= len(finished) < count, "killed mid-folder"
+    for path in finished:  # every file under a final name is a whole image
+        with Image.open(path) as image:
+            image.load()
+    rerun = colorize_paths([scans], str(cnn_checkpoint), out, workers=0)
+    assert rerun.skipped == len(finished) and rerun.done == count - len(finished) and not rerun.failed
+    assert len(list(out.glob("*.png"))) == count
+    assert not list(out.glob(f".*{PARTIAL_SUFFIX}")), "temporary files of the killed run are gone"
+
+
+def test_hints_change_the_colour_near_the_point_and_little_elsewhere(siggraph17_file, tmp_path):
+    image = Image.fromarray(photo(128, 128)).convert("L")
+    plain = np.asarray(colorize_image(image, str(siggraph17_file)).convert("RGB"), dtype=np.float32)
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps([{"x": 100, "y": 30, "color": "#00ff00"}]))
+    hinted = np.asarray(colorize_image(image, str(siggraph17_file), hints=hints).convert("RGB"), dtype=np.float32)
+    change = np.abs(hinted - plain).sum(axis=2)
+    rows, cols = np.mgrid[:128, :128]
+    distance = np.hypot(rows - 30, cols - 100)
+    near, far = change[distance < 6].mean(), change[distance > 40].mean()
+    print(f"mean |change| near the hint {near:.2f}, far from it {far:.2f} (sum over RGB, 0..255)")
+    assert near > 4.0 and near > 5 * far
+    assert np.hypot(*np.subtract(np.unravel_index(change.argmax(), change.shape), (30, 100))) < 8
+
+
+def test_hints_are_refused_for_models_without_them_and_for_many_photos(cnn_checkpoint, siggraph17_file, tmp_path):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    Image.fromarray(photo(20, 20)).save(tmp_path / "b.png")
+    hints = tmp_path / "hints.csv"
+    hints.write_text("x,y,color\n5,5,#ff0000\n")
+    with pytest.raises(ConfigError, match="takes no hints"):
+        colorize_paths([tmp_path / "a.png"], str(cnn_checkpoint), tmp_path / "out", hints=hints, workers=0)
+    with pytest.raises(ConfigError, match="apply to one photo, but 2"):
+        colorize_paths([tmp_path], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
+    hints.write_text("x,y,color\n50,5,#ff0000\n")
+    with pytest.raises(ColorizationError, match=r"outside the 20x20 image"):
+        colorize_paths([tmp_path / "a.png"], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
+    hints.write_text("x,y,color\n5,5,red\n")
+    with pytest.raises(ColorizationError, match=r"hints.csv: hint 1 .* expected color '#rrggbb' or ab"):
+        colorize_paths([tmp_path / "a.png"], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
+
+
+def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
+    # random weights give nearly flat logits (std 0.04): sharpen them so there is a distribution to anneal
+    state = random_release_state("eccv16")
+    state["model8.6.weight"] *= 100
+    state["model8.6.bias"] *= 100
+    path = save_release_style(state, tmp_path, RELEASE_NAMES["eccv16"])
+    model = load_model(path)
+    image = Image.fromarray(photo(64, 64)).convert("L")
+    l = photo_from_image(image).l[None]
+    outputs = {}
+    for temperature in (1.0, 0.38, 0.05):
+        outputs[temperature] = np.asarray(colorize_image(image, model, temperature=temperature))
+        configured = ECCV16Module(weights=str(path), temperature=temperature).eval()
+        expected = np.asarray(lab_to_image(configured.colorize_full(l)))
+        assert np.abs(outputs[temperature].astype(int) - expected).max() <= 1, temperature
+    assert not np.array_equal(outputs[1.0], outputs[0.05])
+    assert model.temperature == 1.0, "the release's own decoding is back after the call"
+    with pytest.raises(ConfigError, match=r"--temperature=0.0: expected a number > 0"):
+        colorize_image(image, model, temperature=0.0)
+
+
+def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph17_file):
+    model = load_model(siggraph17_file)
+    image = Image.fromarray(photo(32, 32)).convert("L")
+    regression = np.asarray(colorize_image(image, model))
+    annealed = np.asarray(colorize_image(image, model, temperature=0.38))
+    assert not np.array_equal(regression, annealed)
+    assert model.decode == "regression"
+    np.testing.assert_array_equal(np.asarray(colorize_image(image, model)), regression)
