@@ -34,7 +34,6 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.cli import exit_on_user_error
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
 from colorization.hints import Hints, hint_points, read_hints_file
 from colorization.imageio import (
@@ -49,6 +48,7 @@ from colorization.imageio import (
     side_by_side,
 )
 from colorization.modules.base import attach_ab, shrink_l, working_size
+from colorization.tasks import run_task
 
 FORMATS = ("png", "jpg", "same")
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -291,7 +291,7 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
 
 
 def _device(name: str | torch.device) -> torch.device:
-    from colorization.evaluation import resolve_device
+    from colorization.devices import resolve_device
 
     return name if isinstance(name, torch.device) else resolve_device(name)
 
@@ -541,8 +541,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code: 0 all done, 1 some photo failed, 2 a usage error (nothing was colorized)."""
     args = parse_args(argv)
-    with exit_on_user_error():
-        summary = colorize_paths(
+    summary = run_task(
+        lambda: colorize_paths(
             args.inputs,
             args.model,
             args.out,
@@ -561,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             offline=args.offline,
             progress=not args.quiet,
         )
+    )
     print(summary.line())
     return summary.exit_code
 

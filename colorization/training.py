@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -12,32 +11,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.checkpoints import build_colorizer
-from colorization.errors import ConfigError
-from colorization.instantiate import instantiate
+from colorization.devices import check_hardware
+from colorization.instantiate import instantiate, instantiate_all
+from colorization.loggers import finish_wandb
 
 log = logging.getLogger(__name__)
-
-GPU_ACCELERATORS = ("gpu", "cuda")
-
-
-def check_hardware(trainer_cfg: DictConfig) -> None:
-    """Fail early, in one line, when the trainer asks for hardware this machine lacks."""
-    accelerator = str(trainer_cfg.get("accelerator", "auto"))
-    if accelerator in GPU_ACCELERATORS and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={accelerator!r} needs a CUDA GPU, but none is available "
-            "(torch.cuda.is_available() is False); use trainer=cpu or trainer=default"
-        )
-    devices = trainer_cfg.get("devices", "auto")
-    if accelerator in GPU_ACCELERATORS and isinstance(devices, int) and devices > torch.cuda.device_count():
-        raise ConfigError(f"trainer.devices={devices} but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
-
-
-def instantiate_all(group: DictConfig | None) -> list:
-    """Instantiate every entry of a callbacks/logger group (entries set to null are skipped)."""
-    if not group:
-        return []
-    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -49,13 +27,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return _train(cfg)
     finally:
         finish_wandb()
-
-
-def finish_wandb() -> None:
-    """Close the current W&B run, if any (wandb keeps one run per process until finished)."""
-    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
-    if wandb is not None and wandb.run is not None:
-        wandb.finish()
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:
