@@ -83,7 +83,8 @@ def test_the_catalog_lists_what_loads_and_skips_the_rest_with_one_line_each(mode
     assert len(skipped) == 1 and NOT_A_MODEL in skipped[0] and skipped[0].startswith("skipped: ")
     siggraph, eccv, cnn = (entries[keys[kind]] for kind in ("siggraph17", "eccv16", "cnn"))
     assert (siggraph.hints, siggraph.palette, eccv.hints, cnn.hints) == (True, True, False, False)
-    assert eccv.temperature == 1.0 and cnn.temperature is None, "ECCV16's release decodes with T = 1"
+    assert eccv.temperature == 1.0, "ECCV16's release decodes with T = 1"
+    assert siggraph.temperature is None and cnn.temperature is None, "no slider for models that regress colours"
     assert siggraph.name.startswith("SIGGRAPH17") and eccv.name.startswith("ECCV16")
     assert len({entry.name for entry in entries.values()}) == 3, "display names are unique"
     assert len(catalog._loaded) <= catalog.kept
@@ -311,3 +312,29 @@ def test_the_page_and_its_assets_come_from_this_server_only(client):
         example = client.get(f"/api/examples/{name}")
         assert Image.open(io.BytesIO(example.content)).format == "PNG"
     assert client.get("/api/examples/lena").status_code == 400
+
+
+def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(catalog, models):
+    keys = models[1]
+    client = TestClient(create_app(Demo(catalog, preview_side=200)))
+    photo = chelsea()
+    info = upload(client, png_bytes(photo), "chelsea.png")
+    assert (info["width"], info["height"], info["preview_width"], info["preview_height"]) == (451, 300, 200, 133)
+    assert Image.open(io.BytesIO(client.get(f"/api/photos/{info['id']}").content)).size == (200, 133)
+    hints = [{"x": 400, "y": 250, "color": "#00ff00"}]  # photo pixels, outside the preview's 200x133
+    request = {"photo": info["id"], "model": keys["siggraph17"], "hints": hints}
+    model = catalog.model(keys["siggraph17"])
+    preview = Image.open(io.BytesIO(client.get(f"/api/photos/{info['id']}").content))
+    shown = colorize(client, **request)
+    moved = [{"x": 400 * 200 / 451, "y": 250 * 133 / 300, "color": "#00ff00"}]
+    np.testing.assert_array_equal(np.asarray(shown), np.asarray(colorize_image(preview, model, hints=moved)))
+    whole = colorize(client, **request, full=True)
+    np.testing.assert_array_equal(np.asarray(whole), np.asarray(colorize_image(photo, model, hints=hints)))
+    # the hint lands on the same place of both: compare the colour change it makes there
+    plain = ab_of(colorize(client, photo=info["id"], model=keys["siggraph17"], full=True))
+    change = np.linalg.norm(ab_of(whole) - plain, axis=2)
+    assert np.hypot(*np.subtract(np.unravel_index(change.argmax(), change.shape), (250, 400))) < 12
+    palette = client.post("/api/palette", json={"photo": info["id"], "model": keys["siggraph17"], "x": 400, "y": 250})
+    assert palette.status_code == 200 and palette.json()["colors"]
+    loaded = client.post("/api/hints", params={"photo": info["id"], "name": "h.json"}, content=json.dumps(hints))
+    assert loaded.status_code == 200 and (loaded.json()["hints"][0]["x"], loaded.json()["hints"][0]["y"]) == (400, 250)

@@ -46,7 +46,7 @@ class Entry:
     hints: bool
     """Whether it takes colour hints (SIGGRAPH17)."""
     temperature: float | None
-    """Its annealed-mean temperature, for models that decode a distribution over colours; else None."""
+    """The annealed-mean temperature of a model that decodes by it (ECCV16): the slider's start; else None."""
     palette: bool
     """Whether it can suggest colours at a point (`colour_probabilities`)."""
 
@@ -65,6 +65,8 @@ class Entry:
 def describe_model(key: str, name: str, path: Path, model: Colorizer) -> Entry:
     """The `Entry` of a loaded `model`: what the page may offer for it."""
     temperature = getattr(model, "temperature", None)
+    if getattr(model, "decode", "classification") != "classification":
+        temperature = None  # SIGGRAPH17 regresses its colours; a temperature would switch it to its class head
     return Entry(
         key=key,
         name=name,

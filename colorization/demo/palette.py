@@ -79,10 +79,20 @@ def suggest_colours(
     ]
 
 
-def hint_records(points: Sequence[Sequence[float]], photo: Photo) -> list[dict]:
-    """Hint records for the page from (x, y, a, b) points: the exact ab, and a swatch at the photo's lightness."""
+def hint_records(
+    points: Sequence[Sequence[float]], photo: Photo, scale: tuple[float, float] = (1.0, 1.0)
+) -> list[dict]:
+    """Hint records for the page from (x, y, a, b) points: the exact ab, and a swatch at the photo's lightness.
+
+    `photo` may be a scaled copy of the photo the points refer to: `scale` is its pixels per photo pixel.
+    """
     records = []
     for x, y, a, b in points:
-        l = float(photo.l[0, int(y), int(x)])
+        l = float(photo.l[0, int(y * scale[1]), int(x * scale[0])])
         records.append({"x": x, "y": y, "ab": [a, b], "swatch": hex_colour(l, a, b)})
     return records
+
+
+def scale_hints(records: Sequence[dict], scale: tuple[float, float]) -> list[dict]:
+    """Hint records (any form of the hints format) moved onto a copy of the photo scaled by `scale` (x, y)."""
+    return [{"x": x * scale[0], "y": y * scale[1], "ab": [a, b]} for x, y, a, b in hint_points(records)]

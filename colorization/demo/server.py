@@ -11,8 +11,9 @@ API (JSON unless said; errors are ``{"error": "..."}`` with status 400, and the 
 - ``GET /api/models``: the colorizers, the example photos, the upload limit.
 - ``GET /api/examples/NAME``: a built-in photo (PNG).
 - ``POST /api/photos?name=FILE`` (body: the file): ``{"id", "name", "width", "height"}``.
-- ``GET /api/photos/ID``: the uploaded photo, upright, as PNG.
-- ``POST /api/colorize`` ``{"photo", "model", "hints": [...], "temperature"}``: the full-resolution PNG.
+- ``GET /api/photos/ID``: the uploaded photo, upright, as PNG (its preview: longer side at most 1280 px).
+- ``POST /api/colorize`` ``{"photo", "model", "hints": [...], "temperature", "full"}``: the colorized
+  preview as PNG, or with ``"full": true`` the full-resolution PNG. Hints are in the photo's pixels.
 - ``POST /api/palette`` ``{"photo", "model", "x", "y", "hints"}``: ``{"colors": [...]}`` likeliest first.
 - ``POST /api/hints?photo=ID&name=FILE`` (body: a hints file): ``{"hints": [...]}``.
 """
@@ -40,8 +41,14 @@ from starlette.staticfiles import StaticFiles
 
 from colorization.colorize import colorize_image
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog, example_png
-from colorization.demo.palette import hint_records, suggest_colours
-from colorization.demo.uploads import DEFAULT_MAX_MEGAPIXELS, PhotoStore, max_upload_bytes, open_upload
+from colorization.demo.palette import hint_records, scale_hints, suggest_colours
+from colorization.demo.uploads import (
+    DEFAULT_MAX_MEGAPIXELS,
+    PREVIEW_SIDE,
+    PhotoStore,
+    max_upload_bytes,
+    open_upload,
+)
 from colorization.devices import resolve_device
 from colorization.errors import ColorizationError, ConfigError, DataError
 from colorization.hints import Hints, parse_hints
@@ -64,27 +71,44 @@ class Demo:
     model for the length of one call, and the CPU is the bottleneck anyway.
     """
 
-    def __init__(self, catalog: Catalog, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> None:
+    def __init__(
+        self, catalog: Catalog, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS, preview_side: int = PREVIEW_SIDE
+    ) -> None:
         self.catalog, self.max_megapixels = catalog, max_megapixels
-        self.photos = PhotoStore()
+        self.photos = PhotoStore(preview_side=preview_side)
         self.model_lock = threading.Lock()
 
     def upload(self, data: bytes, name: str) -> dict:
         image = open_upload(data, name, self.max_megapixels)
         key, stored = self.photos.add(image, name)
         width, height = stored.size
-        return {"id": key, "name": name, "width": width, "height": height}
+        preview_width, preview_height = stored.preview.size
+        return {
+            "id": key,
+            "name": name,
+            "width": width,
+            "height": height,
+            "preview_width": preview_width,
+            "preview_height": preview_height,
+        }
 
     def colorize(self, request: dict) -> tuple[bytes, float]:
-        """The PNG of a colorize request and the seconds the colorization took."""
+        """The PNG of a colorize request and the seconds the colorization took.
+
+        ``"full": true`` colorizes the photo itself; otherwise its preview (the same photo when
+        it is no larger than the preview side), with the hints moved onto the preview.
+        """
         stored = self.photos.get(_field(request, "photo", str))
         hints, temperature = request.get("hints") or None, request.get("temperature")
-        if temperature is not None and not isinstance(temperature, (int, float)):
+        if temperature is not None and (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)):
             raise ConfigError(f"temperature={temperature!r}: expected a number")
+        image = stored.image
+        if not request.get("full") and stored.preview.size != stored.size:
+            image, hints = stored.preview, scale_hints(hints, stored.scale) if hints else None
         with self.model_lock:
             model = self.catalog.model(_field(request, "model", str))
             start = time.perf_counter()
-            image = colorize_image(stored.image, model, hints=hints, temperature=temperature, device=self.device)
+            image = colorize_image(image, model, hints=hints, temperature=temperature, device=self.device)
             seconds = time.perf_counter() - start
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
@@ -97,17 +121,22 @@ class Demo:
         entry = self.catalog.entries.get(key)
         if entry is not None and not entry.palette:
             raise ConfigError(f"model {key!r} suggests no colours; only hint-taking models (SIGGRAPH17) do")
+        width, height = stored.size
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataError(f"point ({x}, {y}) lies outside the {width}x{height} photo")
+        (scale_x, scale_y), hints = stored.scale, scale_hints(request.get("hints") or [], stored.scale)
         with self.model_lock:
             model = self.catalog.model(key)
-            colours = suggest_colours(model, stored.photo, x, y, request.get("hints") or (), self.device)
+            colours = suggest_colours(model, stored.preview_photo, x * scale_x, y * scale_y, hints, self.device)
         return {"colors": colours}
 
     def read_hints(self, text: str, name: str, photo_key: str) -> dict:
         """The hints of an uploaded hints file, checked against the photo they are for."""
         stored = self.photos.get(photo_key)
         points = parse_hints(text, name)
-        Hints.from_points([points], size=stored.photo.size)  # refuses points outside the photo, naming them
-        return {"hints": hint_records(points, stored.photo)}
+        width, height = stored.size
+        Hints.from_points([points], size=(height, width))  # refuses points outside the photo, naming them
+        return {"hints": hint_records(points, stored.preview_photo, stored.scale)}
 
     @property
     def device(self) -> torch.device:
@@ -172,7 +201,7 @@ def create_app(demo: Demo) -> Starlette:
 
     async def original(request: Request) -> Response:
         stored = demo.photos.get(request.path_params["key"])
-        return Response(await run_in_threadpool(stored.original_png), media_type="image/png")
+        return Response(await run_in_threadpool(stored.preview_png), media_type="image/png")
 
     async def colorize(request: Request) -> Response:
         data, seconds = await run_in_threadpool(demo.colorize, await _json(request))

@@ -14,6 +14,7 @@ const state = {
   busy: false,
   dirty: false, // the hints, model or temperature changed while a request was running
   resultUrl: null,
+  fullRequest: null, // the request number whose full-resolution PNG the download link holds
 };
 
 // ---- small helpers -----------------------------------------------------------------------------
@@ -186,9 +187,14 @@ async function colorize() {
   if (state.dirty) colorize();
 }
 
+function previewOnly() {
+  return state.photo.preview_width !== state.photo.width || state.photo.preview_height !== state.photo.height;
+}
+
 function showResult(blob, number, serverSeconds, roundTripMs) {
   if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
   state.resultUrl = URL.createObjectURL(blob);
+  state.fullRequest = null; // what is shown changed: a full-resolution download is made anew
   const result = $("result");
   const loaded = new Promise((resolve) => {
     result.onload = resolve;
@@ -196,7 +202,7 @@ function showResult(blob, number, serverSeconds, roundTripMs) {
   });
   result.src = state.resultUrl;
   const download = $("download");
-  download.href = state.resultUrl;
+  download.href = previewOnly() ? "#" : state.resultUrl;
   download.download = `${stem(state.photo.name)}-colorized.png`;
   download.removeAttribute("aria-disabled");
   $("timing").textContent = `· ${Number(serverSeconds).toFixed(2)} s to colorize, ${(roundTripMs / 1000).toFixed(2)} s in all`;
@@ -207,32 +213,67 @@ function showResult(blob, number, serverSeconds, roundTripMs) {
   });
 }
 
+// a photo larger than its preview is colorized again, whole, when the download is asked for
+async function downloadFull(event) {
+  if (!state.photo || !previewOnly() || state.busy) {
+    if (state.busy) event.preventDefault();
+    return;
+  }
+  const link = $("download");
+  if (link.href.startsWith("blob:") && state.fullRequest === state.request) return; // ready: let the click save it
+  event.preventDefault();
+  const model = currentModel();
+  const body = {
+    photo: state.photo.id,
+    model: model.key,
+    hints: model.hints ? hintsToSend() : [],
+    temperature: state.temperature,
+    full: true,
+  };
+  setState("busy");
+  showMessage("");
+  link.setAttribute("aria-disabled", "true");
+  link.textContent = "Colorizing the full-resolution photo…";
+  const response = await postJson("/api/colorize", body);
+  link.textContent = "Download full-resolution PNG";
+  link.removeAttribute("aria-disabled");
+  setState("ready");
+  if (!response.ok) {
+    showMessage(await apiError(response));
+    return;
+  }
+  link.href = URL.createObjectURL(await response.blob());
+  state.fullRequest = state.request;
+  link.click();
+}
+
 // ---- hints -------------------------------------------------------------------------------------
 
 function hintColour(hint) {
   return hint.color || hint.swatch;
 }
 
+// hints are in the full photo's pixels, whatever size the (preview) image is shown at
 function pixelAt(event) {
-  const image = $("original");
-  const box = image.getBoundingClientRect();
-  const x = ((event.clientX - box.left) / box.width) * image.naturalWidth;
-  const y = ((event.clientY - box.top) / box.height) * image.naturalHeight;
+  const { width, height } = state.photo;
+  const box = $("original").getBoundingClientRect();
+  const x = ((event.clientX - box.left) / box.width) * width;
+  const y = ((event.clientY - box.top) / box.height) * height;
   return {
-    x: Math.min(Math.max(Math.round(x), 0), image.naturalWidth - 1),
-    y: Math.min(Math.max(Math.round(y), 0), image.naturalHeight - 1),
+    x: Math.min(Math.max(Math.floor(x), 0), width - 1),
+    y: Math.min(Math.max(Math.floor(y), 0), height - 1),
   };
 }
 
 function renderHints() {
-  const image = $("original");
+  const { width, height } = state.photo || { width: 1, height: 1 };
   const markers = [];
   const items = [];
   state.hints.forEach((hint, index) => {
     const marker = document.createElement("div");
     marker.className = "marker" + (index === state.selected ? " selected" : "");
-    marker.style.left = `${((hint.x + 0.5) / (image.naturalWidth || 1)) * 100}%`;
-    marker.style.top = `${((hint.y + 0.5) / (image.naturalHeight || 1)) * 100}%`;
+    marker.style.left = `${((hint.x + 0.5) / width) * 100}%`;
+    marker.style.top = `${((hint.y + 0.5) / height) * 100}%`;
     marker.style.background = hintColour(hint);
     marker.dataset.index = String(index);
     marker.title = `(${hint.x}, ${hint.y}) ${hintColour(hint)}`;
@@ -421,6 +462,7 @@ function wire() {
     const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement?.tagName);
     if ((event.key === "Delete" || event.key === "Backspace") && !typing) deleteSelected();
   });
+  $("download").addEventListener("click", downloadFull);
   $("download").setAttribute("aria-disabled", "true");
 }
 
