@@ -24,6 +24,7 @@ from skimage import data as skdata
 from colorization.colorize import colorize_image
 from colorization.demo.catalog import Catalog
 from colorization.demo.server import Demo, create_app, listen
+from colorization.demo.uploads import PREVIEW_SIDE
 from tests.demo_models import ab_of, make_models_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -170,6 +171,18 @@ def test_an_uploaded_photo_comes_back_colorized_at_its_own_size(page, models, tm
     with Image.open(saved) as image:
         assert image.size == (451, 300)
     assert not page.find_element(By.ID, "message").is_displayed()
+
+
+def test_a_photo_larger_than_the_preview_is_shown_small_and_downloaded_whole(page, models, tmp_path, downloads):
+    path = tmp_path / "big.png"
+    Image.fromarray(skdata.chelsea()).resize((1600, 1064)).save(path)
+    choose_model(page, models[1]["cnn"])
+    upload(page, path)
+    wait_for_result(page, 0)
+    assert page.execute_script("return document.getElementById('result').naturalWidth") == PREVIEW_SIDE
+    saved = download(page, "download", downloads, ".png")
+    with Image.open(saved) as image:
+        assert image.size == (1600, 1064)
 
 
 def test_a_hint_in_a_chosen_colour_recolours_the_photo_near_the_point(page, models, tmp_path, downloads):
