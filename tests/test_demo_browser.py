@@ -150,6 +150,20 @@ def download(driver, button_id: str, folder: Path, suffix: str) -> Path:
     return wait_for(driver, finished)
 
 
+def set_colour(driver, colour: str) -> None:
+    """Choose `colour` in the page's colour picker, as a person would (the picker's own dialog is not scriptable)."""
+    driver.execute_script(
+        "const c = document.getElementById('colour'); c.value = arguments[0]; c.dispatchEvent(new Event('input'));",
+        colour,
+    )
+
+
+def click_at(driver, element, dx: float, dy: float) -> None:
+    """Click `element` at (dx, dy) times its size away from its centre."""
+    width, height = element.size["width"], element.size["height"]
+    ActionChains(driver).move_to_element_with_offset(element, int(width * dx), int(height * dy)).click().perform()
+
+
 def chelsea_png(folder: Path) -> Path:
     path = folder / "chelsea.png"
     Image.fromarray(skdata.chelsea()).save(path)
@@ -193,13 +207,9 @@ def test_a_hint_in_a_chosen_colour_recolours_the_photo_near_the_point(page, mode
     before = wait_for_result(page, 0)
     plain = ab_of(Image.open(download(page, "download", downloads, ".png")))
 
-    page.execute_script(
-        "const c = document.getElementById('colour'); c.value = '#00ff00'; c.dispatchEvent(new Event('input'));"
-    )
+    set_colour(page, "#00ff00")  # no point is selected yet: the next point gets this colour
     original = page.find_element(By.ID, "original")
-    width, height = original.size["width"], original.size["height"]
-    # a click 3/4 across and 2/5 down the displayed photo: pixel (338, 120) of the 451x300 photo
-    ActionChains(page).move_to_element_with_offset(original, int(width * 0.25), int(height * -0.1)).click().perform()
+    click_at(page, original, 0.25, -0.1)  # 3/4 across and 2/5 down: pixel (338, 120) of the 451x300 photo
     wait_for(page, lambda d: d.execute_script("return document.getElementById('result').dataset.hints") == "1")
     wait_for_result(page, before)
     assert len(page.find_elements(By.CSS_SELECTOR, "#markers .marker")) == 1
@@ -224,8 +234,20 @@ def test_a_hint_in_a_chosen_colour_recolours_the_photo_near_the_point(page, mode
     expected = colorize_image(Image.open(photo), catalog.model(keys["siggraph17"]), hints=hints_path)
     np.testing.assert_array_equal(np.asarray(hinted_image), np.asarray(expected))
 
-    if os.environ.get("DEMO_SCREENSHOT"):
-        page.execute_script("window.scrollTo(0, 0)")
+    if os.environ.get("DEMO_SCREENSHOT"):  # README's picture: two more points, each given its colour after the click
+        for count, (colour, dx, dy) in enumerate((("#ff8800", -0.3, 0.3), ("#3366ff", -0.05, -0.4)), start=2):
+            click_at(page, original, dx, dy)
+            wait_for(page, lambda d, n=count: len(d.find_elements(By.CSS_SELECTOR, "#markers .marker")) == n)
+            set_colour(page, colour)
+            wait_for(
+                page,
+                lambda d, n=count: d.execute_script("return document.getElementById('result').dataset.hints") == str(n),
+            )
+            wait_for(page, lambda d: state(d) == "ready")
+        page.execute_script(  # the before/after slider half-way
+            "const w = document.getElementById('wipe'); w.value = 50; w.dispatchEvent(new Event('input'));"
+            "window.scrollTo(0, 0);"
+        )
         page.save_screenshot(os.environ["DEMO_SCREENSHOT"])
 
 
