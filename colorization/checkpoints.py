@@ -9,6 +9,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 import colorization.modules  # noqa: F401  (importing the families registers their release formats)
+from colorization.downloads import weights_path
 from colorization.errors import ConfigError, DataError
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
@@ -29,11 +30,12 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
 
     - a checkpoint written by `train.py`: rebuilt from the model config it carries;
     - a release file of a registered format (`colorization.releases`, e.g. Zhang et al.'s
-      ``colorization_release_v2-9b330a0b.pth``), recognised by its keys and built as the family says.
+      ``colorization_release_v2-9b330a0b.pth``), recognised by its keys and built as the family says;
+      a registered release name (``eccv16``, `colorization.downloads`) means its cached file.
 
     The file is read with ``weights_only=True`` (never unpickled). Anything else raises `DataError`.
     """
-    path = Path(path)
+    path = weights_path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
     try:

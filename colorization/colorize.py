@@ -34,6 +34,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from colorization.devices import resolve_device
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
 from colorization.hints import Hints, hint_points, read_hints_file
 from colorization.imageio import (
@@ -57,6 +58,8 @@ DEFAULT_OUT = "colorized"
 COMPARE_SUFFIX = ".compare.png"
 FAILED_EXIT_CODE = 1
 GLOB_CHARACTERS = frozenset("*?[")
+QUEUED_PER_THREAD = 8
+"""Colorized photos waiting per writer thread before the network waits for them (bounds memory)."""
 SHOW_FAILED = 5
 """How many failed paths the summary line names."""
 
@@ -153,8 +156,8 @@ def plan_jobs(
 
 def load_model(source: str | Path, offline: bool = False) -> Colorizer:
     """The colorizer `source` names: an ``.onnx`` export, a release name (``eccv16``) or a checkpoint/weight file."""
-    from colorization.checkpoints import load_colorizer
     from colorization.downloads import resolve_weights
+    from colorization.sources import load_colorizer
 
     if str(source).lower().endswith(".onnx"):
         from colorization.export import OnnxColorizer
@@ -291,8 +294,6 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
 
 
 def _device(name: str | torch.device) -> torch.device:
-    from colorization.devices import resolve_device
-
     return name if isinstance(name, torch.device) else resolve_device(name)
 
 
@@ -361,14 +362,30 @@ class Summary:
         return f"done {self.done}, skipped {self.skipped}, {failed}, {rate}"
 
 
-class Writer(threading.Thread):
-    """Builds and writes outputs off the main thread, so encoding overlaps the network."""
+class Writer:
+    """Threads that build and write outputs off the main thread, so encoding overlaps the network.
 
-    def __init__(self, jobs: Sequence[Job], summary: Summary, device: torch.device, quality: int, bar: Any) -> None:
-        super().__init__(name="colorize-writer", daemon=True)
+    Pillow's encoders and torch's kernels release the GIL, so several threads write in parallel.
+    Put ``(Prepared, ab)`` on `queue`; `close` waits until everything is written.
+    """
+
+    def __init__(
+        self, jobs: Sequence[Job], summary: Summary, device: torch.device, quality: int, bar: Any, threads: int = 1
+    ) -> None:
         self.jobs, self.summary, self.device, self.quality, self.bar = jobs, summary, device, quality, bar
-        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PER_THREAD * threads)
         self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self.run, name=f"colorize-writer-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
 
     def run(self) -> None:
         while (item := self.queue.get()) is not None:
@@ -442,16 +459,14 @@ def colorize_paths(
     summary = Summary(skipped=len(jobs) - len(todo))
     with temperature_set(model, temperature), _progress(len(jobs), progress) as bar:
         bar.update(summary.skipped)
-        writer = Writer(jobs, summary, runner.device, quality, bar)
-        writer.start()
+        writer = Writer(jobs, summary, runner.device, quality, bar, threads=max(1, workers))
         try:
             if hints is not None and todo:
                 _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
             else:
                 _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
         finally:
-            writer.queue.put(None)
-            writer.join()
+            writer.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -529,7 +544,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--temperature", type=float, help="annealed-mean temperature (ECCV16, SIGGRAPH17): lower = more saturated"
     )
     parser.add_argument("--hints", help="JSON or CSV of colour points (x, y, colour) for one photo (SIGGRAPH17)")
-    parser.add_argument("--workers", type=int, default=2, help="decoding processes (0: decode in the main process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="decoding processes and writer threads (0: decode in the main process, one writer)",
+    )
     parser.add_argument(
         "--precision", default="auto", choices=sorted(PRECISIONS), help="auto: bf16 on CUDA, fp32 on CPU"
     )

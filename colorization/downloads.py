@@ -72,6 +72,14 @@ def is_offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+def weights_path(name_or_path: str | Path) -> Path:
+    """`name_or_path` as a path: a registered release name (that is not also a file) becomes its cached
+    file, downloaded if missing; anything else is returned as it is, for the caller to check."""
+    if isinstance(name_or_path, str) and name_or_path in release_files() and not Path(name_or_path).is_file():
+        return resolve_weights(name_or_path)
+    return Path(name_or_path)
+
+
 def resolve_weights(name_or_path: str | Path, offline: bool = False, progress: bool = True) -> Path:
     """The file meant by `name_or_path`: an existing path as it is, or a registered release name's cached file.
 

@@ -10,6 +10,7 @@ run that is killed never leaves a half-written image under the final name.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 PARTIAL_SUFFIX = ".colorize-partial"
 """Temporary files being written end with this; a rerun removes those a killed run left."""
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+SIXTEEN_BIT_LEVELS = 65536
 
 
 @dataclass
@@ -80,8 +82,12 @@ def photo_from_image(image: Image.Image) -> Photo:
     exif = image.getexif() if len(exif) else None
     icc = image.info.get("icc_profile")
     values, alpha = _values(image)
-    rgb = torch.from_numpy(values).permute(2, 0, 1)[None].expand(1, 3, *values.shape[:2])
-    l = rgb_to_lab(rgb)[0, :1].clamp(0.0, 100.0).contiguous()
+    if isinstance(values, tuple):  # gray codes: L through a table of every code's lightness
+        codes, levels = values
+        l = gray_lightness(levels)[torch.from_numpy(codes.astype(np.int64))][None]
+    else:
+        rgb = torch.from_numpy(values).permute(2, 0, 1)[None]
+        l = rgb_to_lab(rgb)[0, :1].clamp(0.0, 100.0).contiguous()
     return Photo(
         l=l,
         alpha=alpha,
@@ -91,8 +97,18 @@ def photo_from_image(image: Image.Image) -> Photo:
     )
 
 
-def _values(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W, 1 or 3) float32 values in [0, 1] and (H, W) uint8 alpha or None."""
+@functools.cache
+def gray_lightness(levels: int) -> Tensor:
+    """(levels,) L* of the gray sRGB codes 0..levels-1 (so that a gray photo's L costs one lookup per pixel)."""
+    gray = torch.linspace(0.0, 1.0, levels, dtype=torch.float32)
+    return rgb_to_lab(gray.expand(1, 3, 1, levels).contiguous())[0, 0, 0].clamp(0.0, 100.0)
+
+
+def _values(image: Image.Image) -> tuple[np.ndarray | tuple[np.ndarray, int], np.ndarray | None]:
+    """The pixel values and (H, W) uint8 alpha or None.
+
+    Values: (H, W, 3) float32 RGB in [0, 1], or gray as ((H, W) integer codes, number of levels).
+    """
     alpha = None
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -100,11 +116,12 @@ def _values(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         alpha = np.asarray(image.getchannel("A"), dtype=np.uint8).copy()
         image = image.convert("RGB" if image.mode in ("RGBA", "PA", "RGBa") else "L")
     if image.mode in SIXTEEN_BIT_MODES:
-        return (np.asarray(image, dtype=np.float32) / 65535.0).clip(0, 1)[..., None], alpha
+        return (np.asarray(image).clip(0, SIXTEEN_BIT_LEVELS - 1), SIXTEEN_BIT_LEVELS), alpha
     if image.mode == "F":
-        return np.asarray(image, dtype=np.float32).clip(0, 1)[..., None], alpha
+        gray = np.asarray(image, dtype=np.float32).clip(0, 1)
+        return (np.round(gray * (SIXTEEN_BIT_LEVELS - 1)), SIXTEEN_BIT_LEVELS), alpha
     if image.mode in ("1", "L"):
-        return np.asarray(image.convert("L"), dtype=np.float32)[..., None] / 255.0, alpha
+        return (np.asarray(image.convert("L")), 256), alpha
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0, alpha
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from colorization.downloads import release_files, resolve_weights
+from colorization.downloads import weights_path
 from colorization.errors import DataError
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
@@ -44,9 +44,7 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
     """
-    if isinstance(path, str) and path in release_files():
-        path = resolve_weights(path)  # a release name: the cached (or freshly downloaded) file
-    path = Path(path)
+    path = weights_path(path)
     if not path.is_file():
         raise DataError(f"{path}: weights file not found")
     match = HASH_IN_NAME.search(path.name)

@@ -27,9 +27,7 @@ from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_s
 
 CNN_CONFIG = {
     "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.models.StudyCNN", "_partial_": True},
-    "filters": 4,
-    "padding": "same",
+    "net": {"_target_": "colorization.models.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
     "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
 }
 ORIENTATION = 0x0112

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from colorization import downloads
+from colorization.checkpoints import load_colorizer
 from colorization.colorize import colorize_paths
 from colorization.downloads import RELEASE_FILES, ReleaseFile, release_files, resolve_weights
 from colorization.errors import ConfigError, DataError
@@ -158,6 +159,7 @@ def test_model_weights_and_colorize_model_take_the_name(server, cache, monkeypat
     publish(server, monkeypatch, "eccv16", release_bytes("eccv16"))
     model = ECCV16Module(weights="eccv16")
     assert torch.equal(model.net.model8[6].weight, random_release_state("eccv16")["model8.6.weight"])
+    assert isinstance(load_colorizer("eccv16"), ECCV16Module)  # evaluate.py's checkpoints take names too
     Image.fromarray(np.full((20, 30), 128, np.uint8)).save(tmp_path / "gray.png")
     summary = colorize_paths([tmp_path / "gray.png"], "eccv16", tmp_path / "out", workers=0)
     assert summary.done == 1 and Image.open(tmp_path / "out" / "gray.png").size == (30, 20)

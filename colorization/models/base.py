@@ -19,6 +19,11 @@ class Network(nn.Module):
     size_setting: str | None = None
     """The constructor argument that sets `size_multiple`/`min_size` (named in error messages)."""
 
+    @property
+    def working_multiple(self) -> int:
+        """Sides that inference rounds photos to: `size_multiple`, or a coarser multiple the network prefers."""
+        return self.size_multiple
+
     def fits(self, size: int) -> bool:
         """Whether an image side of `size` pixels is accepted."""
         return size >= self.min_size and size % self.size_multiple == 0

@@ -46,16 +46,28 @@ class StudyCNN(Network):
         self.down1 = nn.Conv2d(in_channels, filters, KERNEL, stride=stride, padding=pad)
         self.down2 = nn.Conv2d(filters, filters, KERNEL, padding=pad)
         self.up1 = nn.ConvTranspose2d(filters, filters, KERNEL, padding=pad)
-        self.up2 = nn.ConvTranspose2d(filters, out_channels, KERNEL, stride=stride, padding=pad)
+        # on sides that are multiples of the stride this output padding restores the input size
+        self.up2 = nn.ConvTranspose2d(
+            filters, out_channels, KERNEL, stride=stride, padding=pad, output_padding=(2 * pad - KERNEL) % stride
+        )
         self.relu = nn.ReLU()
         self.out = RangeActivation(*out_range)
         # valid: the second convolution needs >= 1 output pixel: (H - 3) // stride >= 2
         self.min_size = KERNEL + 2 * stride if padding == "valid" else 1
+
+    @property
+    def working_multiple(self) -> int:
+        """Multiples of the stride all take `up2`'s fixed output padding; an exported graph (ONNX)
+        needs that, as its transposed convolutions cannot pad by an amount computed from the input."""
+        return self.stride
 
     def forward(self, l_norm: Tensor) -> Tensor:
         self.check_input(l_norm)
         x = self.relu(self.down1(l_norm))
         x = self.relu(self.down2(x))
         x = self.relu(self.up1(x))
-        # output_size picks the output padding that restores the input size for any stride
-        return self.out(self.up2(x, output_size=l_norm.shape[-2:]))
+        height, width = l_norm.shape[-2:]
+        if height % self.stride or width % self.stride:
+            # output_size picks the output padding that restores any other size
+            return self.out(self.up2(x, output_size=(height, width)))
+        return self.out(self.up2(x))

@@ -151,6 +151,46 @@ class ColorizerModule(L.LightningModule):
         checkpoint["colorization"] = {"model": self.model_config, "colorspace": self.colorspace.name}
 
 
+def working_size(
+    height: int, width: int, native_size: int | None, size_multiple: int, size: int | None = None
+) -> tuple[int, int]:
+    """The (height, width) a network runs at for a photo of (height, width).
+
+    A network with a `native_size` runs at that square (`size` replaces it); any other runs at
+    the photo's own size, or scaled so that its longer side is `size` (never enlarged), each
+    side rounded to a multiple of `size_multiple`.
+    """
+    if native_size is not None:
+        side = size or native_size
+        return side, side
+    m = size_multiple
+    if size and size < max(height, width):
+        scale = size / max(height, width)
+        height, width = round(height * scale), round(width * scale)
+    # integer arithmetic (halves round up), so that exported graphs keep H and W symbolic
+    return max(m, (height + m // 2) // m * m), max(m, (width + m // 2) // m * m)
+
+
+def shrink_l(l: Tensor, size: tuple[int, int], mode: str, always: bool = False) -> Tensor:
+    """(B, 1, H, W) L -> (B, 1, *size) L in [0, 100], resized with antialiasing (`mode`: an interpolate mode).
+
+    `always` resizes even to the same size (an identity), for exported graphs whose sizes are symbolic.
+    """
+    if not always and tuple(l.shape[-2:]) == tuple(size):
+        return l
+    return F.interpolate(l, size=size, mode=mode, align_corners=False, antialias=True).clamp(0.0, 100.0)
+
+
+def attach_ab(l: Tensor, ab: Tensor, always: bool = False) -> Tensor:
+    """Full-resolution (B, 1, H, W) L and (B, 2, h, w) ab -> (B, 3, H, W) Lab, ab upsampled bilinearly.
+
+    `always`: as for `shrink_l`.
+    """
+    if always or tuple(ab.shape[-2:]) != tuple(l.shape[-2:]):
+        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([l, ab], dim=1)
+
+
 def misfit_message(size_key: str, size: int, network_key: str, role: str, network: Network) -> str:
     """One line saying that crops of `size` (`size_key`) do not fit `network` (config `network_key`)."""
     need = f"{network.requirement()} pixels"
@@ -169,34 +209,3 @@ def check_optimizer(key: str, factory: OptimizerFactory | None) -> None:
         raise ConfigError(f"{key}.lr={lr!r} must be positive")
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{key}.betas={list(betas)!r} must be two numbers in [0, 1)")
-
-
-def working_size(
-    height: int, width: int, native_size: int | None, size_multiple: int, size: int | None = None
-) -> tuple[int, int]:
-    """The (height, width) a network runs at for a photo of (height, width).
-
-    A network with a `native_size` runs at that square (`size` replaces it); any other runs at
-    the photo's own size, or scaled so that its longer side is `size` (never enlarged), each
-    side rounded to a multiple of `size_multiple`.
-    """
-    if native_size is not None:
-        side = size or native_size
-        return side, side
-    scale = min(1.0, size / max(height, width)) if size else 1.0
-    m = size_multiple
-    return max(m, round(height * scale / m) * m), max(m, round(width * scale / m) * m)
-
-
-def shrink_l(l: Tensor, size: tuple[int, int], mode: str) -> Tensor:
-    """(B, 1, H, W) L -> (B, 1, *size) L in [0, 100], resized with antialiasing (`mode`: an interpolate mode)."""
-    if tuple(l.shape[-2:]) == tuple(size):
-        return l
-    return F.interpolate(l, size=size, mode=mode, align_corners=False, antialias=True).clamp(0.0, 100.0)
-
-
-def attach_ab(l: Tensor, ab: Tensor) -> Tensor:
-    """Full-resolution (B, 1, H, W) L and (B, 2, h, w) ab -> (B, 3, H, W) Lab, ab upsampled bilinearly."""
-    if tuple(ab.shape[-2:]) != tuple(l.shape[-2:]):
-        ab = F.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.cat([l, ab], dim=1)

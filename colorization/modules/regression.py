@@ -33,7 +33,7 @@ class RegressionColorizer(ColorizerModule):
         check_choice("model.loss", loss, LOSSES)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
         self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range)
-        self.size_multiple = self.net.size_multiple
+        self.size_multiple = self.net.working_multiple
         self.loss_fn = LOSSES[loss]()
         self.use_optimizer(optimizer, scheduler)
 

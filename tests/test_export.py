@@ -1,0 +1,116 @@
+"""Export every family to ONNX (and TorchScript) and check the exported graph against PyTorch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorization.checkpoints import build_colorizer, load_colorizer
+from colorization.colorize import colorize_paths
+from colorization.export import export
+from tests.conftest import REPO, compose_config
+from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
+from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+
+onnxruntime = pytest.importorskip(
+    "onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]'; make install does it)"
+)
+from colorization.export import OnnxColorizer  # noqa: E402
+
+TOLERANCE_AB = 1e-4
+"""Max |Δab| between onnxruntime and PyTorch on the same input (both float32)."""
+FAMILIES = {
+    "cnn": [],
+    "model2": [],
+    "pix2pix": ["++model.generator.ngf=8"],
+    "cwgan": ["++model.generator.ngf=8"],
+    "eccv16": [],
+    "siggraph17": [],
+}
+"""Every model config family (small widths where the width does not change the graph's kind)."""
+
+
+def family_model(name: str, tmp_path: Path):
+    """A freshly built colorizer of family `name`; Zhang's come from release-style files, as users load them."""
+    torch.manual_seed(0)
+    if name in RELEASE_NAMES:
+        return load_colorizer(save_release_style(random_release_state(name), tmp_path, RELEASE_NAMES[name]))
+    cfg = compose_config("train", [f"model={name}", *FAMILIES[name]])
+    return build_colorizer(cfg.model, cfg.colorspace.name).eval()
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_onnx_export_matches_pytorch_at_any_size(name, tmp_path):
+    model = family_model(name, tmp_path)
+    exported = OnnxColorizer(export(model, tmp_path / f"{name}.onnx"))
+    assert (exported.native_size, exported.size_multiple) == (model.native_size, model.size_multiple)
+    generator = torch.Generator().manual_seed(1)
+    for shape in [(1, 1, 64, 80), (3, 1, 45, 71)]:  # sizes other than the traced example's
+        l = torch.rand(*shape, generator=generator) * 100
+        ours, theirs = model.colorize_full(l), exported.colorize_full(l)
+        assert theirs.shape == ours.shape
+        assert torch.equal(theirs[:, :1], l), "L passes through untouched"
+        assert (theirs[:, 1:] - ours[:, 1:]).abs().max() < TOLERANCE_AB, name
+
+
+@pytest.mark.parametrize("name", ["eccv16", "pix2pix"])
+def test_torchscript_export_matches_pytorch(name, tmp_path):
+    model = family_model(name, tmp_path)
+    traced = torch.jit.load(str(export(model, tmp_path / f"{name}.pt", "torchscript")))
+    l = torch.rand(2, 1, 70, 90) * 100
+    assert (traced(l) - model.colorize_full(l)).abs().max() < TOLERANCE_AB
+
+
+def test_export_command_then_colorize_with_onnxruntime(tmp_path):
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(build_colorizer(CNN_CONFIG, "lab"), tmp_path / "cnn.ckpt")
+    onnx_file = tmp_path / "cnn.onnx"
+    command = [sys.executable, "-m", "colorization.export", "--model", str(checkpoint), "--out", str(onnx_file)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"wrote {onnx_file} (onnx,")
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert (
+        again.returncode == 2
+        and again.stderr.strip() == f"error: --out {onnx_file} already exists; pass --overwrite to replace it"
+    )
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i, (height, width) in enumerate([(40, 64), (33, 21), (40, 64)]):
+        Image.fromarray(photo(height, width)).save(scans / f"p{i}.png")
+    by_onnx = colorize_paths([scans], str(onnx_file), tmp_path / "onnx", workers=0)
+    by_torch = colorize_paths([scans], str(checkpoint), tmp_path / "torch", workers=0)
+    assert by_onnx.done == by_torch.done == 3
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "onnx" / f"p{i}.png"), dtype=int)
+        b = np.asarray(Image.open(tmp_path / "torch" / f"p{i}.png"), dtype=int)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_an_onnx_file_from_elsewhere_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from colorization.errors import DataError
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["l"], ["lab"])],
+        "foreign",
+        [helper.make_tensor_value_info("l", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("lab", TensorProto.FLOAT, None)],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "foreign.onnx")
+    with pytest.raises(DataError, match="foreign.onnx: not an export of this project"):
+        OnnxColorizer(tmp_path / "foreign.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(DataError, match="junk.onnx: not a readable ONNX model"):
+        OnnxColorizer(tmp_path / "junk.onnx")
