@@ -13,6 +13,7 @@ import io
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,7 +25,9 @@ HINT = {"x": 300, "y": 120, "color": "#00ff00"}
 
 
 def run() -> str:
-    from starlette.testclient import TestClient
+    with warnings.catch_warnings():  # starlette's notice that its test client will move to httpx2
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from starlette.testclient import TestClient
 
     from colorization.demo.catalog import Catalog
     from colorization.demo.server import Demo, create_app

@@ -147,6 +147,13 @@ function hintsToSend() {
   return state.hints.map(({ x, y, color, ab }) => (color ? { x, y, color } : { x, y, ab }));
 }
 
+// what the page shows now, as a request: the preview, or with `full` the whole photo
+function colorizeRequest(full) {
+  const model = currentModel();
+  const hints = model.hints ? hintsToSend() : [];
+  return { photo: state.photo.id, model: model.key, hints, temperature: state.temperature, full };
+}
+
 async function colorize() {
   if (!state.photo) return;
   state.dirty = true;
@@ -155,13 +162,7 @@ async function colorize() {
   setState("busy");
   while (state.dirty) {
     state.dirty = false;
-    const model = currentModel();
-    const body = {
-      photo: state.photo.id,
-      model: model.key,
-      hints: model.hints ? hintsToSend() : [],
-      temperature: state.temperature,
-    };
+    const body = colorizeRequest(false);
     const number = ++state.request;
     const started = performance.now();
     let response;
@@ -222,14 +223,7 @@ async function downloadFull(event) {
   const link = $("download");
   if (link.href.startsWith("blob:") && state.fullRequest === state.request) return; // ready: let the click save it
   event.preventDefault();
-  const model = currentModel();
-  const body = {
-    photo: state.photo.id,
-    model: model.key,
-    hints: model.hints ? hintsToSend() : [],
-    temperature: state.temperature,
-    full: true,
-  };
+  const body = colorizeRequest(true);
   setState("busy");
   showMessage("");
   link.setAttribute("aria-disabled", "true");
