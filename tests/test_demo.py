@@ -206,6 +206,10 @@ def test_the_page_shows_exactly_what_colorize_image_makes(client, catalog, model
     np.testing.assert_array_equal(np.asarray(shown), np.asarray(from_file))
     response = client.post("/api/colorize", json={"photo": info["id"], "model": keys["cnn"], "hints": hints})
     assert response.status_code == 400 and "takes no hints" in response.json()["error"]
+    # a string is a file path to `colorize_image`: the page may not name files on the server
+    request = {"photo": info["id"], "model": keys["siggraph17"], "hints": str(saved)}
+    response = client.post("/api/colorize", json=request)
+    assert response.status_code == 400 and "expected a list of hint records" in response.json()["error"]
 
 
 def test_a_hint_changes_the_colour_near_its_point(client, models):

@@ -99,7 +99,7 @@ class Demo:
         it is no larger than the preview side), with the hints moved onto the preview.
         """
         stored = self.photos.get(_field(request, "photo", str))
-        hints, temperature = request.get("hints") or None, request.get("temperature")
+        hints, temperature = _hint_records(request) or None, request.get("temperature")
         if temperature is not None and (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)):
             raise ConfigError(f"temperature={temperature!r}: expected a number")
         image = stored.image
@@ -124,7 +124,7 @@ class Demo:
         width, height = stored.size
         if not (0 <= x < width and 0 <= y < height):
             raise DataError(f"point ({x}, {y}) lies outside the {width}x{height} photo")
-        (scale_x, scale_y), hints = stored.scale, scale_hints(request.get("hints") or [], stored.scale)
+        (scale_x, scale_y), hints = stored.scale, scale_hints(_hint_records(request), stored.scale)
         with self.model_lock:
             model = self.catalog.model(key)
             colours = suggest_colours(model, stored.preview_photo, x * scale_x, y * scale_y, hints, self.device)
@@ -148,6 +148,14 @@ def _field(request: dict, key: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ConfigError(f"request field {key!r}={value!r} is missing or of the wrong type")
     return value
+
+
+def _hint_records(request: dict) -> list:
+    """The request's hint records: a list (a string would name a file on the server, which a page may not)."""
+    hints = request.get("hints") or []
+    if not isinstance(hints, list):
+        raise ConfigError(f"request field 'hints'={hints!r}: expected a list of hint records")
+    return hints
 
 
 async def _read_body(request: Request, limit: int, name: str) -> bytes:
