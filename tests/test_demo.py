@@ -113,6 +113,15 @@ def test_a_missing_or_empty_models_folder_stops_before_serving(tmp_path, capsys)
     assert "--max-megapixels=0.0: expected a number > 0" in capsys.readouterr().err
 
 
+def test_ctrl_c_stops_the_server_with_exit_code_0(tmp_path, monkeypatch, capsys):
+    def interrupted(args) -> None:  # what uvicorn does after its graceful shutdown on Ctrl+C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("colorization.demo.server.serve", interrupted)
+    assert main(["--models", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "stopped\n"
+
+
 def test_only_a_local_address_is_served_without_a_warning_and_a_taken_port_is_one_line():
     assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
     assert "shares the page with every machine" in host_warning("0.0.0.0")

@@ -319,7 +319,10 @@ def serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code 0 after Ctrl+C, 2 for a usage error (nothing served)."""
     args = parse_args(argv)
-    run_task(lambda: serve(args))
+    try:
+        run_task(lambda: serve(args))
+    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl+C, then raises it again for the caller
+        print("stopped")
     return 0
 
 
