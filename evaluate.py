@@ -1,22 +1,27 @@
 """Evaluate colorizers: ``python evaluate.py 'checkpoints=[a.ckpt,b.ckpt]' data=sample``.
 
 Composes `conf/evaluate.yaml`, scores every checkpoint plus the reference rows ``gray`` and
-``ground truth`` on one data split, and writes results.md/.csv/.json and comparison.png into a
-new run directory (see `colorization.evaluation`).
+``ground truth`` on one data split, prints the table and writes results.md/.csv/.json and
+comparison.jpg into a new run directory (see `colorization.evaluation`).
 """
 
 import hydra
 from omegaconf import DictConfig
 
 from colorization.evaluation import evaluate
+from colorization.quiet import quiet_libraries
+from colorization.run_dirs import register_resolvers
 from colorization.tasks import apply_to_loggers, hydra_job, run_task
+
+register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    quiet_libraries()
     job = hydra_job("evaluate.py")
     apply_to_loggers(cfg, job)
-    run_task(lambda: evaluate(cfg, job.command))
+    run_task(lambda: evaluate(cfg, job.command), run_dir=job.output_dir)
 
 
 if __name__ == "__main__":

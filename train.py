@@ -7,14 +7,20 @@ Composes `conf/train.yaml`, trains and tests, and returns the metric named by
 import hydra
 from omegaconf import DictConfig
 
+from colorization.quiet import quiet_libraries
+from colorization.run_dirs import register_resolvers
 from colorization.tasks import apply_to_loggers, hydra_job, run_task
 from colorization.training import train
+
+register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    apply_to_loggers(cfg, hydra_job("train.py"))
-    metrics = run_task(lambda: train(cfg))
+    quiet_libraries()
+    job = hydra_job("train.py")
+    apply_to_loggers(cfg, job)
+    metrics = run_task(lambda: train(cfg, model_name=job.choices.get("model")), run_dir=job.output_dir)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
 

@@ -12,16 +12,18 @@ from lightning.pytorch.loggers import WandbLogger
 from colorization.devices import now
 from colorization.loggers import log_image
 from colorization.metrics import delta_e_cie76, mse_rgb
-from colorization.visualize import gray_lab, sample_sheet, save_png, to_uint8_rgb
+from colorization.visualize import gray_lab, labelled_sheet, save_image, to_uint8_rgb
 
-SAMPLE_SHEET_CAPTION = "gray input | prediction | ground truth"
+SAMPLE_SHEET_COLUMNS = ("gray input", "prediction", "ground truth")
+SAMPLE_SHEET_CAPTION = " | ".join(SAMPLE_SHEET_COLUMNS)
 
 
 class SampleSheet(L.Callback):
     """After each validation epoch, colorize fixed validation images and save a PNG sheet.
 
-    Columns: gray input | prediction | ground truth; one row per image. The same images are used
-    at every epoch (the first `num_samples` of the validation set), so sheets can be compared.
+    Columns, named in a strip above them: gray input | prediction | ground truth; one row per
+    image. The same images are used at every epoch (the first `num_samples` of the validation
+    set), so sheets can be compared.
     The sheet also goes, as ``val/samples``, to every logger that shows images (W&B, TensorBoard).
     """
 
@@ -48,8 +50,8 @@ class SampleSheet(L.Callback):
         with torch.no_grad():
             prediction = pl_module.colorize(l)
         truth = torch.cat([l, batch["ab"].to(pl_module.device)], dim=1)
-        sheet = sample_sheet([gray_lab(l), prediction, truth])
-        self.last_path = save_png(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
+        sheet = labelled_sheet([gray_lab(l), prediction, truth], list(SAMPLE_SHEET_COLUMNS))
+        self.last_path = save_image(sheet, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         log_image(trainer.loggers, "val/samples", sheet, step=trainer.global_step, caption=SAMPLE_SHEET_CAPTION)
 
 
@@ -127,4 +129,5 @@ class Throughput(L.Callback):
             return  # an epoch of warm-up batches only has nothing to time
         # every rank sees a shard of the same size (DistributedSampler), so the global rate is world_size x local
         rate = self._images * trainer.world_size / (self._end - self._start)
-        pl_module.log("train/images_per_sec", rate, on_epoch=True)
+        # every rank estimates the same global rate from its own timing: sync_dist averages the estimates
+        pl_module.log("train/images_per_sec", rate, on_epoch=True, sync_dist=True)

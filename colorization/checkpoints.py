@@ -16,12 +16,14 @@ from colorization.modules.base import ColorizerModule
 from colorization.releases import identify_release, release_names
 
 
-def build_colorizer(model_cfg: DictConfig | dict, colorspace: str) -> ColorizerModule:
-    """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config."""
+def build_colorizer(model_cfg: DictConfig | dict, colorspace: str, name: str | None = None) -> ColorizerModule:
+    """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config
+    and its `name` (the chosen option, ``pix2pix``; checkpoints keep both)."""
     model = instantiate(model_cfg, colorspace=colorspace)
     if not isinstance(model, ColorizerModule):
         raise ConfigError(f"model._target_={model_cfg['_target_']!r} is not a ColorizerModule")
     model.model_config = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
+    model.config_name = name
     return model
 
 
@@ -46,7 +48,9 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     if not info or not info.get("model"):
         release = identify_release(checkpoint) if isinstance(checkpoint, dict) else None
         if release is not None:
-            return release.build(path).to(map_location).eval()
+            model = release.build(path)
+            model.config_name = model.config_name or release.name
+            return model.to(map_location).eval()
         raise DataError(
             f"{path}: neither a colorization checkpoint (no 'colorization' entry with the model config) "
             f"nor a recognised release state dict ({', '.join(release_names())})"
@@ -58,6 +62,6 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
         raise DataError(f"{path}: its model._target_={model_cfg['_target_']!r} cannot be imported ({error})") from None
     if issubclass(module, ColorizerModule):
         model_cfg = module.checkpoint_config(model_cfg, path)
-    model = build_colorizer(model_cfg, info["colorspace"])
+    model = build_colorizer(model_cfg, info["colorspace"], info.get("name"))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

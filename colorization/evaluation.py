@@ -10,8 +10,7 @@ directory that must not already hold results (`colorization.report.OUTPUT_FILES`
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,27 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from colorization.devices import Timer, resolve_device
-from colorization.errors import ConfigError, DataError
+from colorization.errors import ConfigError, DataError, check_choice, check_int
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.metrics import SSIM_WINDOW, colorization_metrics
-from colorization.report import OUTPUT_FILES, SPEED_COLUMN, comparison_sheet, log_results, write_results
+from colorization.report import (
+    OUTPUT_FILES,
+    SHEET_FORMATS,
+    SPEED_COLUMN,
+    comparison_sheet,
+    log_results,
+    print_results,
+    write_results,
+)
+from colorization.run_dirs import display_path
 from colorization.sources import Source, load_sources
 from colorization.visualize import gray_lab
 
 log = logging.getLogger(__name__)
 
 GRAY, GROUND_TRUTH = "gray", "ground truth"
+MAX_COMPARISON_IMAGES = 64
+"""Rows of the comparison sheet at most: a sheet is for looking at, the table holds every image."""
 
 
 def colorize_checked(source: Source, l: Tensor, split: str) -> Tensor:
@@ -66,9 +76,10 @@ def check_fit(sources: list[Source], l: Tensor, split: str) -> None:
 
 @torch.no_grad()
 def score(
-    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: int
+    sources: list[Source], loader: DataLoader, device: torch.device, split: str, keep: Sequence[int] = ()
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
-    """Metrics per row name, images/s per model, and the first `keep` images of every row (Lab, CPU).
+    """Metrics per row name, images/s per model, and the images at positions `keep` of the split
+    for every row (Lab, CPU, in the order of `keep`).
 
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
     model; the first batch is run once untimed (`check_fit`, and a warm-up) before timing.
@@ -77,7 +88,8 @@ def score(
     metrics = {row.name: colorization_metrics("", full=True).to(device) for row in rows}
     timers = {source.name: Timer() for source in sources}
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
-    n_kept = 0
+    wanted = sorted(set(keep))
+    start = 0  # position of the batch's first image in the split
     for batch_index, batch in enumerate(loader):
         l = batch["l"].to(device, non_blocking=True)
         target = torch.cat([l, batch["ab"].to(device, non_blocking=True)], dim=1)
@@ -92,13 +104,24 @@ def score(
                 with timers[row.name].timed(device):
                     prediction = row.model.colorize_full(l)
             metrics[row.name].update(prediction, target)
-            if n_kept < keep:
-                kept[row.name].append(prediction[: keep - n_kept].float().cpu())
-        n_kept = min(keep, n_kept + l.shape[0])
+            here = [i - start for i in wanted if start <= i < start + l.shape[0]]
+            if here:
+                kept[row.name].append(prediction[here].float().cpu())
+        start += l.shape[0]
     images = len(loader.dataset)
     values = {name: {key: float(v) for key, v in collection.compute().items()} for name, collection in metrics.items()}
     speed = {name: images / max(timer.seconds, 1e-12) for name, timer in timers.items()}
-    return values, speed, [torch.cat(kept[row.name]) for row in rows]
+    order = [wanted.index(i) for i in keep]
+    return values, speed, [torch.cat(kept[row.name])[order] for row in rows]
+
+
+def spread_positions(count: int, wanted: int) -> list[int]:
+    """`wanted` positions spread evenly over a split of `count` images, first and last included
+    (so the comparison shows the split's variety, not neighbouring crops of one photo)."""
+    wanted = max(0, min(wanted, count))
+    if wanted <= 1:
+        return list(range(wanted))
+    return sorted({round(k * (count - 1) / (wanted - 1)) for k in range(wanted)})
 
 
 def _plain(value: Any) -> Any:
@@ -106,15 +129,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     return value
-
-
-def _display_path(path: str | Path) -> str:
-    """`path` relative to the working directory when it lies below it (shorter tables)."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]]:
@@ -128,6 +142,11 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
         raise ConfigError(f"paths.output_dir={str(output_dir)!r} already holds {existing}; refusing to overwrite them")
     device = resolve_device(str(cfg.get("device", "auto")))
     split = str(cfg.split)
+    comparison_images = check_int("comparison_images", cfg.get("comparison_images", 8), 1, MAX_COMPARISON_IMAGES)
+    sheet_format = str(check_choice("comparison_format", cfg.get("comparison_format", "jpg"), SHEET_FORMATS))
+    tile = cfg.get("comparison_tile")
+    if tile is not None:
+        check_int("comparison_tile", tile, 8, 4096)
     checkpoints = _plain(cfg.get("checkpoints"))
     reported = _plain(cfg.get("reported")) or {}
     if not isinstance(reported, Mapping) or not all(isinstance(v, Mapping) for v in reported.values()):
@@ -139,16 +158,19 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     loggers = instantiate_all(cfg.get("logger"))
-    log.info("evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, datamodule.root)
+    log.info(
+        "evaluating %d model(s) on %d %s images of %s", len(sources), len(dataset), split, display_path(datamodule.root)
+    )
 
-    values, speed, kept = score(sources, loader, device, split, keep=int(cfg.comparison_images))
+    keep = spread_positions(len(dataset), comparison_images)
+    values, speed, kept = score(sources, loader, device, split, keep=keep)
     names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
-    checkpoint_of = {s.name: _display_path(s.checkpoint) for s in sources}
+    checkpoint_of = {s.name: display_path(s.checkpoint) for s in sources}
     rows = [
         {
             "model": name,
             "checkpoint": checkpoint_of.get(name, ""),
-            "data": _display_path(datamodule.root),
+            "data": display_path(datamodule.root),
             "split": split,
             "images": len(dataset),
             "image_size": f"{dataset.crop_size}x{dataset.crop_size}",
@@ -159,8 +181,8 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
         for name in names
     ]
     output_dir.mkdir(parents=True, exist_ok=True)
-    sheet = comparison_sheet(kept, names)
-    written = write_results(rows, list(reported), output_dir, sheet, command)
+    sheet = comparison_sheet(kept, names, tile)
+    written = write_results(rows, list(reported), output_dir, sheet, command, sheet_format)
     log_results(loggers, rows, sheet)
-    log.info("results: %s", ", ".join(os.fspath(p) for p in written))
+    print_results(rows, list(reported), written)
     return rows

@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from colorization.errors import check_choice
+from colorization.run_dirs import display_path
 
 WANDB_MODES = ("online", "offline", "disabled")
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -68,29 +68,40 @@ def wandb_logger(
 
     `mode`: online, offline, disabled, or None to decide as `resolve_wandb_mode` does. `group` and
     `tags` as given (the entry points fill in a multirun's group and the chosen model and colour
-    space, see `colorization.tasks.hydra_job`). Offline runs print the ``wandb sync`` command that
-    uploads them later.
+    space, see `colorization.tasks.hydra_job`). W&B's own terminal output is kept to its errors:
+    where the run is (its page, or the ``wandb sync`` command of an offline run) is part of the
+    summary at the end of a run (`wandb_run_line`).
     """
+    import wandb
+
     mode = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    # offline, even the banner and the closing history would only repeat what the summary says
+    settings = kwargs.pop("settings", None) or wandb.Settings(quiet=True, silent=mode == "offline")
     logger = WandbLogger(
         save_dir=save_dir,
         project=project,
         mode=mode,
         group=group,
         tags=run_tags(tags),
+        settings=settings,
         **kwargs,
     )
-    if mode == "offline":
-        _print_sync_hint(save_dir)
+    # Lightning passes anonymous=None, a setting wandb deprecated and warns about on every run
+    if logger._wandb_init.get("anonymous") is None:
+        logger._wandb_init.pop("anonymous", None)
     return logger
 
 
-@rank_zero_only
-def _print_sync_hint(save_dir: str) -> None:
-    # the run directory exists only once the run starts; wandb names it offline-run-<time>-<id>
-    runs = Path(save_dir).resolve() / "wandb" / "offline-run-*"
-    print(f"wandb: logging offline; upload later with: wandb sync {runs}")
+def wandb_run_line() -> str | None:
+    """Where the current W&B run is: its page, or for an offline run the command that uploads it; None without one."""
+    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
+    run = None if wandb is None else wandb.run
+    if run is None:
+        return None
+    if run.settings._offline:
+        return f"offline; upload with: wandb sync {display_path(run.settings.sync_dir)}"
+    return run.url
 
 
 def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, caption: str | None = None) -> None:

@@ -25,12 +25,12 @@ class Source:
     model: ColorizerModule | None = None
 
 
-def parse_checkpoints(checkpoints: Sequence[str] | Mapping[str, str] | None) -> list[tuple[str | None, str]]:
-    """``checkpoints`` as (row name or None, path) pairs: a list of paths, or a mapping name -> path."""
+def parse_checkpoints(checkpoints: str | Sequence[str] | Mapping[str, str] | None) -> list[tuple[str | None, str]]:
+    """``checkpoints`` as (row name or None, path) pairs: a path, a list of paths, or a mapping name -> path."""
     if not checkpoints:
         return []
     if isinstance(checkpoints, str):
-        raise ConfigError(f"checkpoints={checkpoints!r} must be a list of paths or a mapping name -> path")
+        return [(None, checkpoints)]  # one path is a list of one
     if isinstance(checkpoints, Mapping):
         pairs = []
         for name, path in checkpoints.items():

@@ -12,6 +12,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
@@ -20,16 +21,20 @@ from omegaconf import DictConfig
 
 from colorization.errors import find_user_error
 from colorization.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
+from colorization.run_dirs import remove_unstarted_run_dir
 
 USER_ERROR_EXIT_CODE = 2
 T = TypeVar("T")
 
 
-def run_task(job: Callable[[], T]) -> T:
+def run_task(job: Callable[[], T], run_dir: str | Path | None = None) -> T:
     """Run `job`; a `ColorizationError` becomes ``error: <message>`` on stderr and exit code 2.
 
-    Any other exception is a bug and keeps its traceback. The W&B run, if the job opened one, is
-    closed whatever happens, so that every job of a multirun gets its own run.
+    Any other exception is a bug and keeps its traceback. After a user error, `run_dir` (the
+    job's output directory) is deleted when it holds only what Hydra wrote before the job started
+    (`run_dirs.remove_unstarted_run_dir`), so failed starts leave no look-alike run behind. The
+    W&B run, if the job opened one, is closed whatever happens, so that every job of a multirun
+    gets its own run.
     """
     try:
         return job()
@@ -38,6 +43,8 @@ def run_task(job: Callable[[], T]) -> T:
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
+        if run_dir is not None:
+            remove_unstarted_run_dir(run_dir)
         raise SystemExit(USER_ERROR_EXIT_CODE) from None
     finally:
         finish_wandb()
@@ -53,6 +60,8 @@ class HydraJob:
     """The W&B group of a multirun's jobs (`loggers.multirun_group`); None for a single run."""
     choices: dict[str, str] = field(default_factory=dict)
     """Config group -> chosen option (``model: cnn``)."""
+    output_dir: str | None = None
+    """The job's run directory."""
 
 
 def hydra_job(script: str) -> HydraJob:
@@ -63,7 +72,7 @@ def hydra_job(script: str) -> HydraJob:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         group = multirun_group(hydra_cfg.job.name, hydra_cfg.sweep.dir)
     choices = {key: str(value) for key, value in hydra_cfg.runtime.choices.items() if value is not None}
-    return HydraJob(command=command, group=group, choices=choices)
+    return HydraJob(command=command, group=group, choices=choices, output_dir=hydra_cfg.runtime.output_dir)
 
 
 def apply_to_loggers(cfg: DictConfig, job: HydraJob) -> None:

@@ -1,4 +1,4 @@
-"""Pictures of results: sample sheets of gray input | prediction | ground truth."""
+"""Pictures of results: sheets of Lab images side by side, each column named in a strip above it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from colorization.colorspaces import lab_to_rgb
@@ -30,9 +30,36 @@ def sample_sheet(columns: list[Tensor]) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
-def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an (H, W, 3) uint8 image as PNG, creating parent directories."""
+HEADER_HEIGHT = 14
+"""Pixels of the name strip above each column of a labelled sheet."""
+
+
+def labelled_sheet(columns: list[Tensor], names: list[str]) -> np.ndarray:
+    """`sample_sheet` of the columns with each column's name written above it; (14 + B*H, K*W, 3) uint8.
+
+    A name wider than its column is shortened to fit (the full names are wherever the columns are
+    listed: the caption, the results table).
+    """
+    sheet = sample_sheet(columns)
+    width = columns[0].shape[-1]
+    header = Image.new("RGB", (sheet.shape[1], HEADER_HEIGHT), "white")
+    draw = ImageDraw.Draw(header)
+    for k, name in enumerate(names):
+        while len(name) > 1 and draw.textlength(name) > width - 4:
+            name = name[:-1]
+        draw.text((k * width + 2, 1), name, fill="black")
+    return np.concatenate([np.asarray(header), sheet], axis=0)
+
+
+JPEG_QUALITY = 85
+"""Quality of JPEG sheets: photos look the same as in PNG at a fraction of the size."""
+
+
+def save_image(image: np.ndarray, path: str | Path) -> Path:
+    """Write an (H, W, 3) uint8 image, creating parent directories; the suffix picks the format
+    (``.png`` lossless, ``.jpg``/``.jpeg`` at `JPEG_QUALITY`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
+    options = {"quality": JPEG_QUALITY} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    Image.fromarray(image).save(path, **options)
     return path

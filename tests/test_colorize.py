@@ -179,7 +179,7 @@ def test_side_by_side_and_jpeg_output(cnn_checkpoint, tmp_path):
     assert np.abs(left[..., 0] - left[..., 1]).max() <= 1, "the left half is the gray input"
 
 
-def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, tmp_path):
+def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, tmp_path, capsys):
     Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
     with pytest.raises(ConfigError, match="would overwrite an input photo"):
         colorize_paths([tmp_path / "a.png"], str(cnn_checkpoint), tmp_path, workers=0)
@@ -196,11 +196,16 @@ def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, 
         ([str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--temperature", "0.5"], "--temperature"),
         ([str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--batch-size", "0"], "--batch-size=0"),
     ]
-    for args, message in cases:
-        result = run_cli(*args, "--out", str(tmp_path / "out2"))
-        assert result.returncode == 2, (args, result.stderr)
-        lines = result.stderr.strip().splitlines()
+    for args, message in cases:  # in process: the entry point's own exit is checked once below
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--out", str(tmp_path / "out2"), "--workers", "0"])
+        assert exit_info.value.code == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    result = run_cli(*cases[0][0], "--out", str(tmp_path / "out2"))
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nothing.ckpt'}: file not found"
+    ]
     assert not (tmp_path / "out2").exists(), "nothing is written after a usage error"
 
 

@@ -17,9 +17,10 @@ from skimage.color import deltaE_cie76
 from colorization import metrics as M
 from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate
-from colorization.report import HEADER_HEIGHT, OUTPUT_FILES
+from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, spread_positions
+from colorization.report import OUTPUT_FILES
 from colorization.training import train
+from colorization.visualize import HEADER_HEIGHT
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
 
 MODELS = ("cnn", "model2")
@@ -31,7 +32,7 @@ def checkpoints(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     paths = {}
     for name in MODELS:
         run = tmp_path_factory.mktemp(f"train_{name}") / "run"
-        train(compose_config("train", [*tiny_overrides(sample_root, run), f"model={name}"]))
+        train(compose_config("train", [*tiny_overrides(sample_root, run), f"model={name}"]), model_name=name)
         paths[name] = run / "checkpoints" / "last.ckpt"
     return paths
 
@@ -97,12 +98,12 @@ def test_evaluate_writes_every_output_and_matches_a_direct_recomputation(sample_
     out = tmp_path / "eval"
     names = {"cnn": str(checkpoints["cnn"]), "model2": str(checkpoints["model2"])}
     spec = "{" + ", ".join(f"{k}: '{v}'" for k, v in names.items()) + "}"
-    cfg = evaluate_config(sample_root, out, f"checkpoints={spec}", "comparison_images=3", "data.batch_size=3")
+    overrides = ["comparison_images=3", "comparison_format=png", "data.batch_size=3"]
+    cfg = evaluate_config(sample_root, out, f"checkpoints={spec}", *overrides)
     rows = evaluate(cfg)
 
     assert [row["model"] for row in rows] == [GRAY, "cnn", "model2", GROUND_TRUTH]
-    for name in OUTPUT_FILES:
-        assert (out / name).is_file(), name
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(OUTPUT_FILES[:3] + ("comparison.png",))
 
     target = tiny_test_set(sample_root)
     size = TINY_SAMPLE["data.image_size"]
@@ -147,10 +148,12 @@ def test_evaluate_writes_every_output_and_matches_a_direct_recomputation(sample_
 
     sheet = np.asarray(Image.open(out / "comparison.png"))
     assert sheet.shape == (HEADER_HEIGHT + 3 * size, 4 * size, 3)
-    # the last column is the ground truth, image by image
+    # the last column is the ground truth: the first, a middle and the last image of the split
     from colorization.visualize import to_uint8_rgb
 
-    np.testing.assert_array_equal(sheet[HEADER_HEIGHT:, 3 * size :], np.concatenate(list(to_uint8_rgb(target[:3]))))
+    spread = spread_positions(len(target), 3)
+    assert spread == [0, len(target) // 2, len(target) - 1]
+    np.testing.assert_array_equal(sheet[HEADER_HEIGHT:, 3 * size :], np.concatenate(list(to_uint8_rgb(target[spread]))))
 
     logged = (out / "csv" / "metrics.csv").read_text()
     assert "eval/cnn/cie76" in logged and "eval/model2/auc_ab" in logged
@@ -167,11 +170,31 @@ def test_no_sources_gives_the_two_reference_rows(sample_root, tmp_path):
     assert not (tmp_path / "eval" / "csv").exists()
 
 
-def test_a_list_of_checkpoints_gets_unique_names_from_the_model(sample_root, checkpoints, tmp_path):
-    both = f"checkpoints=[{checkpoints['cnn']},{checkpoints['cnn']}]"
+def test_a_list_of_checkpoints_gets_unique_names_from_the_model_config(sample_root, checkpoints, tmp_path):
+    both = f"checkpoints=[{checkpoints['cnn']},{checkpoints['cnn']},{checkpoints['model2']}]"
     rows = evaluate(evaluate_config(sample_root, tmp_path / "eval", both, "~logger", "comparison_images=1"))
-    assert [row["model"] for row in rows] == [GRAY, "StudyCNN (lab)", "StudyCNN (lab) #2", GROUND_TRUTH]
+    assert [row["model"] for row in rows] == [GRAY, "cnn", "cnn #2", "model2", GROUND_TRUTH]
     assert rows[1]["cie76"] == pytest.approx(rows[2]["cie76"], rel=1e-12)
+
+
+def test_one_path_is_a_list_of_one_and_the_table_is_printed(sample_root, checkpoints, tmp_path, capsys):
+    out = tmp_path / "eval"
+    rows = evaluate(evaluate_config(sample_root, out, f"checkpoints={checkpoints['model2']}", "~logger"))
+    assert [row["model"] for row in rows] == [GRAY, "model2", GROUND_TRUTH]
+    printed = capsys.readouterr().out
+    table = [line for line in printed.splitlines() if line.strip().startswith((GRAY, "model2", GROUND_TRUTH))]
+    assert len(table) == 3, printed  # every row, the reference rows included
+    assert f"{rows[1]['cie76']:.2f}" in table[1] and f"{rows[0]['cie76']:.2f}" in table[0]
+    assert "CIE76 ΔE ↓" in printed and f"results: {out}" in printed
+    # the default sheet is a JPEG (a PNG only when asked)
+    assert (out / "comparison.jpg").is_file() and not (out / "comparison.png").exists()
+    assert Image.open(out / "comparison.jpg").format == "JPEG"
+
+
+def test_comparison_rows_are_spread_over_the_split():
+    assert spread_positions(48, 8) == [0, 7, 13, 20, 27, 34, 40, 47]
+    assert spread_positions(5, 8) == [0, 1, 2, 3, 4]  # fewer images than rows: all of them
+    assert spread_positions(10, 1) == [0]
 
 
 def test_a_split_the_model_cannot_colorize_is_a_data_error(sample_root, checkpoints, tmp_path):

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
 from colorization.training import train
+from colorization.visualize import HEADER_HEIGHT
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -45,7 +47,10 @@ def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_
 
     sheet = Image.open(run / "samples" / "epoch_003.png")
     crop = TINY_SAMPLE["data.crop_size"]
-    assert sheet.size == (3 * crop, sheet.size[1]) and sheet.size[1] % crop == 0
+    assert sheet.size == (3 * crop, sheet.size[1]) and (sheet.size[1] - HEADER_HEIGHT) % crop == 0
+    # the name strip above the columns: dark text on white, the pictures below it
+    strip = np.asarray(sheet)[:HEADER_HEIGHT]
+    assert (strip == 255).mean() > 0.5 and (strip < 128).any()
 
     model = load_colorizer(run / "checkpoints" / "last.ckpt")
     l = torch.rand(2, 1, crop, crop) * 100

@@ -7,7 +7,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 from torch import Tensor
-from torch.utils.data import DataLoader
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Sampler
 
 from colorization.data.ab_prior import cached_bin_counts
 from colorization.data.lab_arrays import LabArrays, LabCropDataset, Split, make_split
@@ -71,11 +72,19 @@ class LabArraysDataModule(L.LightningDataModule):
         self.val_set = LabCropDataset(self.arrays, self.split.val, self.eval_crop_size, train=False)
         self.test_set = LabCropDataset(self.arrays, self.split.test, self.eval_crop_size, train=False)
 
-    def _loader(self, dataset: LabCropDataset, batch_size: int, shuffle: bool, pin_memory: bool = True) -> DataLoader:
+    def _loader(
+        self,
+        dataset: LabCropDataset,
+        batch_size: int,
+        shuffle: bool,
+        pin_memory: bool = True,
+        sampler: Sampler | None = None,
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and pin_memory,
@@ -89,7 +98,21 @@ class LabArraysDataModule(L.LightningDataModule):
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False, sampler=self._each_image_once())
+
+    def _each_image_once(self) -> Sampler | None:
+        """Under multi-process testing, this process's share of the test set with no image repeated; else None.
+
+        Lightning's default `DistributedSampler` pads the shares to equal length by repeating images,
+        which the test metrics would count twice. Testing runs the module outside DDP's forward, so
+        shares that differ by one batch are safe; the metrics sum over every process.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            self.test_set, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
 
     def eval_dataloader(self, split: str, crop_size: int | None = None, pin_memory: bool = True) -> DataLoader:
         """Centre crops of `crop_size` (None: the whole image) of one split, in order, `eval_batch_size` a batch.

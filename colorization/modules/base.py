@@ -6,6 +6,9 @@ family is scored by exactly the same metric code (`colorization.metrics`).
 
 from __future__ import annotations
 
+import inspect
+import math
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.colorspaces import ColorSpace, get_colorspace
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, DataError
 from colorization.metrics import colorization_metrics
 from colorization.models.base import Network
 
@@ -53,8 +56,10 @@ class ColorizerModule(L.LightningModule):
         # validation runs every epoch and drives checkpointing: the cheap metrics; test: all of them
         self.val_metrics = colorization_metrics(prefix="val/")
         self.test_metrics = colorization_metrics(prefix="test/", full=True)
-        # the model's Hydra config, stored in checkpoints so they can be rebuilt (see checkpoints.py)
+        # the model's Hydra config, stored in checkpoints so they can be rebuilt (see checkpoints.py),
+        # and the name of that config (``model=pix2pix``: "pix2pix"), which names the model in tables
         self.model_config: dict | None = None
+        self.config_name: str | None = None
 
     @abstractmethod
     def colorize(self, l: Tensor) -> Tensor:
@@ -62,10 +67,17 @@ class ColorizerModule(L.LightningModule):
 
     @property
     def display_name(self) -> str:
-        """A short name of the model for tables and UIs: its network's class (or its own) and colour space."""
+        """A short name of the model for tables and UIs: its config's name (``pix2pix``, ``eccv16``),
+        with the colour space when it is not Lab (``model2 (hls)``). A model built without a config
+        name (an old checkpoint, a config given as a dict) is named after `family_name`."""
+        name = self.config_name or self.family_name
+        return name if self.colorspace.name == "lab" else f"{name} ({self.colorspace.name})"
+
+    @property
+    def family_name(self) -> str:
+        """The model's name when it has no config name: its network's class (or its own)."""
         net = getattr(self, "net", None)
-        owner = net if isinstance(net, torch.nn.Module) else self
-        return f"{type(owner).__name__} ({self.colorspace.name})"
+        return type(net if isinstance(net, torch.nn.Module) else self).__name__
 
     @classmethod
     def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -83,8 +95,10 @@ class ColorizerModule(L.LightningModule):
 
         L is resized to `working_size` (`size` overrides it), colorized there, and the predicted
         ab is upsampled bilinearly and re-attached to the full-resolution L (as Zhang et al.'s
-        release does).
+        release does). Bad input (shape, dtype, value range, keywords this model does not read)
+        raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """
+        check_colorize_input(self, l, colorize_kwargs)
         work = self.working_size(*l.shape[-2:], size)
         if work == tuple(l.shape[-2:]):
             return self.colorize(l, **colorize_kwargs)
@@ -122,6 +136,14 @@ class ColorizerModule(L.LightningModule):
                 size = getattr(datamodule, key, None)
                 if size is not None and not network.fits(size):
                     raise ConfigError(misfit_message(f"data.{key}", size, f"model.{name}", name, network))
+        crop = getattr(datamodule, "crop_size", None)
+        if stage == "fit" and crop is not None:
+            # one training-size image: the model summary shows each network's sizes and counts its FLOPs
+            self.example_input_array = torch.zeros(1, 1, crop, crop)
+
+    def forward(self, l: Tensor) -> Tensor:
+        """(B, 1, H, W) L in [0, 100] -> the model's output; families that train on another output override it."""
+        return self.colorize(l)
 
     def use_optimizer(self, optimizer: OptimizerFactory | None, scheduler: SchedulerFactory | None = None) -> None:
         """Keep the config's optimizer (and scheduler) partial after checking its settings."""
@@ -148,7 +170,55 @@ class ColorizerModule(L.LightningModule):
         return optimizers, schedulers
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["colorization"] = {"model": self.model_config, "colorspace": self.colorspace.name}
+        checkpoint["colorization"] = {
+            "model": self.model_config,
+            "colorspace": self.colorspace.name,
+            "name": self.config_name,
+        }
+
+
+L_RANGE_TOLERANCE = 1e-3
+"""How far L may stray outside [0, 100] (rounding in colour conversions) before it is refused."""
+
+
+def check_colorize_input(model: ColorizerModule, l: Tensor, colorize_kwargs: dict[str, Any]) -> None:
+    """Refuse what `colorize_full` cannot colorize correctly, in one line saying what was expected.
+
+    `l` must be a floating-point (B, 1, H, W) tensor of CIE L* in [0, 100]; uint8 input (0..255)
+    is refused with the conversion that fixes it. L whose largest value is above 0 and at most 1
+    looks like [0, 1] input, but so does a nearly black photo (a night-sky crop of L 0..0.8), so it
+    gets a warning with the fix rather than an error. `colorize_kwargs` must be keywords the
+    model's `colorize` reads (only SIGGRAPH17 reads ``hints``).
+    """
+    accepted = inspect.signature(model.colorize).parameters
+    unknown = [key for key in colorize_kwargs if key not in accepted]
+    if unknown:
+        readers = " (only SIGGRAPH17 reads hints)" if "hints" in unknown else ""
+        raise ConfigError(
+            f"{model.display_name} takes no {', '.join(f'{key}=' for key in unknown)} keyword{readers}; "
+            f"it reads {[key for key in accepted if key != 'l'] or 'none'}"
+        )
+    if not isinstance(l, Tensor):
+        raise DataError(f"expected L as a torch.Tensor of shape (B, 1, H, W); got {type(l).__name__}")
+    if l.dim() != 4 or l.shape[1] != 1:
+        fix = "; add the batch dimension with l[None]" if l.dim() == 3 and l.shape[0] == 1 else ""
+        raise DataError(f"expected L of shape (B, 1, H, W); got {tuple(l.shape)}{fix}")
+    if not l.is_floating_point():
+        fix = " (uint8 0..255: use l.float() * 100 / 255)" if l.dtype == torch.uint8 else ""
+        raise DataError(f"expected L as floating point in [0, 100]; got {l.dtype}{fix}")
+    if l.numel() == 0:
+        raise DataError(f"expected at least one pixel; got L of shape {tuple(l.shape)}")
+    low, high = (float(v) for v in torch.aminmax(l.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise DataError("L holds NaN or infinite values; expected L in [0, 100]")
+    if low < -L_RANGE_TOLERANCE or high > 100 + L_RANGE_TOLERANCE:
+        raise DataError(f"expected L in [0, 100]; got values in [{low:.4g}, {high:.4g}]")
+    if 0 < high <= 1:
+        warnings.warn(
+            f"L holds values in [{low:.4g}, {high:.4g}]: a nearly black photo, or L in [0, 1] given for [0, 100] "
+            "(then use l * 100)",
+            stacklevel=3,
+        )
 
 
 def working_size(

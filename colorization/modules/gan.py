@@ -160,11 +160,13 @@ class GANColorizer(ColorizerModule):
             opt_g.step()
             self.untoggle_optimizer(opt_g)
 
+        # sync_dist: under DDP the epoch values average every process, not rank 0 alone
         self.log_dict(
             {f"train/{name}": value.detach() for name, value in losses.items()},
             on_step=True,
             on_epoch=True,
             batch_size=l.shape[0],
+            sync_dist=True,
         )
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:

@@ -96,9 +96,9 @@ class ZhangColorizer(ColorizerModule):
         self.use_optimizer(optimizer, scheduler)
 
     @property
-    def display_name(self) -> str:
+    def family_name(self) -> str:
         # the family's module names the model better than its network (ECCV16Module, not ECCV16Colorizer)
-        return f"{type(self).__name__} ({self.colorspace.name})"
+        return type(self).__name__
 
     @classmethod
     def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -143,8 +143,14 @@ class ZhangColorizer(ColorizerModule):
 
     def _log_losses(self, batch_size: int, **losses: Tensor) -> None:
         for name, value in losses.items():
-            self.log(
-                f"train/{name}", value, on_step=True, on_epoch=True, prog_bar=name == "loss", batch_size=batch_size
+            self.log(  # sync_dist: under DDP the epoch values average every process, not rank 0 alone
+                f"train/{name}",
+                value,
+                on_step=True,
+                on_epoch=True,
+                prog_bar=name == "loss",
+                batch_size=batch_size,
+                sync_dist=True,
             )
 
 
@@ -317,24 +323,17 @@ for _kind in RELEASE_SIGNATURES:
     register_release(release_format(_kind))
 
 
-# the files the official `colorizers` package fetches; `--model eccv16` / `model.weights=eccv16` name them
-register_release_file(
-    ReleaseFile(
-        name="eccv16",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-        filename="colorization_release_v2-9b330a0b.pth",
-        sha256_prefix="9b330a0b",
-        size=128_976_165,
-        description="Zhang et al. ECCV16, official release",
+RELEASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
+"""Where the official `colorizers` package fetches the weights from."""
+OFFICIAL_FILES = {
+    "eccv16": ("colorization_release_v2-9b330a0b.pth", 128_976_165),
+    "siggraph17": ("siggraph17-df00044c.pth", 136_787_426),
+}
+"""Release name -> (file name, bytes); the 8 hex digits in the name start the file's sha256."""
+
+# `--model eccv16` / `model.weights=eccv16` name them (colorization.downloads)
+for _name, (_filename, _size) in OFFICIAL_FILES.items():
+    _digest = _filename.rsplit("-", 1)[1].removesuffix(".pth")
+    register_release_file(
+        ReleaseFile(_name, RELEASE_URL + _filename, _filename, _digest, _size, f"Zhang et al. {_name}")
     )
-)
-register_release_file(
-    ReleaseFile(
-        name="siggraph17",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-        filename="siggraph17-df00044c.pth",
-        sha256_prefix="df00044c",
-        size=136_787_426,
-        description="Zhang et al. SIGGRAPH17, official release",
-    )
-)
