@@ -85,7 +85,7 @@ def test_the_catalog_lists_what_loads_and_skips_the_rest_with_one_line_each(mode
     assert (siggraph.hints, siggraph.palette, eccv.hints, cnn.hints) == (True, True, False, False)
     assert eccv.temperature == 1.0, "ECCV16's release decodes with T = 1"
     assert siggraph.temperature is None and cnn.temperature is None, "no slider for models that regress colours"
-    assert siggraph.name.startswith("SIGGRAPH17") and eccv.name.startswith("ECCV16")
+    assert siggraph.name.lower().startswith("siggraph17") and eccv.name.lower().startswith("eccv16")
     assert len({entry.name for entry in entries.values()}) == 3, "display names are unique"
     assert len(catalog._loaded) <= catalog.kept
     # a model that left the cache comes back loaded from its file, the same model
