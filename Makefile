@@ -59,6 +59,13 @@ results: $(STAMP)  ## README's results table: RESULTS_DIR/evaluate/results.md
 	$(PY) evaluate.py "checkpoints={$$checkpoints}" hydra.run.dir=$(RESULTS_DIR)/evaluate $(EVAL_ARGS)
 	@echo "results: $(RESULTS_DIR)/evaluate/results.md"
 
+# `make demo`: the local web page (colorize-demo) with the colorizers under MODELS: train.py runs
+# (default) or a folder of release weight files, e.g. MODELS=~/.cache/bw-colorization
+MODELS ?= logs/train
+.PHONY: demo
+demo: $(STAMP)  ## a local web page to colorize photos: http://127.0.0.1:8765
+	$(PY) -m colorization.demo --models $(MODELS) $(ARGS)
+
 clean:
 	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

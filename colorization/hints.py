@@ -184,6 +184,12 @@ def read_hints_file(path: str | Path) -> list[tuple[float, float, float, float]]
         text = path.read_text()
     except OSError as error:
         raise DataError(f"{path}: cannot read the hints file ({error.strerror or error})") from None
+    return parse_hints(text, path)
+
+
+def parse_hints(text: str, path: str | Path) -> list[tuple[float, float, float, float]]:
+    """(x, y, a, b) points from the text of a hints file; `path` names it in errors and its suffix gives the format."""
+    path = Path(path)
     if path.suffix.lower() == ".json":
         try:
             records = json.loads(text)

@@ -248,15 +248,27 @@ class SIGGRAPH17Module(ZhangColorizer):
 
     def colorize(self, l: Tensor, hints: Hints | None = None) -> Tensor:
         """(B, 1, H, W) L -> (B, 3, H, W) Lab; `hints` (points in any image size) guide the colours."""
+        logits, ab = self._run(l, hints)
+        if self.decode == "classification":
+            ab = F.interpolate(self.quantizer.decode(logits, self.temperature), size=l.shape[-2:], mode="bilinear")
+        return torch.cat([l, ab], dim=1)
+
+    def colour_probabilities(self, l: Tensor, hints: Hints | None = None) -> Tensor:
+        """(B, 1, H, W) L (+ hints) -> (B, Q, ceil(H/4), ceil(W/4)) the class head's probability of each ab bin.
+
+        The bins' centres are ``self.quantizer.centres`` (Q, 2): the colours the model finds
+        likely at a point, which an interactive tool offers as a palette.
+        """
+        return F.softmax(self._run(l, hints)[0], dim=1)
+
+    def _run(self, l: Tensor, hints: Hints | None) -> tuple[Tensor, Tensor]:
+        """The network on L and the rasterized hints: class logits (1/4 resolution) and regressed ab."""
         hint_ab = mask = None
         if hints is not None:
             if len(hints.points) != l.shape[0]:
                 raise DataError(f"hints for {len(hints.points)} images given with a batch of {l.shape[0]}")
             hint_ab, mask = hints.rasterize(*l.shape[-2:], device=l.device)
-        logits, ab = self.net(l, hint_ab, mask)
-        if self.decode == "classification":
-            ab = F.interpolate(self.quantizer.decode(logits, self.temperature), size=l.shape[-2:], mode="bilinear")
-        return torch.cat([l, ab], dim=1)
+        return self.net(l, hint_ab, mask)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         l, ab = batch["l"], batch["ab"]

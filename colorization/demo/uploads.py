@@ -1,0 +1,151 @@
+"""Uploaded photos: decoded strictly (a bad file is one message, never a crashed server) and kept a while.
+
+An upload is checked in the order that costs least: its bytes, then its header (format and
+pixel count, before any decoding), then the full decode (a truncated or corrupt file fails here).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from colorization.errors import DataError
+from colorization.imageio import Photo, photo_from_image
+
+ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
+"""Pillow format -> the name a message uses; the same formats `colorize` reads from folders."""
+DEFAULT_MAX_MEGAPIXELS = 50.0
+BYTES_PER_PIXEL_LIMIT = 8
+"""An upload may hold up to this many bytes per allowed pixel (16-bit RGBA, uncompressed), plus a margin."""
+PHOTOS_KEPT = 4
+"""How many uploaded photos the server keeps in memory; older ones must be uploaded again."""
+ORIENTATION = 0x0112
+"""The EXIF orientation tag."""
+PREVIEW_SIDE = 1280
+"""Longest side of the copy the page shows and recolours while hints are edited; downloads use the full photo."""
+
+
+def max_upload_bytes(max_megapixels: float) -> int:
+    """The largest request body accepted for an upload of at most `max_megapixels`."""
+    return int(max_megapixels * 1e6 * BYTES_PER_PIXEL_LIMIT) + (1 << 20)
+
+
+def open_upload(data: bytes, name: str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Image.Image:
+    """A fully decoded Pillow image from an uploaded file's bytes; `DataError` naming `name` otherwise."""
+    expected = "expected " + ", ".join(sorted(set(ACCEPTED_FORMATS.values())))
+    if not data:
+        raise DataError(f"{name}: the file is empty; {expected}")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        raise DataError(f"{name}: not an image; {expected}") from None
+    if image.format not in ACCEPTED_FORMATS:
+        raise DataError(f"{name}: {image.format} images are not taken; {expected}")
+    width, height = image.size
+    megapixels = width * height / 1e6
+    if megapixels > max_megapixels:
+        raise DataError(
+            f"{name}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
+            "this server takes (--max-megapixels)"
+        )
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        kind = ACCEPTED_FORMATS[image.format]
+        raise DataError(f"{name}: the {kind} file is corrupt or truncated ({error})") from None
+    return image
+
+
+@dataclass
+class StoredPhoto:
+    """An uploaded photo as decoded, and the upright copy the page works on (made on first use).
+
+    Photos larger than `preview_side` are shown and recoloured at that size while hints are
+    edited, so a recolour costs about the same for any photo; the download is colorized from
+    `image` itself. Hints always refer to the full upright photo's pixels (`size`).
+    """
+
+    image: Image.Image
+    name: str
+    preview_side: int = PREVIEW_SIDE
+    _preview: Image.Image | None = field(default=None, repr=False)
+    _preview_photo: Photo | None = field(default=None, repr=False)
+    _preview_png: bytes | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) as displayed, i.e. after EXIF orientation: the frame hints refer to."""
+        width, height = self.image.size
+        return (height, width) if _turned(self.image) else (width, height)
+
+    @property
+    def preview(self) -> Image.Image:
+        """The photo upright, its longer side at most `preview_side` (the photo itself when smaller)."""
+        if self._preview is None:
+            upright = ImageOps.exif_transpose(self.image)
+            if max(upright.size) > self.preview_side:
+                scale = self.preview_side / max(upright.size)
+                size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
+                upright = upright.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            self._preview = upright
+        return self._preview
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Preview pixels per photo pixel across and down ((1, 1) when the photo is shown whole)."""
+        width, height = self.size
+        return self.preview.width / width, self.preview.height / height
+
+    @property
+    def preview_photo(self) -> Photo:
+        """The preview's L, as the colorize code reads it."""
+        if self._preview_photo is None:
+            self._preview_photo = photo_from_image(self.preview)
+        return self._preview_photo
+
+    def preview_png(self) -> bytes:
+        """The preview as a PNG any browser shows (TIFF is not one they do)."""
+        if self._preview_png is None:
+            image = self.preview
+            if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", compress_level=1)
+            self._preview_png = buffer.getvalue()
+        return self._preview_png
+
+
+def _turned(image: Image.Image) -> bool:
+    """Whether the image's EXIF orientation swaps its width and height (orientations 5 to 8)."""
+    return image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+
+
+class PhotoStore:
+    """The last `kept` uploads by id; the oldest are forgotten first."""
+
+    def __init__(self, kept: int = PHOTOS_KEPT, preview_side: int = PREVIEW_SIDE) -> None:
+        self.kept, self.preview_side = kept, preview_side
+        self._photos: OrderedDict[str, StoredPhoto] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, image: Image.Image, name: str) -> tuple[str, StoredPhoto]:
+        stored = StoredPhoto(image, name, self.preview_side)
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._photos[key] = stored
+            while len(self._photos) > self.kept:
+                self._photos.popitem(last=False)
+        return key, stored
+
+    def get(self, key: str) -> StoredPhoto:
+        with self._lock:
+            stored = self._photos.get(key)
+            if stored is None:
+                raise DataError(f"photo {key!r} is no longer on the server; upload it again")
+            self._photos.move_to_end(key)
+            return stored
