@@ -335,3 +335,12 @@ def test_a_release_name_downloads_once_and_colorizes(release_file, server, cache
     summary = colorize_paths([tmp_path / "gray.png"], "ddcolor_tiny", tmp_path / "out", workers=0)
     assert summary.done == 1 and Image.open(tmp_path / "out" / "gray.png").size == (70, 40)
     assert len(server.requests) == 1, "downloaded once, then read from the cache"
+
+
+def test_the_model_summary_counts_flops_of_a_training_run():
+    # train.py's model summary runs the model under torch's FLOP counter, which hooks every module
+    from lightning.pytorch.utilities.model_summary import summarize
+
+    model = DDColorModule(input_size=64)
+    model.example_input_array = torch.zeros(1, 1, 64, 64)
+    assert summarize(model, max_depth=1).total_flops > 0

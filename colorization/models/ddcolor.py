@@ -269,8 +269,10 @@ class MultiScaleColorDecoder(nn.Module):
                 (self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2)
             )
         batch = image_features.shape[0]
-        query_pos = self.query_embed.weight[None].expand(batch, -1, -1)
-        queries = self.query_feat.weight[None].expand(batch, -1, -1)
+        # copies, not views: a view of a parameter made under no_grad counts as a leaf that requires
+        # grad, which torch's module tracker (FLOP counting in the model summary) cannot hook
+        query_pos = self.query_embed.weight[None].repeat(batch, 1, 1)
+        queries = self.query_feat.weight[None].repeat(batch, 1, 1)
         for i in range(self.num_layers):
             level = i % len(scales)
             queries = self.transformer_cross_attention_layers[i](queries, query_pos, memories[level], positions[level])
