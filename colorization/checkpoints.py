@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from colorization.errors import ConfigError, DataError
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
 from colorization.modules.zhang import ZhangColorizer, release_config
-from colorization.weights import official_kind
+from colorization.weights import official_kind, safe_load
+
+STORED_TARGETS: dict[str, tuple[type, ...]] = {
+    "colorization.": (nn.Module,),
+    "torch.optim.": (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler),
+}
+"""What a checkpoint's stored model config may instantiate: module prefix -> the classes allowed there
+(this package's modules, networks and losses; PyTorch's optimizers and schedulers)."""
 
 
 def build_colorizer(model_cfg: DictConfig | dict, colorspace: str) -> ColorizerModule:
@@ -36,10 +46,7 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as error:  # torch raises many types for foreign or truncated files
-        raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
+    checkpoint = safe_load(path, map_location=map_location)
     info = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
     if not info or not info.get("model"):
         kind = official_kind(checkpoint) if isinstance(checkpoint, dict) else None
@@ -50,6 +57,7 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
             "nor an official ECCV16/SIGGRAPH17 state dict"
         )
     model_cfg = info["model"]
+    check_stored_targets(model_cfg, path)
     if model_cfg.get("weights") and issubclass(get_class(model_cfg["_target_"]), ZhangColorizer):
         # the run started from another file, which need not exist any more: the checkpoint holds
         # the trained network in the same layout (a Zhang module reads its network from either)
@@ -57,3 +65,38 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     model = build_colorizer(model_cfg, info["colorspace"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def check_stored_targets(model_cfg: Any, source: str | Path) -> None:
+    """Refuse a stored model config that names anything but this package's modules/networks/losses
+    or PyTorch's optimizers and schedulers as a ``_target_`` (`STORED_TARGETS`).
+
+    A checkpoint's config is instantiated when the checkpoint is loaded, so without this check a
+    file could call any function (``builtins.open``, ``os.system``) with arguments of its choice.
+    Modules are imported only after the name passed the prefix check. Raises `DataError`.
+    """
+    for key, target in _targets(model_cfg, "model"):
+        allowed = next((bases for prefix, bases in STORED_TARGETS.items() if str(target).startswith(prefix)), None)
+        resolved = None
+        if allowed is not None:
+            try:
+                resolved = get_class(str(target))
+            except Exception:  # not importable or not a class: refused below
+                resolved = None
+        if resolved is None or not issubclass(resolved, allowed):
+            raise DataError(
+                f"{source}: refused: its stored config sets {key}._target_={target!r}, which is not a model, "
+                "network, loss or optimizer of this package; a checkpoint may only name those"
+            )
+
+
+def _targets(node: Any, key: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, target) for every ``_target_`` in a nested config of dicts and lists."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield key, node["_target_"]
+        for name, value in node.items():
+            yield from _targets(value, f"{key}.{name}")
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _targets(value, f"{key}[{index}]")

@@ -13,7 +13,7 @@ USER_ERROR_EXIT_CODE = 2
 
 @contextmanager
 def exit_on_user_error() -> Iterator[None]:
-    """Turn a `ColorizationError` into ``error: <message>`` on stderr and exit code 2.
+    """Turn a `ColorizationError` into ``error: <message>`` on stderr and its exit code (2 for bad input).
 
     Any other exception is a bug and keeps its traceback.
     """
@@ -24,4 +24,4 @@ def exit_on_user_error() -> Iterator[None]:
         if user_error is None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
-        raise SystemExit(USER_ERROR_EXIT_CODE) from None
+        raise SystemExit(user_error.exit_code) from None

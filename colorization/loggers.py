@@ -3,6 +3,7 @@ every logger that can show pictures (W&B, TensorBoard)."""
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 from pathlib import Path
@@ -11,7 +12,9 @@ from urllib.parse import urlparse
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
@@ -112,3 +115,25 @@ def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, cap
             logger.log_image(key=key, images=[image], step=step, **captions)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, image, global_step=step, dataformats="HWC")
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])
+
+
+class AppendingCSVLogger(CSVLogger):
+    """`CSVLogger` whose ``metrics.csv`` keeps the rows of earlier attempts of the run: a resumed run
+    (``resume=RUN_DIR``) appends its epochs to the interrupted run's instead of deleting them."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from colorization.atomic import atomic_write
 from torch import Tensor
 
 from colorization.colorspaces import lab_to_rgb
@@ -31,8 +33,5 @@ def sample_sheet(columns: list[Tensor]) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an (H, W, 3) uint8 image as PNG, creating parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
+    """Write an (H, W, 3) uint8 image as PNG (atomically), creating parent directories."""
+    return atomic_write(path, lambda temp: Image.fromarray(image).save(temp, format="PNG"))

@@ -10,8 +10,10 @@ older PyTorch lack. Any other mismatch stops with one line naming the first offe
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +39,33 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+"""How torch's weights-only unpickler names the Python object a file asked for."""
+
+
+def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
+    """The content of a PyTorch file, read with ``weights_only=True``: tensors and plain values only.
+
+    The one way this project reads a ``.pth``/``.ckpt`` file it did not write in this process (a
+    checkpoint, a release file): a file that asks to build any other Python object is refused,
+    so a malicious file cannot run code. Raises `DataError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = REFUSED_GLOBAL.search(str(error))
+        what = f" ({refused.group(1)})" if refused else ""
+        raise DataError(
+            f"{path}: refused to load: the file asks to create a Python object{what}, which a weights or "
+            "checkpoint file never needs; it may be malicious"
+        ) from None
+    except Exception as error:  # torch raises many types for foreign or truncated files
+        raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """The state dict stored in `path` (a plain ``.pth`` state dict or a Lightning checkpoint's ``net.*``).
 
@@ -52,10 +81,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             f"{path}: sha256 does not start with {match.group(1)} as its name says; the file is corrupt or "
             "not the official release (download it again)"
         )
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for foreign or truncated files
-        raise DataError(f"{path}: not a readable PyTorch weights file ({type(error).__name__})") from None
+    content = safe_load(path)
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         # a Lightning checkpoint of a Zhang module: its network's entries are prefixed "net."
         content = {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}

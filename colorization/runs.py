@@ -1,0 +1,130 @@
+"""Run directories: one run (and its resumptions) owns a directory, and nothing in it is lost.
+
+- `RunDirGuard` (a Hydra callback, `conf/hydra/default.yaml`): before Hydra writes anything, a
+  fresh run into a directory that already holds files is refused, and ``resume=RUN_DIR`` makes
+  the run continue in RUN_DIR from its ``checkpoints/last.ckpt``.
+- `resume_path` finds the checkpoint to resume (``ckpt_path=last``: this run directory's);
+  `check_same_model` compares a checkpoint's stored model config and colour space with the
+  current one before anything heavy runs.
+- `check_writable` refuses an output directory this process cannot write to, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from colorization.atomic import remove_partial_files
+from colorization.errors import ConfigError, DataError
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+"""Where a training run keeps the checkpoint to resume from, relative to its directory."""
+SHOW_KEYS = 5
+"""How many differing keys a mismatch message names."""
+
+
+class RunDirGuard(Callback):
+    """Hydra callback: make ``resume=RUN_DIR`` run in RUN_DIR, and refuse a fresh run into a used directory.
+
+    Runs in ``on_run_start``, before Hydra creates the directory or writes ``.hydra/``, so a
+    refused command leaves the directory exactly as it was. Exit code 2 with one ``error:`` line.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        resume = config.get("resume")
+        with read_write(config), open_dict(config):
+            if resume:
+                run_dir = Path(str(resume)).expanduser()
+                if not (run_dir / LAST_CHECKPOINT).is_file():
+                    _refuse(f"resume={str(resume)!r}: no {LAST_CHECKPOINT} there; expected a training run directory")
+                config.hydra.run.dir = str(run_dir)
+                if config.get("ckpt_path") not in (None, "last"):
+                    _refuse(f"resume={str(resume)!r} and ckpt_path={config.ckpt_path!r}: set one of them")
+                config.ckpt_path = "last"
+            run_dir = Path(str(config.hydra.run.dir))
+        if config.get("ckpt_path") == "last" and config.get("train", True):
+            if not (run_dir / LAST_CHECKPOINT).is_file():
+                _refuse(
+                    f"ckpt_path=last: {run_dir / LAST_CHECKPOINT} does not exist; resume a run with "
+                    "resume=RUN_DIR (or hydra.run.dir=RUN_DIR ckpt_path=last)"
+                )
+            return  # a resumption continues in its own directory
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            _refuse(
+                f"hydra.run.dir={str(run_dir)!r} already holds files of another run; refusing to overwrite them "
+                "(choose a new directory, or resume that run with resume=RUN_DIR)"
+            )
+
+
+def _refuse(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(ConfigError.exit_code)
+
+
+def resume_path(ckpt_path: str | None, output_dir: str | Path) -> Path | None:
+    """The checkpoint `ckpt_path` names: None, ``last`` (this run's ``checkpoints/last.ckpt``) or a file."""
+    if ckpt_path in (None, ""):
+        return None
+    path = Path(output_dir) / LAST_CHECKPOINT if ckpt_path == "last" else Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise DataError(f"ckpt_path={ckpt_path!r}: {path} does not exist; expected a checkpoint written by train.py")
+    return path
+
+
+def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str, path: str | Path) -> None:
+    """Refuse to resume or test a checkpoint under another model config or colour space.
+
+    `stored` is the checkpoint's ``colorization`` entry (``{"model": ..., "colorspace": ...}``).
+    Raises `ConfigError` naming the differing keys with both values.
+    """
+    current = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True) if model_cfg is not None else {}
+    differences = [
+        f"{key}: {theirs!r} in the checkpoint, {ours!r} now"
+        for key, theirs, ours in _differences(stored.get("model") or {}, current, "model")
+    ]
+    if stored.get("colorspace") != colorspace:
+        differences.insert(0, f"colorspace: {stored.get('colorspace')!r} in the checkpoint, {colorspace!r} now")
+    if differences:
+        shown = "; ".join(differences[:SHOW_KEYS]) + (" ..." if len(differences) > SHOW_KEYS else "")
+        raise ConfigError(
+            f"{path}: the checkpoint was trained with another model config ({shown}); use the same model and "
+            "colorspace options as the run that wrote it"
+        )
+
+
+def _differences(theirs: Any, ours: Any, key: str) -> Iterator[tuple[str, Any, Any]]:
+    if isinstance(theirs, Mapping) and isinstance(ours, Mapping):
+        for name in sorted(set(theirs) | set(ours), key=str):
+            yield from _differences(theirs.get(name), ours.get(name), f"{key}.{name}")
+    elif theirs != ours:
+        yield key, theirs, ours
+
+
+def check_writable(directory: str | Path, key: str = "paths.output_dir") -> None:
+    """Create `directory` if needed and make sure files can be written in it (`ConfigError` otherwise).
+
+    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing.
+    Also removes temporary files a killed writer left there (`colorization.atomic`).
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"{key}={str(directory)!r} is not writable ({error.strerror or error}); choose another") from None
+    remove_partial_files(directory)
+
+
+def wandb_run_id(output_dir: str | Path) -> str | None:
+    """The id of the W&B run logged into `output_dir` (its ``wandb/run-*-<id>`` directory), if any."""
+    runs = sorted((Path(output_dir) / "wandb").glob("*run-*-*"), key=lambda p: p.stat().st_mtime)
+    runs = [p for p in runs if p.is_dir() and not p.is_symlink()]
+    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
