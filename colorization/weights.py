@@ -56,6 +56,8 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):  # not a pickle at all: a foreign or truncated file
+            raise DataError(f"{path}: not a readable PyTorch file (UnpicklingError)") from None
         refused = REFUSED_GLOBAL.search(str(error))
         what = f" ({refused.group(1)})" if refused else ""
         raise DataError(
