@@ -8,14 +8,15 @@ new run directory (see `colorization.evaluation`).
 import hydra
 from omegaconf import DictConfig
 
-from colorization.cli import exit_on_user_error
 from colorization.evaluation import evaluate
+from colorization.tasks import apply_to_loggers, hydra_job, run_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        evaluate(cfg)
+    job = hydra_job("evaluate.py")
+    apply_to_loggers(cfg, job)
+    run_task(lambda: evaluate(cfg, job.command))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ Composes `conf/train.yaml`, trains and tests, and returns the metric named by
 import hydra
 from omegaconf import DictConfig
 
-from colorization.cli import exit_on_user_error
+from colorization.tasks import apply_to_loggers, hydra_job, run_task
 from colorization.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    with exit_on_user_error():
-        metrics = train(cfg)
+    apply_to_loggers(cfg, hydra_job("train.py"))
+    metrics = run_task(lambda: train(cfg))
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
 

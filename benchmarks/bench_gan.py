@@ -7,7 +7,6 @@ settings (one device, bf16-mixed), otherwise the CPU in float32. ``python -m ben
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import lightning as L
@@ -15,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from colorization.checkpoints import build_colorizer
+from colorization.devices import now
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIGS = {
@@ -32,17 +32,12 @@ class _BatchTimer(L.Callback):
         self.start: float | None = None
         self.end: float | None = None
 
-    def _now(self, pl_module: L.LightningModule) -> float:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize(pl_module.device)
-        return time.perf_counter()
-
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if batch_idx == WARMUP_BATCHES:
-            self.start = self._now(pl_module)
+            self.start = now(pl_module.device)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
-        self.end = self._now(pl_module)
+        self.end = now(pl_module.device)
 
 
 def images_per_second(overrides: list[str], batch: int, size: int, batches: int) -> tuple[float, str]:

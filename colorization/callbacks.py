@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from colorization.devices import now
 from colorization.loggers import log_image
 from colorization.metrics import delta_e_cie76, mse_rgb
 from colorization.visualize import gray_lab, sample_sheet, save_png, to_uint8_rgb
@@ -109,24 +110,17 @@ class Throughput(L.Callback):
         self._end = 0.0
         self._images = 0
 
-    @staticmethod
-    def _now(pl_module: L.LightningModule) -> float:
-        # CUDA runs asynchronously: wait for queued work so that it counts in the window it belongs to
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize(pl_module.device)
-        return time.perf_counter()
-
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start = self._now(pl_module) if self.warmup_batches == 0 else None
+        self._start = now(pl_module.device) if self.warmup_batches == 0 else None
         self._images = 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
         if batch_idx + 1 == self.warmup_batches:
-            self._start = self._now(pl_module)
+            self._start = now(pl_module.device)
         elif self._start is not None:
             self._images += len(batch["l"])
             # synchronising every batch would slow training down; the last one is enough
-            self._end = self._now(pl_module) if trainer.is_last_batch else time.perf_counter()
+            self._end = now(pl_module.device) if trainer.is_last_batch else time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._start is None or self._images == 0:

@@ -26,7 +26,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from colorization.atomic import atomic_write
-from colorization.errors import TrainingDiverged
+from colorization.errors import DivergedError
 from colorization.weights import safe_load
 
 LAST = "last.ckpt"
@@ -169,7 +169,7 @@ class NonFiniteGuard(L.Callback):
 
     Checks every ``train/*`` value logged in a step (loss terms, a GAN's gradient norms) after each
     batch, and every ``val/*`` metric after validation, which runs before any checkpoint of the
-    epoch is written: checkpoints on disk always hold finite weights. Raises `TrainingDiverged`.
+    epoch is written: checkpoints on disk always hold finite weights. Raises `DivergedError`.
     """
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
@@ -189,7 +189,7 @@ class NonFiniteGuard(L.Callback):
                 name = key.removesuffix("_step")
                 checkpoint = _last_checkpoint(trainer)
                 kept = f"the last finite checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
-                raise TrainingDiverged(
+                raise DivergedError(
                     f"{name} is {number} at {where}; training stopped ({kept}); lower model.optimizer.lr "
                     "or check the data"
                 )

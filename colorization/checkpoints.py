@@ -1,4 +1,4 @@
-"""Build a colorizer from its Hydra config, and rebuild one from a checkpoint or an official weight file."""
+"""Build a colorizer from its Hydra config, and rebuild one from a checkpoint or a release weight file."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+import colorization.modules  # noqa: F401  (importing the families registers their release formats)
 from colorization.errors import ConfigError, DataError
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
-from colorization.modules.zhang import ZhangColorizer, release_config
-from colorization.weights import official_kind, safe_load
+from colorization.releases import identify_release, release_names
+from colorization.weights import safe_load
 
 STORED_TARGETS: dict[str, tuple[type, ...]] = {
     "colorization.": (nn.Module,),
@@ -38,10 +39,10 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     """A ready colorizer (weights loaded, eval mode) from a file of one of two kinds.
 
     - a checkpoint written by `train.py`: rebuilt from the model config it carries;
-    - an official Zhang et al. release (``colorization_release_v2-9b330a0b.pth`` for ECCV16,
-      ``siggraph17-df00044c.pth``), recognised by its keys and run as the release runs it.
+    - a release file of a registered format (`colorization.releases`, e.g. Zhang et al.'s
+      ``colorization_release_v2-9b330a0b.pth``), recognised by its keys and built as the family says.
 
-    Anything else raises `DataError`.
+    The file is read with ``weights_only=True`` (never unpickled). Anything else raises `DataError`.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,19 +50,21 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     checkpoint = safe_load(path, map_location=map_location)
     info = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
     if not info or not info.get("model"):
-        kind = official_kind(checkpoint) if isinstance(checkpoint, dict) else None
-        if kind is not None:
-            return build_colorizer(release_config(kind, path), "lab").to(map_location).eval()
+        release = identify_release(checkpoint) if isinstance(checkpoint, dict) else None
+        if release is not None:
+            return release.build(path).to(map_location).eval()
         raise DataError(
             f"{path}: neither a colorization checkpoint (no 'colorization' entry with the model config) "
-            "nor an official ECCV16/SIGGRAPH17 state dict"
+            f"nor a recognised release state dict ({', '.join(release_names())})"
         )
     model_cfg = info["model"]
     check_stored_targets(model_cfg, path)
-    if model_cfg.get("weights") and issubclass(get_class(model_cfg["_target_"]), ZhangColorizer):
-        # the run started from another file, which need not exist any more: the checkpoint holds
-        # the trained network in the same layout (a Zhang module reads its network from either)
-        model_cfg = {**model_cfg, "weights": str(path)}
+    try:
+        module = get_class(model_cfg["_target_"])
+    except Exception as error:  # hydra raises ImportError and others for a target that is gone
+        raise DataError(f"{path}: its model._target_={model_cfg['_target_']!r} cannot be imported ({error})") from None
+    if issubclass(module, ColorizerModule):
+        model_cfg = module.checkpoint_config(model_cfg, path)
     model = build_colorizer(model_cfg, info["colorspace"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

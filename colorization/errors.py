@@ -22,13 +22,13 @@ class DataError(ColorizationError):
     """A data file is missing or has the wrong dtype, shape or count."""
 
 
-class TrainingDiverged(ColorizationError):
+class DivergedError(ColorizationError):
     """A loss, gradient norm or metric became NaN or infinite; the last finite checkpoint is kept."""
 
     exit_code = 3
 
 
-class RunInterrupted(ColorizationError):
+class SigtermError(ColorizationError):
     """SIGTERM stopped training after a resumable ``last.ckpt`` was written (128 + SIGTERM, as a shell reports it)."""
 
     exit_code = 143

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import hydra.utils
+from omegaconf import DictConfig
 
 from colorization.errors import find_user_error
 
@@ -19,3 +20,10 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         if user_error is None:
             raise
         raise user_error from None
+
+
+def instantiate_all(group: DictConfig | None) -> list:
+    """Instantiate every entry of a callbacks/logger group (entries set to null are skipped)."""
+    if not group:
+        return []
+    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]

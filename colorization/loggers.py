@@ -6,17 +6,15 @@ from __future__ import annotations
 import csv
 import netrc
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
 
 from colorization.errors import check_choice
 
@@ -50,24 +48,14 @@ def resolve_wandb_mode(mode: str | None = None) -> str:
     return chosen
 
 
-def _hydra_config() -> DictConfig | None:
-    """The running Hydra job's ``hydra`` config (None when composed without a Hydra app, e.g. in tests)."""
-    return HydraConfig.get() if HydraConfig.initialized() else None
+def multirun_group(task_name: str, sweep_dir: str | Path) -> str:
+    """The W&B group shared by the jobs of one Hydra multirun: ``<task>-<sweep dir name>``."""
+    return f"{task_name}-{Path(sweep_dir).name}"
 
 
-def multirun_group() -> str | None:
-    """The W&B group shared by the jobs of one Hydra multirun: ``<task>-<sweep dir name>``; None outside one."""
-    hydra_cfg = _hydra_config()
-    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return f"{hydra_cfg.job.name}-{Path(hydra_cfg.sweep.dir).name}"
-
-
-def run_tags(tags: list[str] | None, groups: tuple[str, ...] = TAG_GROUPS) -> list[str]:
-    """`tags` plus the option chosen for each config group in `groups` (e.g. ``model2``, ``hls``),
+def run_tags(tags: list[str] | None, choices: list[str | None] = ()) -> list[str]:
+    """`choices` (the options chosen for the `TAG_GROUPS`, e.g. ``model2``, ``hls``) plus `tags`,
     without empty or repeated entries."""
-    hydra_cfg = _hydra_config()
-    choices = [hydra_cfg.runtime.choices.get(group) for group in groups] if hydra_cfg is not None else []
     return list(dict.fromkeys(str(tag) for tag in [*choices, *(tags or [])] if tag))
 
 
@@ -81,9 +69,10 @@ def wandb_logger(
 ) -> WandbLogger:
     """A Lightning `WandbLogger` that is online when logged in and offline otherwise.
 
-    `mode`: online, offline, disabled, or None to decide as `resolve_wandb_mode` does. `group`:
-    None groups the jobs of a multirun (see `multirun_group`). `tags` get the chosen model and
-    colour space added (see `run_tags`). Offline runs print the ``wandb sync`` command that uploads them later.
+    `mode`: online, offline, disabled, or None to decide as `resolve_wandb_mode` does. `group` and
+    `tags` as given (the entry points fill in a multirun's group and the chosen model and colour
+    space, see `colorization.tasks.hydra_job`). Offline runs print the ``wandb sync`` command that
+    uploads them later.
     """
     mode = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
@@ -91,7 +80,7 @@ def wandb_logger(
         save_dir=save_dir,
         project=project,
         mode=mode,
-        group=group or multirun_group(),
+        group=group,
         tags=run_tags(tags),
         **kwargs,
     )
@@ -115,6 +104,13 @@ def log_image(loggers: list[Logger], key: str, image: np.ndarray, step: int, cap
             logger.log_image(key=key, images=[image], step=step, **captions)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, image, global_step=step, dataformats="HWC")
+
+
+def finish_wandb() -> None:
+    """Close the current W&B run, if any (wandb keeps one run per process until finished)."""
+    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 class _AppendingWriter(ExperimentWriter):

@@ -6,7 +6,8 @@ functional forms give per-image or per-pixel values; the `torchmetrics.Metric` c
 them over batches in float64 and synchronise across devices (sums, reduced with ``sum``).
 
 sRGB-based metrics (MSE, PSNR, SSIM, colorfulness) convert Lab with `colorspaces.lab_to_rgb`
-(kornia, D65, out-of-gamut colours clipped to [0, 1]).
+(kornia, D65, out-of-gamut colours clipped to [0, 1]); `ColorizationMetrics` converts each batch
+once for all of them.
 
 Pooling: pixel metrics (MSE, CIE76, CIEDE2000, AuC) are means over every pixel of the set;
 image metrics (PSNR, SSIM, colorfulness) are computed per image and averaged over images, which
@@ -34,49 +35,46 @@ AUC_MAX_THRESHOLD = 150
 CIEDE2000_25_POW7 = 25.0**7
 
 
-_SRGB_CACHE: list[tuple[Tensor, int, Tensor]] = []
+SRGBPair = tuple[Tensor, Tensor]
+"""(prediction, target) as float32 sRGB in [0, 1], (B, 3, H, W) each: converted once per batch by
+`ColorizationMetrics` and shared by every sRGB metric."""
 
 
 def srgb(lab: Tensor) -> Tensor:
-    """`lab_to_rgb` of (B, 3, H, W) Lab as float32 sRGB in [0, 1], remembered for the last two inputs.
-
-    Every sRGB metric of a collection converts the same prediction and target, and the conversion
-    costs more than most metrics; the memo holds the tensors themselves, so a hit is the very same
-    unmodified tensor (identity and in-place version both match). Inference-mode tensors carry no
-    version counter and are never memoised (run under `torch.no_grad` to benefit).
-    """
-    if lab.is_inference():
-        return lab_to_rgb(lab.float())
-    for cached, version, rgb in _SRGB_CACHE:
-        if cached is lab and cached._version == version:
-            return rgb
-    rgb = lab_to_rgb(lab.float())
-    _SRGB_CACHE[:] = [(lab, lab._version, rgb), *_SRGB_CACHE[:1]]
-    return rgb
+    """`lab_to_rgb` of (B, 3, H, W) Lab as float32 sRGB in [0, 1]."""
+    return lab_to_rgb(lab.float())
 
 
-def squared_error_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
-    """Per-pixel squared sRGB error, averaged over the 3 channels, sRGB in [0, 1]; (B, H, W)."""
-    diff = srgb(pred_lab) - srgb(target_lab)
+def srgb_pair(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> SRGBPair:
+    """`rgb` when the caller already converted the pair, else the conversion of both."""
+    return rgb if rgb is not None else (srgb(pred_lab), srgb(target_lab))
+
+
+def squared_error_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> Tensor:
+    """Per-pixel squared sRGB error, averaged over the 3 channels, sRGB in [0, 1]; (B, H, W).
+
+    `rgb`: the pair already converted to sRGB (see `SRGBPair`), if the caller has it."""
+    pred_rgb, target_rgb = srgb_pair(pred_lab, target_lab, rgb)
+    diff = pred_rgb - target_rgb
     return diff.square().mean(1)
 
 
-def mse_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+def mse_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> Tensor:
     """Per-image mean squared error of sRGB in [0, 1] (the study's MSE).
 
     ``mean_{c,h,w} (rgb_pred - rgb_target)^2`` over the three sRGB channels, range [0, 1].
     Returns a (B,) tensor.
     """
-    return squared_error_rgb(pred_lab, target_lab).flatten(1).mean(1)
+    return squared_error_rgb(pred_lab, target_lab, rgb).flatten(1).mean(1)
 
 
-def psnr_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+def psnr_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> Tensor:
     """Per-image PSNR in dB of sRGB in the uint8 range: ``10 log10(255^2 / MSE_255)``; (B,).
 
     Equal to ``-10 log10(MSE)`` with MSE of sRGB in [0, 1]; the images are not rounded to
     integers. Higher is better; +inf for identical images, about 20-30 dB for colorizers.
     """
-    mse_255 = mse_rgb(pred_lab, target_lab).double() * UINT8_PEAK**2
+    mse_255 = mse_rgb(pred_lab, target_lab, rgb).double() * UINT8_PEAK**2
     return 10.0 * torch.log10(UINT8_PEAK**2 / mse_255)
 
 
@@ -95,7 +93,7 @@ def _local_mean(x: Tensor, window: Tensor) -> Tensor:
     return F.conv2d(F.conv2d(x, rows, groups=channels), cols, groups=channels)
 
 
-def ssim_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+def ssim_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> Tensor:
     """Per-image SSIM of sRGB (Wang et al. 2004), mean over the 3 channels; (B,), at most 1.
 
     Gaussian 11x11 window, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1 for sRGB in [0, 1],
@@ -105,7 +103,7 @@ def ssim_rgb(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     Computed in float32 (the local statistics dominate the cost of evaluation); agrees with
     scikit-image's float64 result to about 1e-5. Images must be at least 11x11.
     """
-    x, y = srgb(pred_lab), srgb(target_lab)
+    x, y = srgb_pair(pred_lab, target_lab, rgb)
     window = _gaussian_window(x.device, x.dtype)
     mu_x, mu_y = _local_mean(x, window), _local_mean(y, window)
     var_x = _local_mean(x * x, window) - mu_x**2
@@ -182,15 +180,16 @@ def ab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     return (pred_lab[:, 1:].double() - target_lab[:, 1:].double()).square().sum(1).sqrt()
 
 
-def colorfulness(lab: Tensor) -> Tensor:
+def colorfulness(lab: Tensor, rgb: Tensor | None = None) -> Tensor:
     """Per-image colorfulness of Hasler & Suesstrunk (2003), absolute-difference variant; (B,).
 
     On sRGB in [0, 255]: ``rg = |R - G|``, ``yb = |(R + G)/2 - B|``,
     ``CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)`` with population
     standard deviations over the image's pixels (the variant of CT2 and DDColor). 0 for a gray
-    image; natural photos score about 20-60, higher is more colourful.
+    image; natural photos score about 20-60, higher is more colourful. `rgb`: `lab` already in sRGB.
     """
-    r, g, b = (srgb(lab).double() * UINT8_PEAK).flatten(2).unbind(1)
+    rgb = srgb(lab) if rgb is None else rgb
+    r, g, b = (rgb.double() * UINT8_PEAK).flatten(2).unbind(1)
     rg = (r - g).abs()
     yb = ((r + g) / 2 - b).abs()
     spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0))
@@ -203,6 +202,8 @@ class _Mean(Metric):
 
     full_state_update = False
     higher_is_better = False
+    uses_srgb = False
+    """True when `values` takes the pair's sRGB (``rgb=``) as well as its Lab."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -211,10 +212,11 @@ class _Mean(Metric):
 
     @staticmethod
     def values(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
+        """Per-pixel or per-image values of the pair; those of sRGB metrics also take ``rgb``."""
         raise NotImplementedError
 
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        values = self.values(pred_lab, target_lab)
+    def update(self, pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> None:
+        values = self.values(pred_lab, target_lab, rgb=rgb) if self.uses_srgb else self.values(pred_lab, target_lab)
         self.total += values.double().sum()
         self.count += values.numel()
 
@@ -225,25 +227,36 @@ class _Mean(Metric):
 class MSE(_Mean):
     """Mean squared error of sRGB in [0, 1] over all pixels and channels (see `mse_rgb`); [0, 1]."""
 
+    label, fmt = "MSE", "{:.4f}"
+
+    uses_srgb = True
     values = staticmethod(squared_error_rgb)
 
 
 class PSNR(_Mean):
     """Mean over images of the per-image PSNR in dB, sRGB in [0, 255] (see `psnr_rgb`)."""
 
+    label, fmt = "PSNR dB", "{:.2f}"
+
     higher_is_better = True
+    uses_srgb = True
     values = staticmethod(psnr_rgb)
 
 
 class SSIM(_Mean):
     """Mean over images of the per-image sRGB SSIM (see `ssim_rgb`); at most 1."""
 
+    label, fmt = "SSIM", "{:.4f}"
+
     higher_is_better = True
+    uses_srgb = True
     values = staticmethod(ssim_rgb)
 
 
 class CIE76(_Mean):
     """Mean per-pixel CIE76 Delta E*ab in standard Lab units (see `delta_e_cie76`)."""
+
+    label, fmt = "CIE76 ΔE", "{:.2f}"
 
     values = staticmethod(delta_e_cie76)
 
@@ -251,11 +264,15 @@ class CIE76(_Mean):
 class CIEDE2000(_Mean):
     """Mean per-pixel CIEDE2000 Delta E00 (see `delta_e_ciede2000`)."""
 
+    label, fmt = "CIEDE2000", "{:.2f}"
+
     values = staticmethod(delta_e_ciede2000)
 
 
 class Colorfulness(Metric):
     """Mean colorfulness of the predicted images (see `colorfulness`); the target's is kept too."""
+
+    label, fmt = "CF", "{:.2f}"
 
     full_state_update = False
     higher_is_better = None
@@ -266,9 +283,12 @@ class Colorfulness(Metric):
         self.add_state("target_total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        self.pred_total += colorfulness(pred_lab).sum()
-        self.target_total += colorfulness(target_lab).sum()
+    uses_srgb = True
+
+    def update(self, pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> None:
+        pred_rgb, target_rgb = srgb_pair(pred_lab, target_lab, rgb)
+        self.pred_total += colorfulness(pred_lab, pred_rgb).sum()
+        self.target_total += colorfulness(target_lab, target_rgb).sum()
         self.count += pred_lab.shape[0]
 
     def compute(self) -> Tensor:
@@ -277,6 +297,8 @@ class Colorfulness(Metric):
 
 class DeltaColorfulness(Colorfulness):
     """|mean colorfulness of the predictions - mean colorfulness of the targets| over the set."""
+
+    label, fmt = "ΔCF", "{:.2f}"
 
     higher_is_better = False
 
@@ -292,6 +314,8 @@ class AucAB(Metric):
     by 150, so identical images give 1 and higher is better.
     """
 
+    label, fmt = "AuC ab", "{:.4f}"
+
     full_state_update = False
     higher_is_better = True
 
@@ -300,7 +324,7 @@ class AucAB(Metric):
         self.add_state("hits", torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
+    def update(self, pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> None:
         error = ab_distance(pred_lab, target_lab).flatten()
         thresholds = torch.arange(AUC_MAX_THRESHOLD + 1, device=error.device, dtype=error.dtype)
         # first threshold >= error; a pixel counts for that threshold and every larger one
@@ -326,10 +350,38 @@ FULL_METRICS: dict[str, type[Metric]] = {
     "colorfulness": Colorfulness,
     "delta_cf": DeltaColorfulness,
 }
-"""Every metric, in table order: logged at test time and by `evaluate.py`."""
+"""Every metric, in table order: logged at test time and by `evaluate.py`.
+
+Each class says how tables show it: `label` (name and unit), `fmt` (number format) and
+torchmetrics' `higher_is_better` (the arrow; None: neither), so a new metric is one entry here."""
 
 
-def colorization_metrics(prefix: str, full: bool = False) -> MetricCollection:
+def metric_header(metric: type[Metric]) -> str:
+    """A table header for `metric`: its label and better direction, e.g. ``PSNR dB ↑``."""
+    arrow = {True: " ↑", False: " ↓"}.get(metric.higher_is_better, "")
+    return f"{metric.label}{arrow}"
+
+
+class ColorizationMetrics(MetricCollection):
+    """Metrics of (prediction, target) Lab pairs that convert each pair to sRGB once per update.
+
+    The conversion costs more than most metrics, so the collection does it once and hands the
+    pair (`SRGBPair`, keyword ``rgb``) to every metric; none is made when no metric uses sRGB.
+    """
+
+    def _srgb(self, pred_lab: Tensor, target_lab: Tensor) -> dict[str, SRGBPair]:
+        if not any(getattr(metric, "uses_srgb", False) for metric in self.values(copy_state=False)):
+            return {}
+        return {"rgb": srgb_pair(pred_lab, target_lab)}
+
+    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
+        super().update(pred_lab, target_lab, **self._srgb(pred_lab, target_lab))
+
+    def forward(self, pred_lab: Tensor, target_lab: Tensor) -> dict[str, Tensor]:
+        return super().forward(pred_lab, target_lab, **self._srgb(pred_lab, target_lab))
+
+
+def colorization_metrics(prefix: str, full: bool = False) -> ColorizationMetrics:
     """The metrics a module logs, keys like ``val/cie76``: `CHEAP_METRICS`, or `FULL_METRICS` if `full`."""
     chosen = FULL_METRICS if full else CHEAP_METRICS
-    return MetricCollection({name: cls() for name, cls in chosen.items()}, prefix=prefix)
+    return ColorizationMetrics({name: cls() for name, cls in chosen.items()}, prefix=prefix)

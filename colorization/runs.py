@@ -119,7 +119,9 @@ def check_writable(directory: str | Path, key: str = "paths.output_dir") -> None
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ConfigError(f"{key}={str(directory)!r} is not writable ({error.strerror or error}); choose another") from None
+        raise ConfigError(
+            f"{key}={str(directory)!r} is not writable ({error.strerror or error}); choose another"
+        ) from None
     remove_partial_files(directory)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -14,34 +13,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from colorization.atomic import atomic_write_json
 from colorization.checkpointing import AtomicCheckpointIO
 from colorization.checkpoints import build_colorizer
-from colorization.errors import ConfigError, DataError, RunInterrupted
-from colorization.instantiate import instantiate
+from colorization.devices import check_hardware
+from colorization.errors import ConfigError, DataError, SigtermError
+from colorization.instantiate import instantiate, instantiate_all
+from colorization.loggers import finish_wandb
 from colorization.runs import check_same_model, check_writable, resume_path, wandb_run_id
 from colorization.weights import safe_load
 
 log = logging.getLogger(__name__)
-
-GPU_ACCELERATORS = ("gpu", "cuda")
-
-
-def check_hardware(trainer_cfg: DictConfig) -> None:
-    """Fail early, in one line, when the trainer asks for hardware this machine lacks."""
-    accelerator = str(trainer_cfg.get("accelerator", "auto"))
-    if accelerator in GPU_ACCELERATORS and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={accelerator!r} needs a CUDA GPU, but none is available "
-            "(torch.cuda.is_available() is False); use trainer=cpu or trainer=default"
-        )
-    devices = trainer_cfg.get("devices", "auto")
-    if accelerator in GPU_ACCELERATORS and isinstance(devices, int) and devices > torch.cuda.device_count():
-        raise ConfigError(f"trainer.devices={devices} but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
-
-
-def instantiate_all(group: DictConfig | None) -> list:
-    """Instantiate every entry of a callbacks/logger group (entries set to null are skipped)."""
-    if not group:
-        return []
-    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -53,13 +32,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return _train(cfg)
     finally:
         finish_wandb()
-
-
-def finish_wandb() -> None:
-    """Close the current W&B run, if any (wandb keeps one run per process until finished)."""
-    wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
-    if wandb is not None and wandb.run is not None:
-        wandb.finish()
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:
@@ -139,15 +111,19 @@ def check_run_settings(cfg: DictConfig) -> None:
 
 
 def fit(
-    trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, checkpoint: Path | None, output_dir: Path
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    checkpoint: Path | None,
+    output_dir: Path,
 ) -> None:
-    """`trainer.fit`, resuming from `checkpoint`; a SIGTERM ends it as `RunInterrupted` (exit 143) after
+    """`trainer.fit`, resuming from `checkpoint`; a SIGTERM ends it as `SigtermError` (exit 143) after
     ``last.ckpt`` was written, and a run that ends without ``last.ckpt`` is an error, not a success."""
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
     except SIGTERMException:
         last = getattr(trainer.checkpoint_callback, "last_model_path", "") or "no checkpoint"
-        raise RunInterrupted(
+        raise SigtermError(
             f"SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {last}; "
             f"continue with: python train.py resume={output_dir}"
         ) from None

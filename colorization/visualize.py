@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-
-from colorization.atomic import atomic_write
 from torch import Tensor
 
+from colorization.atomic import atomic_write
 from colorization.colorspaces import lab_to_rgb
 
 

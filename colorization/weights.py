@@ -1,6 +1,6 @@
-"""Read weight files strictly: Zhang et al.'s official ``.pth`` releases and our own checkpoints' networks.
+"""Read weight files strictly: official ``.pth`` releases and the networks inside our own checkpoints.
 
-The official files are plain state dicts whose names carry the first 8 hex digits of their
+Official files are plain state dicts whose names carry the first 8 hex digits of their
 sha256 (``colorization_release_v2-9b330a0b.pth``, ``siggraph17-df00044c.pth``), as PyTorch's hub
 convention has it; that prefix is checked when present. Loading is strict: every key must be
 there with its shape, except the BatchNorm ``num_batches_tracked`` counters that files saved by
@@ -25,9 +25,6 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
 TOLERATED_MISSING = "num_batches_tracked"
 SHOW_KEYS = 3
 """How many offending keys an error message names."""
-
-OFFICIAL_SIGNATURES: dict[str, str] = {"model8.6.weight": "eccv16", "model_class.0.weight": "siggraph17"}
-"""A key only one of the two official networks has -> the network it identifies."""
 
 
 def sha256_of(path: Path) -> str:
@@ -68,8 +65,9 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
         raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """The state dict stored in `path` (a plain ``.pth`` state dict or a Lightning checkpoint's ``net.*``).
+def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
+    """The state dict stored in `path`: a plain ``.pth`` state dict, or the entries of a Lightning
+    checkpoint's ``state_dict`` whose names start with `prefix` (e.g. ``net.``), with it removed.
 
     Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
     corrupt or unrecognised file.
@@ -85,17 +83,11 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         )
     content = safe_load(path)
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        # a Lightning checkpoint of a Zhang module: its network's entries are prefixed "net."
-        content = {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}
+        # a Lightning checkpoint: the module's state dict, whose network's entries carry a prefix
+        content = {k.removeprefix(prefix): v for k, v in content["state_dict"].items() if k.startswith(prefix)}
     if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
         raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
     return content
-
-
-def official_kind(state_dict: dict[str, Tensor]) -> str | None:
-    """'eccv16' or 'siggraph17' if the state dict has that official network's layout, else None."""
-    kinds = {kind for key, kind in OFFICIAL_SIGNATURES.items() if key in state_dict}
-    return kinds.pop() if len(kinds) == 1 else None
 
 
 def load_strict(net: nn.Module, state_dict: dict[str, Tensor], source: str | Path) -> None:

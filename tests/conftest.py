@@ -110,3 +110,12 @@ def train_config(sample_root: Path, tmp_path: Path) -> Callable[..., DictConfig]
         return compose_config("train", tiny_overrides(sample_root, run) + list(overrides))
 
     return make
+
+
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
+    from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
+
+    directory = tmp_path_factory.mktemp("release")
+    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}

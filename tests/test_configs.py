@@ -8,8 +8,9 @@ from hydra.utils import instantiate
 
 from colorization.checkpoints import build_colorizer
 from colorization.colorspaces import get_colorspace
+from colorization.devices import check_hardware
 from colorization.errors import ConfigError
-from colorization.training import check_hardware, instantiate_all
+from colorization.instantiate import instantiate_all
 from tests.conftest import CONF_DIR, compose_config
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]

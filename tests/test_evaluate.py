@@ -17,10 +17,10 @@ from skimage.color import deltaE_cie76
 from colorization import metrics as M
 from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.evaluation import GRAY, GROUND_TRUTH, HEADER_HEIGHT, OUTPUT_FILES, evaluate
+from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate
+from colorization.report import HEADER_HEIGHT, OUTPUT_FILES
 from colorization.training import train
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
-from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
 
 MODELS = ("cnn", "model2")
 
@@ -47,6 +47,20 @@ def evaluate_config(sample_root: Path, output_dir: Path, *overrides: str):
             f"paths.output_dir={output_dir}",
             *data,
             "device=cpu",
+            *overrides,
+        ],
+    )
+
+
+def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):
+    """`conf/evaluate.yaml` on Kaggle-layout arrays at `root`, writing into ``tmp_path/eval``."""
+    return compose_config(
+        "evaluate",
+        [
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+            "data=kaggle",
+            f"data.root={root}",
             *overrides,
         ],
     )
@@ -189,32 +203,13 @@ def test_bad_settings_are_one_line_errors(sample_root, tmp_path, override, messa
 
 def test_an_empty_split_is_a_data_error(tmp_path):
     root = write_kaggle_layout(tmp_path / "one_file", [6])  # one ab file: everything is training pool
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "data=kaggle",
-            f"data.root={root}",
-            "data.crop_size=16",
-            "data.num_workers=0",
-            "data.val_fraction=0.2",
-        ],
-    )
+    cfg = kaggle_evaluate_config(tmp_path, root, "data.crop_size=16", "data.num_workers=0", "data.val_fraction=0.2")
     with pytest.raises(DataError, match="the 'test' split holds no images"):
         evaluate(cfg)
 
 
 def test_unset_study_table_checkpoint_is_a_config_error(tmp_path, kaggle_root):
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "eval_experiment=study_table",
-            f"data.root={kaggle_root}",
-        ],
-    )
+    cfg = kaggle_evaluate_config(tmp_path, kaggle_root, "eval_experiment=study_table")
     assert list(cfg.checkpoints) == ["CNN", "ECCV16", "SIGGRAPH17", "CWGAN"]
     assert cfg.reported.study_cie76.ECCV16 == 0.155
     with pytest.raises(ConfigError, match="checkpoints.CNN is not set"):
@@ -262,13 +257,6 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     assert "| gray | " in markdown and "| ground truth | " in markdown
 
 
-@pytest.fixture(scope="module")
-def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
-    directory = tmp_path_factory.mktemp("release")
-    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
-
-
 def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release_files, kaggle_root, tmp_path):
     # random-weight release files for ECCV16/SIGGRAPH17 and our tiny CNN for CNN and CWGAN: this
     # checks the table's wiring and that release files run through the harness, not the models
@@ -278,19 +266,15 @@ def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release
         f"checkpoints.SIGGRAPH17={release_files['siggraph17']}",
         f"checkpoints.CWGAN={checkpoints['model2']}",
     ]
-    cfg = compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "eval_experiment=study_table",
-            f"data.root={kaggle_root}",
-            "data.crop_size=16",
-            "data.num_workers=0",
-            "device=cpu",
-            "~logger",
-            *stand_ins,
-        ],
+    cfg = kaggle_evaluate_config(
+        tmp_path,
+        kaggle_root,
+        "eval_experiment=study_table",
+        "data.crop_size=16",
+        "data.num_workers=0",
+        "device=cpu",
+        "~logger",
+        *stand_ins,
     )
     rows = evaluate(cfg)
     assert [row["model"] for row in rows] == [GRAY, "CNN", "ECCV16", "SIGGRAPH17", "CWGAN", GROUND_TRUTH]

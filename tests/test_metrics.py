@@ -100,17 +100,27 @@ def test_auc_matches_numpy_cumulative_curve():
     assert 0.0 < expected < 1.0
 
 
-def test_srgb_memo_returns_the_conversion_of_the_tensor_given_even_after_in_place_changes():
+def test_the_collection_converts_each_pair_to_srgb_once_and_scores_like_the_metrics_alone(monkeypatch):
     pred, target = random_lab_pair()
-    first = M.srgb(pred)
-    assert M.srgb(pred) is first
-    torch.testing.assert_close(M.srgb(target), lab_to_rgb(target))
-    pred[:, 1:] = 0.0  # in place: the memo must not answer with the old colours
-    torch.testing.assert_close(M.srgb(pred), lab_to_rgb(pred))
-    assert not torch.equal(M.srgb(pred), first)
-    with torch.inference_mode():
-        frozen = target.clone()
-        torch.testing.assert_close(M.srgb(frozen), lab_to_rgb(target))
+    alone = {name: float(cls()(pred, target)) for name, cls in M.FULL_METRICS.items()}
+    conversions = []
+
+    def counted(lab: torch.Tensor) -> torch.Tensor:
+        conversions.append(lab)
+        return lab_to_rgb(lab)
+
+    monkeypatch.setattr(M, "lab_to_rgb", counted)
+    collection = M.colorization_metrics("", full=True)
+    collection.update(pred, target)
+    assert len(conversions) == 2, "prediction and target, once each, for every sRGB metric together"
+    for name, value in collection.compute().items():
+        assert float(value) == pytest.approx(alone[name], rel=1e-6), name
+    conversions.clear()
+    M.colorization_metrics("", full=True)(pred, target)
+    assert len(conversions) == 2
+    conversions.clear()
+    M.ColorizationMetrics({"cie76": M.CIE76(), "auc_ab": M.AucAB()}).update(pred, target)
+    assert conversions == [], "no metric uses sRGB: nothing is converted"
 
 
 def test_identical_images_score_perfectly():

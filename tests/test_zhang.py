@@ -70,12 +70,6 @@ def random_release_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
 
 
-@pytest.fixture(scope="module")
-def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("release")
-    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
-
-
 # --- official layout ---------------------------------------------------------------------------
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
+from torch import Tensor
 from torch.utils.data import DataLoader
 
+from colorization.data.ab_prior import cached_bin_counts
 from colorization.data.lab_arrays import LabArrays, LabCropDataset, Split, make_split
-from colorization.errors import ConfigError
+from colorization.errors import ConfigError, DataError, check_choice
+
+SPLITS = ("train", "val", "test")
 
 
 class LabArraysDataModule(L.LightningDataModule):
@@ -66,14 +71,14 @@ class LabArraysDataModule(L.LightningDataModule):
         self.val_set = LabCropDataset(self.arrays, self.split.val, self.eval_crop_size, train=False)
         self.test_set = LabCropDataset(self.arrays, self.split.test, self.eval_crop_size, train=False)
 
-    def _loader(self, dataset: LabCropDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: LabCropDataset, batch_size: int, shuffle: bool, pin_memory: bool = True) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             drop_last=False,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and pin_memory,
             persistent_workers=self.persistent_workers,
         )
 
@@ -85,3 +90,37 @@ class LabArraysDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def eval_dataloader(self, split: str, crop_size: int | None = None, pin_memory: bool = True) -> DataLoader:
+        """Centre crops of `crop_size` (None: the whole image) of one split, in order, `eval_batch_size` a batch.
+
+        Prepares the data if needed. `pin_memory` False turns pinning off (e.g. on a CPU device).
+        Raises `DataError` for an empty split and `ConfigError` for a crop larger than the images.
+        """
+        check_choice("split", split, SPLITS)
+        self.prepare_data()
+        self.setup("test")
+        arrays = self.arrays
+        indices = getattr(self.split, split)
+        if len(indices) == 0:
+            raise DataError(
+                f"{arrays.root}: the {split!r} split holds no images ({len(arrays)} images in "
+                f"{len(arrays.ab_counts)} ab file(s); the test split is the last ab file unless data.test_start "
+                "says otherwise)"
+            )
+        largest = min(arrays.image_size)
+        if crop_size is not None and not 1 <= crop_size <= largest:
+            raise ConfigError(
+                f"crop_size={crop_size} does not fit the {arrays.image_size} images; expected 1..{largest} or null"
+            )
+        dataset = LabCropDataset(arrays, indices, crop_size or largest, train=False)
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, pin_memory=pin_memory)
+
+    def ab_bin_counts(self, centres: Tensor, lookup: Tensor) -> np.ndarray:
+        """(Q,) pixel counts per ab bin over every full training image (not crops), for a colour prior.
+
+        `centres` (Q, 2) are the bins, `lookup` maps uint8 (a, b) to a bin; cached beside the data
+        (see `colorization.data.ab_prior`).
+        """
+        self.setup("fit")
+        return cached_bin_counts(self.arrays, self.split.train, centres, lookup)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -58,6 +59,19 @@ class ColorizerModule(L.LightningModule):
     @abstractmethod
     def colorize(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, 3, H, W) Lab prediction carrying the input L."""
+
+    @property
+    def display_name(self) -> str:
+        """A short name of the model for tables and UIs: its network's class (or its own) and colour space."""
+        net = getattr(self, "net", None)
+        owner = net if isinstance(net, torch.nn.Module) else self
+        return f"{type(owner).__name__} ({self.colorspace.name})"
+
+    @classmethod
+    def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
+        """The model config that rebuilds this module from its own checkpoint at `path` (before its
+        state dict is loaded); the stored config as it is, unless a family's constructor reads files."""
+        return model_config
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the network is run at for an input of (height, width)."""

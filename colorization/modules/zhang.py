@@ -16,6 +16,8 @@ Validation and test are `ColorizerModule`'s, so the metrics are those of every o
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,13 @@ from colorization.ab_bins import (
     smooth_prior,
 )
 from colorization.colorspaces import AB_SCALE
-from colorization.data.ab_prior import cached_bin_counts, count_bins_in_batches
+from colorization.data.ab_prior import count_bins_in_batches
 from colorization.errors import ConfigError, DataError, check_choice
 from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
+from colorization.instantiate import instantiate
 from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
+from colorization.releases import ReleaseFormat, register_release
 from colorization.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 NATIVE_SIZE = 256
 """The release's working resolution."""
 ANNEALED_T = 0.38
+NETWORK_PREFIX = "net."
+"""The network's entries in a checkpoint's state dict (``weights`` may name one of our checkpoints)."""
 STAGES = ("classification", "regression")
 DECODERS = ("regression", "classification")
 
@@ -88,6 +94,17 @@ class ZhangColorizer(ColorizerModule):
         self.rebalance, self.rebalance_mix, self.sigma = bool(rebalance), float(rebalance_mix), float(sigma)
         self.use_optimizer(optimizer, scheduler)
 
+    @property
+    def display_name(self) -> str:
+        # the family's module names the model better than its network (ECCV16Module, not ECCV16Colorizer)
+        return f"{type(self).__name__} ({self.colorspace.name})"
+
+    @classmethod
+    def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
+        """A run that started from a weight file (``weights``) is rebuilt from the checkpoint itself: that
+        file need not exist any more, and the checkpoint holds the trained network in the same layout."""
+        return {**model_config, "weights": str(path)} if model_config.get("weights") else model_config
+
     def _init_rebalancing(self) -> None:
         # uniform until `on_train_start` computes the training set's prior; saved with the weights
         self.register_buffer("class_weights", torch.ones(self.quantizer.num_bins))
@@ -107,10 +124,8 @@ class ZhangColorizer(ColorizerModule):
     def _training_bin_counts(self) -> np.ndarray:
         """(Q,) pixel counts per bin over the training data."""
         datamodule = getattr(self.trainer, "datamodule", None)
-        arrays, split = getattr(datamodule, "arrays", None), getattr(datamodule, "split", None)
-        if arrays is not None and split is not None:
-            centres = self.quantizer.centres.cpu()
-            return cached_bin_counts(arrays, split.train, centres, self.quantizer.lookup_table())
+        if hasattr(datamodule, "ab_bin_counts"):  # exact counts over full images, cached with the data
+            return datamodule.ab_bin_counts(self.quantizer.centres.cpu(), self.quantizer.lookup_table())
         # data without Lab arrays: one pass over the training loader (random crops; not cached)
         log.info("computing the ab prior from one pass over the training loader")
         with torch.no_grad():
@@ -154,7 +169,7 @@ class ECCV16Module(ZhangColorizer):
         super().__init__(colorspace, **kwargs)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=True)
         if weights:
-            state_dict = read_state_dict(weights)
+            state_dict = read_state_dict(weights, NETWORK_PREFIX)
             bins = state_dict.get("model8.6.weight")
             self.net = ECCV16Colorizer(bins.shape[0] if bins is not None else ECCV16_BINS)
             load_strict(self.net, state_dict, weights)
@@ -220,7 +235,7 @@ class SIGGRAPH17Module(ZhangColorizer):
         self.hint_stop_probability, self.max_hint_patch = float(hint_stop_probability), max_hint_patch
         self.net = SIGGRAPH17Colorizer()
         if weights:
-            load_strict(self.net, read_state_dict(weights), weights)
+            load_strict(self.net, read_state_dict(weights, NETWORK_PREFIX), weights)
         self.quantizer = ABQuantizer(grid_centres())
         self._init_rebalancing()
 
@@ -261,3 +276,29 @@ OFFICIAL_RELEASES: dict[str, dict[str, Any]] = {
 def release_config(kind: str, weights: str | Path) -> dict[str, Any]:
     """The model config of an official release file `weights` of `kind` ('eccv16' or 'siggraph17')."""
     return {**OFFICIAL_RELEASES[kind], "weights": str(weights)}
+
+
+def build_release(kind: str, path: Path) -> ZhangColorizer:
+    """The official release file at `path` of `kind`, run as the release runs it (eval mode)."""
+    config = release_config(kind, path)
+    model = instantiate(config)
+    model.model_config = config  # what a checkpoint of it stores to rebuild it
+    return model.eval()
+
+
+RELEASE_SIGNATURES: dict[str, str] = {"eccv16": "model8.6.weight", "siggraph17": "model_class.0.weight"}
+"""Each official network -> a key only its release file has."""
+
+
+def release_format(kind: str) -> ReleaseFormat:
+    """The official `kind` release: a file with its signature key and no other release's."""
+    others = [key for other, key in RELEASE_SIGNATURES.items() if other != kind]
+
+    def identify(state_dict: Mapping[str, Tensor]) -> bool:
+        return RELEASE_SIGNATURES[kind] in state_dict and not any(key in state_dict for key in others)
+
+    return ReleaseFormat(name=kind, identify=identify, build=partial(build_release, kind))
+
+
+for _kind in RELEASE_SIGNATURES:
+    register_release(release_format(_kind))

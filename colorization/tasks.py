@@ -1,0 +1,80 @@
+"""What the entry points share: running a job as a task, and what only the running Hydra app knows.
+
+`run_task` turns user errors into one line and their exit code (2 for bad input) and closes W&B
+whatever happens.
+`hydra_job` is the one place that reads Hydra's runtime config (the command line, the multirun
+and the chosen options); the entry points hand what it finds to the library (`apply_to_loggers`,
+`evaluate(cfg, command)`), which never reads it itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from colorization.errors import ColorizationError, find_user_error
+from colorization.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
+
+USER_ERROR_EXIT_CODE = ColorizationError.exit_code
+T = TypeVar("T")
+
+
+def run_task(job: Callable[[], T]) -> T:
+    """Run `job`; a `ColorizationError` becomes ``error: <message>`` on stderr and its `exit_code`
+    (2 for bad input, 3 for a diverged training, 143 after a SIGTERM).
+
+    Any other exception is a bug and keeps its traceback. The W&B run, if the job opened one, is
+    closed whatever happens, so that every job of a multirun gets its own run.
+    """
+    try:
+        return job()
+    except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        raise SystemExit(user_error.exit_code) from None
+    finally:
+        finish_wandb()
+
+
+@dataclass(frozen=True)
+class HydraJob:
+    """What the running Hydra app knows about this job."""
+
+    command: str
+    """The command line that made the job, e.g. ``python evaluate.py split=val``."""
+    group: str | None = None
+    """The W&B group of a multirun's jobs (`loggers.multirun_group`); None for a single run."""
+    choices: dict[str, str] = field(default_factory=dict)
+    """Config group -> chosen option (``model: cnn``)."""
+
+
+def hydra_job(script: str) -> HydraJob:
+    """The running Hydra job of `script` (``train.py``); call from an entry point's ``@hydra.main``."""
+    hydra_cfg = HydraConfig.get()
+    command = " ".join([f"python {script}", *(shlex.quote(o) for o in hydra_cfg.overrides.task)])
+    group = None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        group = multirun_group(hydra_cfg.job.name, hydra_cfg.sweep.dir)
+    choices = {key: str(value) for key, value in hydra_cfg.runtime.choices.items() if value is not None}
+    return HydraJob(command=command, group=group, choices=choices)
+
+
+def apply_to_loggers(cfg: DictConfig, job: HydraJob) -> None:
+    """Give every logger entry of `cfg` that takes them the multirun's group (when its own is null)
+    and the chosen model and colour space as tags (see `loggers.run_tags`)."""
+    for entry in (cfg.get("logger") or {}).values():
+        if entry is None:
+            continue
+        if "group" in entry and entry.group is None:
+            entry.group = job.group
+        if "tags" in entry:
+            entry.tags = run_tags(entry.tags, [job.choices.get(group) for group in TAG_GROUPS])
