@@ -5,11 +5,16 @@ Composes `conf/evaluate.yaml`, scores every checkpoint plus the reference rows `
 new run directory (see `colorization.evaluation`).
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from colorization.evaluation import evaluate
-from colorization.tasks import apply_to_loggers, hydra_job, run_task
+from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
+
+CONF_DIR = Path(__file__).parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -20,4 +25,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_group_options(sys.argv[1:], CONF_DIR)
     main()

@@ -4,11 +4,16 @@ Composes `conf/train.yaml`, trains and tests, and returns the metric named by
 ``optimized_metric`` so that Hydra sweepers (e.g. Optuna) can optimize it.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from colorization.tasks import apply_to_loggers, hydra_job, run_task
+from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
 from colorization.training import train
+
+CONF_DIR = Path(__file__).parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -20,4 +25,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_group_options(sys.argv[1:], CONF_DIR)
     main()

@@ -28,7 +28,7 @@ STORED_TARGETS: dict[str, tuple[type, ...]] = {
 
 def build_colorizer(model_cfg: DictConfig | dict, colorspace: str) -> ColorizerModule:
     """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config."""
-    model = instantiate(model_cfg, colorspace=colorspace)
+    model = instantiate(model_cfg, key="model", colorspace=colorspace)
     if not isinstance(model, ColorizerModule):
         raise ConfigError(f"model._target_={model_cfg['_target_']!r} is not a ColorizerModule")
     model.model_config = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)

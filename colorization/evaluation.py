@@ -135,7 +135,7 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
 
     # every user error (a file, a split, a name) is found before any model runs
     sources = load_sources(checkpoints, device, reserved=(GRAY, GROUND_TRUTH))
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, key="data")
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     loggers = instantiate_all(cfg.get("logger"))

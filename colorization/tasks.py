@@ -13,13 +13,14 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from colorization.errors import ColorizationError, find_user_error
+from colorization.errors import ColorizationError, check_choice, find_user_error
 from colorization.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
 
 USER_ERROR_EXIT_CODE = ColorizationError.exit_code
@@ -78,3 +79,28 @@ def apply_to_loggers(cfg: DictConfig, job: HydraJob) -> None:
             entry.group = job.group
         if "tags" in entry:
             entry.tags = run_tags(entry.tags, [job.choices.get(group) for group in TAG_GROUPS])
+
+
+def check_group_options(args: list[str], config_dir: str | Path) -> None:
+    """Refuse a ``group=option`` argument whose ``<config_dir>/<group>/<option>.yaml`` does not exist.
+
+    Hydra would stop on it too, but with a page of search paths and exit code 1; this runs before
+    Hydra (call it from the entry point) and stops with one ``error:`` line and exit code 2.
+    Sweeps (``model=cnn,model2``) are checked option by option; sweep functions are left to Hydra.
+    """
+    config_dir = Path(config_dir)
+
+    def check() -> None:
+        for arg in args:
+            key, separator, value = arg.lstrip("+~").partition("=")
+            group = config_dir / key
+            if not separator or arg.startswith("-") or key.startswith("hydra") or not group.is_dir():
+                continue
+            if "(" in value or "$" in value:
+                continue
+            options = sorted(p.stem for p in group.glob("*.yaml"))
+            for option in value.split(","):
+                if option not in ("null", ""):
+                    check_choice(key, option, options)
+
+    run_task(check)

@@ -51,7 +51,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     # Everything that can be wrong with the config or the data is checked here, before any training:
     # cheap config checks first, then the data (which may first have to be written).
     model = build_colorizer(cfg.model, cfg.colorspace.name)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = instantiate(cfg.data, key="data")
     callbacks = instantiate_all(cfg.get("callbacks"))
     for callback in callbacks:
         if isinstance(callback, L.pytorch.callbacks.ModelCheckpoint) and callback.dirpath:
@@ -101,7 +101,7 @@ def check_run_settings(cfg: DictConfig) -> None:
     if cfg.get("train", True) and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
         raise ConfigError(f"trainer.max_epochs={max_epochs!r} is out of range; expected an integer >= 1")
     if not cfg.get("train", True) and cfg.get("test", True) and not cfg.get("ckpt_path"):
-        raise ConfigError("train=false tests a trained model: set ckpt_path=<checkpoint> (or ckpt_path=last)")
+        raise ConfigError("train=false tests a trained model: set ckpt_path=<checkpoint>")
     val_fraction = cfg.data.get("val_fraction")
     if cfg.get("train", True) and val_fraction is not None and val_fraction <= 0:
         raise ConfigError(
