@@ -56,7 +56,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     Lightning writes ``last`` only in a step that also wrote a top-k checkpoint, so ``last`` could
     be an older epoch. Here ``last.ckpt`` is written at the end of every epoch (full state, plus
-    the torch, CUDA, NumPy and Python random states, restored when the next epoch starts) and when
+    the torch, CUDA, NumPy and Python random states, restored on resume) and when
     a SIGTERM stops training; top-k files (``best_*.ckpt``) keep only the weights and the model
     config (`ColorizerModule.on_save_checkpoint`), which is all that testing and evaluation read.
     """
@@ -67,7 +67,6 @@ class RunCheckpoint(ModelCheckpoint):
         kwargs.setdefault("enable_version_counter", False)
         super().__init__(*args, **kwargs)
         self._last_saved_step: int | None = None
-        self._pending_random_state: dict[str, Any] | None = None
 
     # ---- when ``last`` is written ----------------------------------------------------------
 
@@ -118,16 +117,14 @@ class RunCheckpoint(ModelCheckpoint):
         return {**super().state_dict(), "random_state": capture_random_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Lightning restores callbacks before it creates the first loader iterator of the resumed
+        # epoch (and runs its sanity check with isolated generators): rewinding here makes that
+        # epoch draw the same order, crops and dropout masks as the interrupted run would have
         state_dict = dict(state_dict)
-        self._pending_random_state = state_dict.pop("random_state", None)
+        random_state = state_dict.pop("random_state", None)
+        if random_state is not None:
+            restore_random_state(random_state)
         super().load_state_dict(state_dict)
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # the resumed run has drawn numbers since (sanity check, set-up): rewind to where the
-        # interrupted run was when it wrote last.ckpt, before this epoch's loader draws its order
-        if self._pending_random_state is not None:
-            restore_random_state(self._pending_random_state)
-            self._pending_random_state = None
 
 
 def capture_random_state() -> dict[str, Any]:
