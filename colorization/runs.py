@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from colorization.atomic import remove_partial_files
-from colorization.errors import ConfigError, DataError
+from colorization.errors import ColorizationError, ConfigError, DataError
+from colorization.weights import safe_load
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 """Where a training run keeps the checkpoint to resume from, relative to its directory."""
@@ -49,17 +51,33 @@ class RunDirGuard(Callback):
                 config.ckpt_path = "last"
             run_dir = Path(str(config.hydra.run.dir))
         if config.get("ckpt_path") == "last" and config.get("train", True):
-            if not (run_dir / LAST_CHECKPOINT).is_file():
-                _refuse(
-                    f"ckpt_path=last: {run_dir / LAST_CHECKPOINT} does not exist; resume a run with "
-                    "resume=RUN_DIR (or hydra.run.dir=RUN_DIR ckpt_path=last)"
-                )
-            return  # a resumption continues in its own directory
+            self._check_resumption(config, run_dir)
+            return
+        existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            _refuse(f"hydra.run.dir={str(run_dir)!r} cannot be created: {existing} is not a writable directory")
         if run_dir.is_dir() and any(run_dir.iterdir()):
             _refuse(
                 f"hydra.run.dir={str(run_dir)!r} already holds files of another run; refusing to overwrite them "
                 "(choose a new directory, or resume that run with resume=RUN_DIR)"
             )
+
+    @staticmethod
+    def _check_resumption(config: DictConfig, run_dir: Path) -> None:
+        """A resumption continues in its own directory: its checkpoint must exist and fit the model,
+        and this attempt's config goes to a new ``.hydra/resumed_<time>/`` beside the first one's."""
+        last = run_dir / LAST_CHECKPOINT
+        if not last.is_file():
+            _refuse(
+                f"ckpt_path=last: {last} does not exist; resume a run with resume=RUN_DIR "
+                "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
+            )
+        try:
+            check_same_model(stored_model(last), config.model, config.colorspace.name, last)
+        except ColorizationError as error:
+            _refuse(str(error))
+        with read_write(config), open_dict(config):
+            config.hydra.output_subdir = f".hydra/resumed_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
 
 
 def _refuse(message: str) -> None:
@@ -77,13 +95,22 @@ def resume_path(ckpt_path: str | None, output_dir: str | Path) -> Path | None:
     return path
 
 
+def stored_model(path: str | Path) -> dict[str, Any]:
+    """The ``colorization`` entry (model config and colour space) of a checkpoint, read without unpickling."""
+    checkpoint = safe_load(path, map_location="cpu", mmap=True)
+    stored = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
+    if not isinstance(stored, dict):
+        raise DataError(f"{path}: not a checkpoint written by train.py (no 'colorization' entry)")
+    return stored
+
+
 def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str, path: str | Path) -> None:
     """Refuse to resume or test a checkpoint under another model config or colour space.
 
     `stored` is the checkpoint's ``colorization`` entry (``{"model": ..., "colorspace": ...}``).
     Raises `ConfigError` naming the differing keys with both values.
     """
-    current = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True) if model_cfg is not None else {}
+    current = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else model_cfg
     differences = [
         f"{key}: {theirs!r} in the checkpoint, {ours!r} now"
         for key, theirs, ours in _differences(stored.get("model") or {}, current, "model")

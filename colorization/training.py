@@ -17,8 +17,7 @@ from colorization.devices import check_hardware
 from colorization.errors import ConfigError, DataError, SigtermError
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.loggers import finish_wandb
-from colorization.runs import check_same_model, check_writable, resume_path, wandb_run_id
-from colorization.weights import safe_load
+from colorization.runs import check_same_model, check_writable, resume_path, stored_model, wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     check_writable(output_dir)
     checkpoint = resume_path(cfg.get("ckpt_path"), output_dir)
     if checkpoint is not None:
-        stored = safe_load(checkpoint, map_location="cpu")
-        check_same_model(stored.get("colorization") or {}, cfg.model, cfg.colorspace.name, checkpoint)
+        check_same_model(stored_model(checkpoint), cfg.model, cfg.colorspace.name, checkpoint)
         if _is_own_run(checkpoint, output_dir):
             resume_loggers(cfg, output_dir)
     if cfg.get("seed") is not None:

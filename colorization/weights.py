@@ -40,18 +40,19 @@ REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 """How torch's weights-only unpickler names the Python object a file asked for."""
 
 
-def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
+def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
     """The content of a PyTorch file, read with ``weights_only=True``: tensors and plain values only.
 
     The one way this project reads a ``.pth``/``.ckpt`` file it did not write in this process (a
     checkpoint, a release file): a file that asks to build any other Python object is refused,
-    so a malicious file cannot run code. Raises `DataError` naming the file.
+    so a malicious file cannot run code. `mmap`: map the tensors instead of reading them (cheap
+    when only the plain entries are needed). Raises `DataError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):  # not a pickle at all: a foreign or truncated file
             raise DataError(f"{path}: not a readable PyTorch file (UnpicklingError)") from None
