@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from colorization.errors import DivergedError
 from colorization.weights import safe_load
 
 LAST = "last.ckpt"
+FULL_STATE = ("callbacks", "optimizer_states", "lr_schedulers")
+"""What a full checkpoint holds beyond a weights-only one (Lightning's ``dump_checkpoint``)."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -67,6 +70,7 @@ class RunCheckpoint(ModelCheckpoint):
         kwargs.setdefault("enable_version_counter", False)
         super().__init__(*args, **kwargs)
         self._last_saved_step: int | None = None
+        self._best_saved_step: int | None = None
 
     # ---- when ``last`` is written ----------------------------------------------------------
 
@@ -98,13 +102,27 @@ class RunCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        best = Path(self.best_model_path) if self.best_model_path else None
+        best_was_last = best is not None and _same_file(best, Path(self.last_model_path or ""))
         super()._save_last_checkpoint(trainer, monitor_candidates)
         self._last_saved_step = trainer.global_step
+        if not trainer.is_global_zero or best is None or not best.is_file():
+            return
+        last = Path(self.last_model_path)
+        if self._best_saved_step == trainer.global_step:
+            # best and last are the same epoch: one file under two names, not two copies
+            atomic_write(best, lambda temp: os.link(last, temp))
+        elif best_was_last:
+            # last moved on and the best keeps the old full state: shrink it to the weights
+            full = safe_load(best)
+            atomic_write(best, lambda temp: torch.save({k: v for k, v in full.items() if k not in FULL_STATE}, temp))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         # as ModelCheckpoint._save_checkpoint, but only ``last`` carries the full training state
         weights_only = Path(filepath).name != LAST
         trainer.save_checkpoint(filepath, weights_only=weights_only)
+        if weights_only:
+            self._best_saved_step = trainer.global_step
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
@@ -190,6 +208,13 @@ class NonFiniteGuard(L.Callback):
                     f"{name} is {number} at {where}; training stopped ({kept}); lower model.optimizer.lr "
                     "or check the data"
                 )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _last_checkpoint(trainer: L.Trainer) -> str | None:

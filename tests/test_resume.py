@@ -123,6 +123,15 @@ def test_last_is_the_final_epoch_and_best_holds_weights_only(train_config, tmp_p
     assert best["colorization"]["model"]["_target_"].endswith("RegressionColorizer")
 
 
+def test_best_and_last_of_the_same_epoch_are_one_file(train_config, tmp_path):
+    # ranked by the epoch number in "max" mode, every epoch is the new best
+    better = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=max"]
+    train(train_config(*FAST, "trainer.max_epochs=2", *better, "test=false"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best_epoch001.ckpt", "last.ckpt"]
+    assert os.path.samefile(checkpoints / "best_epoch001.ckpt", checkpoints / "last.ckpt")
+
+
 def test_an_atomic_write_killed_midway_leaves_no_file_and_the_next_start_removes_its_remains(tmp_path):
     target = tmp_path / "checkpoints" / "best_epoch000.ckpt"
     # a child process writes half a file and is killed (SIGKILL) before it can finish the save
