@@ -27,6 +27,8 @@ from colorization.weights import safe_load
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 """Where a training run keeps the checkpoint to resume from, relative to its directory."""
+HPC_CHECKPOINTS = "hpc_ckpt_*.ckpt"
+"""What Lightning writes into the run directory when SLURM warns a job before its time limit."""
 SHOW_KEYS = 5
 """How many differing keys a mismatch message names."""
 
@@ -43,7 +45,7 @@ class RunDirGuard(Callback):
         with read_write(config), open_dict(config):
             if resume:
                 run_dir = Path(str(resume)).expanduser()
-                if not (run_dir / LAST_CHECKPOINT).is_file():
+                if latest_checkpoint(run_dir) is None:
                     _refuse(f"resume={str(resume)!r}: no {LAST_CHECKPOINT} there; expected a training run directory")
                 config.hydra.run.dir = str(run_dir)
                 if config.get("ckpt_path") not in (None, "last"):
@@ -66,8 +68,9 @@ class RunDirGuard(Callback):
     def _check_resumption(config: DictConfig, run_dir: Path) -> None:
         """A resumption continues in its own directory: its checkpoint must exist and fit the model,
         and this attempt's config goes to a new ``.hydra/resumed_<time>/`` beside the first one's."""
-        last = run_dir / LAST_CHECKPOINT
-        if not last.is_file():
+        last = latest_checkpoint(run_dir)
+        if last is None:
+            last = run_dir / LAST_CHECKPOINT
             _refuse(
                 f"ckpt_path=last: {last} does not exist; resume a run with resume=RUN_DIR "
                 "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
@@ -85,11 +88,21 @@ def _refuse(message: str) -> None:
     raise SystemExit(ConfigError.exit_code)
 
 
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest full checkpoint of a run: ``checkpoints/last.ckpt``, or a SLURM pre-emption
+    checkpoint (``hpc_ckpt_N.ckpt``) written after it; None without either."""
+    run_dir = Path(run_dir)
+    candidates = [p for p in (run_dir / LAST_CHECKPOINT, *run_dir.glob(HPC_CHECKPOINTS)) if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+
+
 def resume_path(ckpt_path: str | None, output_dir: str | Path) -> Path | None:
-    """The checkpoint `ckpt_path` names: None, ``last`` (this run's ``checkpoints/last.ckpt``) or a file."""
+    """The checkpoint `ckpt_path` names: None, ``last`` (this run's newest, `latest_checkpoint`) or a file."""
     if ckpt_path in (None, ""):
         return None
-    path = Path(output_dir) / LAST_CHECKPOINT if ckpt_path == "last" else Path(str(ckpt_path)).expanduser()
+    path = Path(str(ckpt_path)).expanduser()
+    if ckpt_path == "last":
+        path = latest_checkpoint(output_dir) or Path(output_dir) / LAST_CHECKPOINT
     if not path.is_file():
         raise DataError(f"ckpt_path={ckpt_path!r}: {path} does not exist; expected a checkpoint written by train.py")
     return path
