@@ -74,12 +74,7 @@ class World:
 
 
 def sample_args(world: World) -> list[str]:
-    return [
-        f"paths.data_dir={world.sample.parent}",
-        *(f"{key}={value}" for key, value in TINY_SAMPLE.items()),
-        "++trainer.limit_train_batches=2",
-        "++trainer.limit_val_batches=1",
-    ]
+    return [f"paths.data_dir={world.sample.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
 
 
 def kaggle_args(world: World) -> list[str]:
@@ -242,11 +237,17 @@ def test_a_refused_or_stopped_run_says_why_in_one_line_and_changes_nothing(name,
     args = case.args(world)  # may write payload files: part of the world before the run
     before = file_hashes(world.root)
 
-    common = [f"paths.root_dir={world.root}", "trainer=cpu", "logger=csv", "trainer.enable_progress_bar=false"]
+    common = [f"paths.root_dir={world.root}", "logger=csv"]
     if case.script == "train.py":
-        common += ["trainer.max_epochs=1", *sample_args(world)]
+        common += [
+            "trainer=cpu",
+            "trainer.max_epochs=1",
+            "++trainer.limit_train_batches=2",
+            "trainer.enable_progress_bar=false",
+            *([] if "data=kaggle" in args else sample_args(world)),
+        ]
     else:
-        common += [f"paths.data_dir={world.sample.parent}", "data.image_size=48", "crop_size=32"]
+        common += [f"paths.data_dir={world.sample.parent}", *(f"{k}={v}" for k, v in TINY_SAMPLE.items())]
     run_dir = [f"hydra.run.dir={tmp_path / 'new_run'}"] if case.new_run_dir else []
     result = run_script(case.script, [*common, *run_dir, *args], cwd=tmp_path)
 
