@@ -7,6 +7,7 @@ itself at a given step), then resumed with ``resume=RUN_DIR`` as a user would.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.atomic import TEMP_MARK, atomic_write
-from colorization.runs import check_writable
-from colorization.training import train
+from colorization.atomic import TEMP_MARK, atomic_write, atomic_write_json
+from colorization.errors import ConfigError
+from colorization.runs import check_writable, wandb_run_id
+from colorization.training import resume_loggers, train
 from tests.cli import error_lines, run_script
 from tests.conftest import TINY_SAMPLE
 
@@ -165,3 +167,28 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, fail)
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_an_unwritable_checkpoint_directory_stops_the_run_at_start_up(train_config, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoints").write_text("a file where the checkpoints directory should be")
+    with pytest.raises(ConfigError, match=r"callbacks.model_checkpoint.dirpath='.*checkpoints' is not writable"):
+        train(train_config())
+
+
+def test_a_resumed_run_logs_into_the_interrupted_runs_wandb_run(train_config, tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "wandb" / "offline-run-20260101_120000-abc123").mkdir(parents=True)
+    (run_dir / "wandb" / "latest-run").symlink_to(run_dir / "wandb" / "offline-run-20260101_120000-abc123")
+    assert wandb_run_id(run_dir) == "abc123"
+    cfg = train_config("logger=wandb")
+    resume_loggers(cfg, run_dir)
+    assert cfg.logger.wandb.id == "abc123" and cfg.logger.wandb.resume == "allow"
+
+
+def test_metrics_files_are_strict_json(tmp_path):
+    path = atomic_write_json(
+        tmp_path / "metrics.json", {"val/cie76": float("nan"), "test/psnr": float("inf"), "a": 1.5}
+    )
+    assert json.loads(path.read_text()) == {"val/cie76": None, "test/psnr": None, "a": 1.5}
