@@ -125,7 +125,7 @@ def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str,
     """
     current = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else model_cfg
     differences = [
-        f"{key}: {theirs!r} in the checkpoint, {ours!r} now"
+        f"{key}: {_shown(theirs)} in the checkpoint, {_shown(ours)} now"
         for key, theirs, ours in _differences(stored.get("model") or {}, current, "model")
     ]
     if stored.get("colorspace") != colorspace:
@@ -136,6 +136,10 @@ def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str,
             f"{path}: the checkpoint was trained with another model config ({shown}); use the same model and "
             "colorspace options as the run that wrote it"
         )
+
+
+def _shown(value: Any) -> str:
+    return "not set (the code's default)" if value is None else repr(value)
 
 
 def _differences(theirs: Any, ours: Any, key: str) -> Iterator[tuple[str, Any, Any]]:

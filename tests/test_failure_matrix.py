@@ -178,13 +178,13 @@ CASES: dict[str, Case] = {
         new_run_dir=False,
     ),
     "resume with another stride": Case(
-        lambda w: [f"resume={w.old_run}", "model.net.stride=2"],
-        "model.net.stride: 1 in the checkpoint, 2 now",
+        lambda w: [f"resume={w.old_run}", "++model.net.stride=2"],
+        "model.net.stride: not set (the code's default) in the checkpoint, 2 now",
         new_run_dir=False,
     ),
     "test a checkpoint as another model": Case(
         lambda w: ["train=false", f"ckpt_path={w.old_run / 'checkpoints' / 'last.ckpt'}", "model=model2"],
-        "model.net.stride: 1 in the checkpoint, 2 now",
+        "model.net.stride: not set (the code's default) in the checkpoint, 2 now",
     ),
     # --- untrusted files --------------------------------------------------------------------------------
     "evaluate a pickle payload": Case(
