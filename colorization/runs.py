@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ class RunDirGuard(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _launched_with_others():
+            return  # every process of a multi-process launch runs Hydra in the same directory
         resume = config.get("resume")
         with read_write(config), open_dict(config):
             if resume:
@@ -81,6 +84,13 @@ class RunDirGuard(Callback):
             _refuse(str(error))
         with read_write(config), open_dict(config):
             config.hydra.output_subdir = f".hydra/resumed_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+
+
+def _launched_with_others() -> bool:
+    """True in a process that shares its run directory with others started at the same time: a
+    DDP worker Lightning started (``LOCAL_RANK``/``RANK`` > 0) or any task of a multi-task ``srun``."""
+    ranks = (os.environ.get(name, "0") for name in ("LOCAL_RANK", "RANK"))
+    return any(rank != "0" for rank in ranks) or int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 def _refuse(message: str) -> None:
@@ -151,21 +161,22 @@ def _differences(theirs: Any, ours: Any, key: str) -> Iterator[tuple[str, Any, A
 
 
 def check_writable(directory: str | Path, key: str = "paths.output_dir") -> None:
-    """Create `directory` if needed and make sure files can be written in it (`ConfigError` otherwise).
+    """Make sure `directory` can be created and written to (`ConfigError` otherwise), creating nothing.
 
-    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing.
-    Also removes temporary files a killed writer left there (`colorization.atomic`).
+    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing. Probes
+    the directory, or the nearest parent that exists, with a temporary file that is removed again.
+    Also removes temporary files a killed writer left in `directory` (`colorization.atomic`).
     """
     directory = Path(directory)
+    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as error:
-        raise ConfigError(
-            f"{key}={str(directory)!r} is not writable ({error.strerror or error}); choose another"
-        ) from None
+        reason = error.strerror or str(error)
+        raise ConfigError(f"{key}={str(directory)!r} is not writable ({reason}); choose another directory") from None
     remove_partial_files(directory)
 
 
