@@ -42,8 +42,6 @@ class RunDirGuard(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if _launched_with_others():
-            return  # every process of a multi-process launch runs Hydra in the same directory
         resume = config.get("resume")
         with read_write(config), open_dict(config):
             if resume:
@@ -55,6 +53,8 @@ class RunDirGuard(Callback):
                     _refuse(f"resume={str(resume)!r} and ckpt_path={config.ckpt_path!r}: set one of them")
                 config.ckpt_path = "last"
             run_dir = Path(str(config.hydra.run.dir))
+        if _launched_with_others():
+            return  # every process of a multi-process launch runs Hydra in the same directory
         if config.get("ckpt_path") == "last" and config.get("train", True):
             self._check_resumption(config, run_dir)
             return
