@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ STORED_TARGETS: dict[str, tuple[type, ...]] = {
     "colorization.": (nn.Module,),
     "torch.optim.": (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler),
 }
-"""What a checkpoint's stored model config may instantiate: module prefix -> the classes allowed there
+"""Module prefixes a checkpoint's stored model config may import from -> the classes allowed there
 (this package's modules, networks and losses; PyTorch's optimizers and schedulers)."""
 
 
@@ -71,25 +72,32 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
 
 
 def check_stored_targets(model_cfg: Any, source: str | Path) -> None:
-    """Refuse a stored model config that names anything but this package's modules/networks/losses
-    or PyTorch's optimizers and schedulers as a ``_target_`` (`STORED_TARGETS`).
+    """Refuse a stored model config whose ``_target_``s name anything but PyTorch modules
+    (networks, losses, colorizer modules) and PyTorch's optimizers and schedulers.
 
     A checkpoint's config is instantiated when the checkpoint is loaded, so without this check a
     file could call any function (``builtins.open``, ``os.system``) with arguments of its choice.
-    Modules are imported only after the name passed the prefix check. Raises `DataError`.
+    Names under `STORED_TARGETS`' prefixes (this package, ``torch.optim``) are imported; any other
+    name must be a class already loaded in this process (a network defined outside the package,
+    whose module the caller imported), so reading a checkpoint never imports a module it names.
+    Raises `DataError`.
     """
     for key, target in _targets(model_cfg, "model"):
-        allowed = next((bases for prefix, bases in STORED_TARGETS.items() if str(target).startswith(prefix)), None)
-        resolved = None
-        if allowed is not None:
+        name = str(target)
+        allowed = next((bases for prefix, bases in STORED_TARGETS.items() if name.startswith(prefix)), (nn.Module,))
+        if any(name.startswith(prefix) for prefix in STORED_TARGETS):
             try:
-                resolved = get_class(str(target))
+                resolved = get_class(name)
             except Exception:  # not importable or not a class: refused below
                 resolved = None
-        if resolved is None or not issubclass(resolved, allowed):
+        else:
+            module, _, attribute = name.rpartition(".")
+            resolved = getattr(sys.modules.get(module), attribute, None) if module else None
+        if not (isinstance(resolved, type) and issubclass(resolved, allowed)):
             raise DataError(
-                f"{source}: refused: its stored config sets {key}._target_={target!r}, which is not a model, "
-                "network, loss or optimizer of this package; a checkpoint may only name those"
+                f"{source}: refused: its stored config sets {key}._target_={target!r}, which is not a loaded "
+                "network, loss or optimizer class; a checkpoint may only name those (import the module that "
+                "defines a network of your own before loading its checkpoint)"
             )
 
 

@@ -293,6 +293,8 @@ def test_load_colorizer_and_release_weights_never_unpickle(tmp_path: Path):
         ("os.system", "os.system"),
         ("colorization.atomic.atomic_write_text", "colorization.atomic.atomic_write_text"),
         ("torch.save", "torch.save"),
+        ("subprocess.Popen", "subprocess.Popen"),
+        ("not_imported_module.Network", "not_imported_module.Network"),
     ],
 )
 def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown, finished_run, tmp_path):
