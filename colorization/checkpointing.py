@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -106,12 +107,13 @@ class RunCheckpoint(ModelCheckpoint):
         best_was_last = best is not None and _same_file(best, Path(self.last_model_path or ""))
         super()._save_last_checkpoint(trainer, monitor_candidates)
         self._last_saved_step = trainer.global_step
-        if not trainer.is_global_zero or best is None or not best.is_file():
+        last = Path(self.last_model_path) if self.last_model_path else None
+        if not trainer.is_global_zero or best is None or not best.is_file() or last is None or not last.is_file():
             return
-        last = Path(self.last_model_path)
         if self._best_saved_step == trainer.global_step:
             # best and last are the same epoch: one file under two names, not two copies
-            atomic_write(best, lambda temp: os.link(last, temp))
+            with contextlib.suppress(OSError):  # no hard links here: keep the weights-only file
+                atomic_write(best, lambda temp: os.link(last, temp))
         elif best_was_last:
             # last moved on and the best keeps the old full state: shrink it to the weights
             full = safe_load(best)

@@ -54,13 +54,12 @@ def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):  # not a pickle at all: a foreign or truncated file
-            raise DataError(f"{path}: not a readable PyTorch file (UnpicklingError)") from None
         refused = REFUSED_GLOBAL.search(str(error))
-        what = f" ({refused.group(1)})" if refused else ""
+        if refused is None:  # not a pickle torch can read at all: a foreign or truncated file
+            raise DataError(f"{path}: not a readable PyTorch file (UnpicklingError)") from None
         raise DataError(
-            f"{path}: refused to load: the file asks to create a Python object{what}, which a weights or "
-            "checkpoint file never needs; it may be malicious"
+            f"{path}: refused to load: the file asks to create a Python object ({refused.group(1)}), which a "
+            "weights or checkpoint file never needs; it may be malicious"
         ) from None
     except Exception as error:  # torch raises many types for foreign or truncated files
         raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None

@@ -281,7 +281,7 @@ def test_load_colorizer_and_release_weights_never_unpickle(tmp_path: Path):
     plain = tmp_path / "plain.pth"
     with plain.open("wb") as file:
         pickle.dump(Payload(marker), file)
-    with pytest.raises(DataError, match="plain.pth: refused to load"):
+    with pytest.raises(DataError, match="plain.pth: (refused to load|not a readable PyTorch file)"):
         load_colorizer(plain)
     assert not marker.exists()
 
