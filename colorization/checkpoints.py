@@ -27,6 +27,8 @@ STORED_TARGETS: dict[str, tuple[type, ...]] = {
 }
 """Module prefixes a checkpoint's stored model config may import from -> the classes allowed there
 (this package's modules, networks and losses; PyTorch's optimizers and schedulers)."""
+RUN_OPTIONS = ("compile",)
+"""Model config keys that say how to run the model, not what it is: not stored, not compared."""
 
 
 def build_colorizer(model_cfg: DictConfig | dict, colorspace: str, name: str | None = None) -> ColorizerModule:

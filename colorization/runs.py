@@ -19,10 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from colorization.atomic import remove_partial_files
+from colorization.checkpoints import RUN_OPTIONS
 from colorization.errors import ColorizationError, ConfigError, DataError
 from colorization.weights import safe_load
 
@@ -42,6 +44,10 @@ class RunDirGuard(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # the run directory's name reads ${hydra:runtime.choices...}, which Hydra serves only once the
+        # job starts: give it the config now (the job sets it again), leaving ``hydra`` writable here
+        HydraConfig.instance().set_config(config)
+        OmegaConf.set_readonly(config.hydra, None)
         resume = config.get("resume")
         with read_write(config), open_dict(config):
             if resume:
@@ -134,6 +140,7 @@ def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str,
     Raises `ConfigError` naming the differing keys with both values.
     """
     current = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else model_cfg
+    current = {key: value for key, value in current.items() if key not in RUN_OPTIONS}
     differences = [
         f"{key}: {_shown(theirs)} in the checkpoint, {_shown(ours)} now"
         for key, theirs, ours in _differences(stored.get("model") or {}, current, "model")
