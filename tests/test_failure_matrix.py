@@ -8,8 +8,11 @@ and after. Security cases also check that the payload's side effect did not happ
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from colorization.checkpoints import load_colorizer
 from colorization.errors import DataError
@@ -313,3 +317,57 @@ def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown
         .model_config["_target_"]
         .endswith("RegressionColorizer")
     )
+
+
+# --- the same untrusted files given to colorize --model ------------------------------------------------
+
+
+def ddcolor_shaped_payload(world: World) -> Path:
+    """A file laid out like a DDColor release ({"params": network state dict}) that also carries a payload."""
+    from colorization.modules.ddcolor import QUERY_KEY, STEM_KEY, WIDTH_OF_SIZE
+
+    params = {STEM_KEY: torch.zeros(WIDTH_OF_SIZE["tiny"], 3, 4, 4), QUERY_KEY: torch.zeros(100, 256)}
+    path = world.root / "pytorch_model.pt"
+    torch.save({"params": {**params, "extra": Payload(world.marker)}}, path)
+    return path
+
+
+COLORIZE_CASES: dict[str, tuple[Callable[[World], Path], str]] = {
+    "pickle payload": (lambda w: w.evil_pickle(), "evil.ckpt: refused to load"),
+    "config payload": (
+        lambda w: w.evil_config(),
+        "evil_config.ckpt: refused: its stored config sets model.net._target_",
+    ),
+    "DDColor-shaped payload": (ddcolor_shaped_payload, "pytorch_model.pt: refused to load"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(COLORIZE_CASES))
+def test_colorize_refuses_an_untrusted_model_file_in_one_line(name, finished_run, tmp_path):
+    make_file, message = COLORIZE_CASES[name]
+    world = World(tmp_path / "world", tmp_path)
+    shutil.copytree(finished_run, world.old_run)
+    world.victim.write_text("must survive")
+    photo = world.root / "photo.png"
+    Image.fromarray(np.full((24, 32), 128, np.uint8)).save(photo)
+    model = make_file(world)
+    before = file_hashes(world.root)
+
+    out = world.root / "colorized"
+    result = subprocess.run(
+        [sys.executable, "-m", "colorization.colorize", str(photo), "--model", str(model), "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and message in lines[0], result.stderr[-3000:]
+    assert not world.marker.exists(), "the pickle payload ran"
+    assert world.victim.read_text() == "must survive"
+    assert file_hashes(world.root) == before  # nothing written, nothing changed
