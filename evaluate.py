@@ -5,13 +5,18 @@ Composes `conf/evaluate.yaml`, scores every checkpoint plus the reference rows `
 comparison.jpg into a new run directory (see `colorization.evaluation`).
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from colorization.evaluation import evaluate
 from colorization.quiet import quiet_libraries
 from colorization.run_dirs import register_resolvers
-from colorization.tasks import apply_to_loggers, hydra_job, run_task
+from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
+
+CONF_DIR = Path(__file__).parent / "conf"
 
 register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
@@ -25,4 +30,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_group_options(sys.argv[1:], CONF_DIR)
     main()

@@ -4,13 +4,18 @@ Composes `conf/train.yaml`, trains and tests, and returns the metric named by
 ``optimized_metric`` so that Hydra sweepers (e.g. Optuna) can optimize it.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from colorization.quiet import quiet_libraries
 from colorization.run_dirs import register_resolvers
-from colorization.tasks import apply_to_loggers, hydra_job, run_task
+from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
 from colorization.training import train
+
+CONF_DIR = Path(__file__).parent / "conf"
 
 register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/default.yaml)
 
@@ -26,4 +31,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_group_options(sys.argv[1:], CONF_DIR)
     main()

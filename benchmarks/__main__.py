@@ -53,7 +53,7 @@ def machine() -> str:
 
 def provenance(name: str, seconds: float, load: tuple[float, float]) -> str:
     """The line under a section's title: how, where and when it was measured."""
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"Command: `make bench ARGS={name}` (`python -m benchmarks {name}`); {machine()}; {date}; "
         f"{seconds:.0f} s; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 import colorization.modules  # noqa: F401  (importing the families registers their release formats)
 from colorization.downloads import weights_path
@@ -15,6 +19,16 @@ from colorization.inference import compile_networks
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
 from colorization.releases import identify_release, release_names
+from colorization.weights import safe_load
+
+STORED_TARGETS: dict[str, tuple[type, ...]] = {
+    "colorization.": (nn.Module,),
+    "torch.optim.": (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler),
+}
+"""Module prefixes a checkpoint's stored model config may import from -> the classes allowed there
+(this package's modules, networks and losses; PyTorch's optimizers and schedulers)."""
+RUN_OPTIONS = ("compile",)
+"""Model config keys that say how to run the model, not what it is: not stored, not compared."""
 
 
 def build_colorizer(model_cfg: DictConfig | dict, colorspace: str, name: str | None = None) -> ColorizerModule:
@@ -28,7 +42,7 @@ def build_colorizer(model_cfg: DictConfig | dict, colorspace: str, name: str | N
     compile_ = config.pop("compile", False)
     if not isinstance(compile_, bool):
         raise ConfigError(f"model.compile={compile_!r}: expected true or false")
-    model = instantiate(config, colorspace=colorspace)
+    model = instantiate(config, key="model", colorspace=colorspace)
     if not isinstance(model, ColorizerModule):
         raise ConfigError(f"model._target_={model_cfg['_target_']!r} is not a ColorizerModule")
     model.model_config = config
@@ -51,10 +65,7 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     path = weights_path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises many types for foreign or truncated files
-        raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
+    checkpoint = safe_load(path, map_location=map_location)
     info = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
     if not info or not info.get("model"):
         release = identify_release(checkpoint) if isinstance(checkpoint, dict) else None
@@ -67,6 +78,7 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
             f"nor a recognised release state dict ({', '.join(release_names())})"
         )
     model_cfg = info["model"]
+    check_stored_targets(model_cfg, path)
     try:
         module = get_class(model_cfg["_target_"])
     except Exception as error:  # hydra raises ImportError and others for a target that is gone
@@ -77,3 +89,45 @@ def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -
     model.load_state_dict(checkpoint["state_dict"])
     model.trained_size = info.get("trained_size")
     return model.eval()
+
+
+def check_stored_targets(model_cfg: Any, source: str | Path) -> None:
+    """Refuse a stored model config whose ``_target_``s name anything but PyTorch modules
+    (networks, losses, colorizer modules) and PyTorch's optimizers and schedulers.
+
+    A checkpoint's config is instantiated when the checkpoint is loaded, so without this check a
+    file could call any function (``builtins.open``, ``os.system``) with arguments of its choice.
+    Names under `STORED_TARGETS`' prefixes (this package, ``torch.optim``) are imported; any other
+    name must be a class already loaded in this process (a network defined outside the package,
+    whose module the caller imported), so reading a checkpoint never imports a module it names.
+    Raises `DataError`.
+    """
+    for key, target in _targets(model_cfg, "model"):
+        name = str(target)
+        allowed = next((bases for prefix, bases in STORED_TARGETS.items() if name.startswith(prefix)), (nn.Module,))
+        if any(name.startswith(prefix) for prefix in STORED_TARGETS):
+            try:
+                resolved = get_class(name)
+            except Exception:  # not importable or not a class: refused below
+                resolved = None
+        else:
+            module, _, attribute = name.rpartition(".")
+            resolved = getattr(sys.modules.get(module), attribute, None) if module else None
+        if not (isinstance(resolved, type) and issubclass(resolved, allowed)):
+            raise DataError(
+                f"{source}: refused: its stored config sets {key}._target_={target!r}, which is not a loaded "
+                "network, loss or optimizer class; a checkpoint may only name those (import the module that "
+                "defines a network of your own before loading its checkpoint)"
+            )
+
+
+def _targets(node: Any, key: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, target) for every ``_target_`` in a nested config of dicts and lists."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield key, node["_target_"]
+        for name, value in node.items():
+            yield from _targets(value, f"{key}.{name}")
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _targets(value, f"{key}[{index}]")

@@ -10,6 +10,9 @@ from collections.abc import Iterable
 class ColorizationError(Exception):
     """Bad input that the user can fix; the message names the key/path/value and what was expected."""
 
+    exit_code = 2
+    """The process's exit code when an entry point stops on this error (README, "When things go wrong")."""
+
 
 class ConfigError(ColorizationError):
     """A configuration value is missing, unknown or out of range."""
@@ -17,6 +20,18 @@ class ConfigError(ColorizationError):
 
 class DataError(ColorizationError):
     """A data file is missing or has the wrong dtype, shape or count."""
+
+
+class DivergedError(ColorizationError):
+    """A loss, gradient norm or metric became NaN or infinite; the last finite checkpoint is kept."""
+
+    exit_code = 3
+
+
+class SigtermError(ColorizationError):
+    """SIGTERM stopped training after a resumable ``last.ckpt`` was written (128 + SIGTERM, as a shell reports it)."""
+
+    exit_code = 143
 
 
 def find_user_error(error: BaseException | None) -> ColorizationError | None:

@@ -180,7 +180,7 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
         prepare_for_inference(source.model, channels_last=channels_last, compile=compile_)
     fid_weights = (cfg.get("fid") or {}).get("weights")
     fid_net = load_fid_inception(fid_weights).to(device) if fid_weights not in (None, "", "???") else None
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, key="data")
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     # a folder DataModule given one folder per split has no root; it describes its folders itself

@@ -3,6 +3,7 @@ every logger that can show pictures (W&B, TensorBoard)."""
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
-from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from colorization.errors import check_choice
 from colorization.run_dirs import display_path
@@ -119,3 +122,25 @@ def finish_wandb() -> None:
     wandb = sys.modules.get("wandb")  # only loaded when a W&B logger was used
     if wandb is not None and wandb.run is not None:
         wandb.finish()
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])
+
+
+class AppendingCSVLogger(CSVLogger):
+    """`CSVLogger` whose ``metrics.csv`` keeps the rows of earlier attempts of the run: a resumed run
+    (``resume=RUN_DIR``) appends its epochs to the interrupted run's instead of deleting them."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shutil
 import sys
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
+from colorization.atomic import atomic_write, atomic_write_text, strict_json
 from colorization.errors import check_choice
 from colorization.fid import FID_WEIGHTS_NAME, MIN_UNBIASED_IMAGES
 from colorization.loggers import finish_wandb, log_image
@@ -43,11 +43,6 @@ def comparison_sheet(columns: list[Tensor], names: list[str], tile: int | None =
         size = (max(1, round(height * tile / max(height, width))), max(1, round(width * tile / max(height, width))))
         columns = [F.interpolate(c, size=size, mode="bilinear", antialias=True, align_corners=False) for c in columns]
     return labelled_sheet(columns, names)
-
-
-def _json_number(value: Any) -> Any:
-    """Non-finite floats (the ground truth's PSNR is +inf) become null: JSON has no infinity."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _markdown_number(value: float | None, fmt: str) -> str:
@@ -125,12 +120,16 @@ def write_results(
     check_choice("comparison_format", sheet_format, SHEET_FORMATS)
     columns = [*INFO_COLUMNS, *table_metrics(rows), SPEED_COLUMN, *reported]
     md_path, csv_path, json_path = (output_dir / name for name in ("results.md", "results.csv", "results.json"))
-    json_rows = [{key: _json_number(row.get(key)) for key in columns} for row in rows]
-    json_path.write_text(json.dumps(json_rows, indent=2, allow_nan=False) + "\n")
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({key: row.get(key) for key in columns} for row in rows)
+    # non-finite numbers (the ground truth's PSNR is +inf) become null: JSON has no infinity
+    atomic_write_text(json_path, strict_json([{key: row.get(key) for key in columns} for row in rows], indent=2) + "\n")
+
+    def write_csv(temp: Path) -> None:
+        with temp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({key: row.get(key) for key in columns} for row in rows)
+
+    atomic_write(csv_path, write_csv)
 
     headers, cells = table_cells(rows, reported)
     lines = [
@@ -148,7 +147,7 @@ def write_results(
         lines += ["", "Checkpoints:", "", *checkpoints]
     if command:
         lines += ["", f"Made by `{command}`."]
-    md_path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
     sheet_path = save_image(sheet, output_dir / f"comparison.{sheet_format}")
     return [md_path, csv_path, json_path, sheet_path]
 

@@ -1,6 +1,7 @@
 """What the entry points share: running a job as a task, and what only the running Hydra app knows.
 
-`run_task` turns user errors into one line and exit code 2 and closes W&B whatever happens.
+`run_task` turns user errors into one line and their exit code (2 for bad input) and closes W&B
+whatever happens.
 `hydra_job` is the one place that reads Hydra's runtime config (the command line, the multirun
 and the chosen options); the entry points hand what it finds to the library (`apply_to_loggers`,
 `evaluate(cfg, command)`), which never reads it itself.
@@ -19,16 +20,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from colorization.errors import find_user_error
+from colorization.errors import ColorizationError, check_choice, find_user_error
 from colorization.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
 from colorization.run_dirs import remove_unstarted_run_dir
 
-USER_ERROR_EXIT_CODE = 2
+USER_ERROR_EXIT_CODE = ColorizationError.exit_code
 T = TypeVar("T")
 
 
 def run_task(job: Callable[[], T], run_dir: str | Path | None = None) -> T:
-    """Run `job`; a `ColorizationError` becomes ``error: <message>`` on stderr and exit code 2.
+    """Run `job`; a `ColorizationError` becomes ``error: <message>`` on stderr and its `exit_code`
+    (2 for bad input, 3 for a diverged training, 143 after a SIGTERM).
 
     Any other exception is a bug and keeps its traceback. After a user error, `run_dir` (the
     job's output directory) is deleted when it holds only what Hydra wrote before the job started
@@ -45,7 +47,7 @@ def run_task(job: Callable[[], T], run_dir: str | Path | None = None) -> T:
         print(f"error: {user_error}", file=sys.stderr)
         if run_dir is not None:
             remove_unstarted_run_dir(run_dir)
-        raise SystemExit(USER_ERROR_EXIT_CODE) from None
+        raise SystemExit(user_error.exit_code) from None
     finally:
         finish_wandb()
 
@@ -85,3 +87,28 @@ def apply_to_loggers(cfg: DictConfig, job: HydraJob) -> None:
             entry.group = job.group
         if "tags" in entry:
             entry.tags = run_tags(entry.tags, [job.choices.get(group) for group in TAG_GROUPS])
+
+
+def check_group_options(args: list[str], config_dir: str | Path) -> None:
+    """Refuse a ``group=option`` argument whose ``<config_dir>/<group>/<option>.yaml`` does not exist.
+
+    Hydra would stop on it too, but with a page of search paths and exit code 1; this runs before
+    Hydra (call it from the entry point) and stops with one ``error:`` line and exit code 2.
+    Sweeps (``model=cnn,model2``) are checked option by option; sweep functions are left to Hydra.
+    """
+    config_dir = Path(config_dir)
+
+    def check() -> None:
+        for arg in args:
+            key, separator, value = arg.lstrip("+~").partition("=")
+            group = config_dir / key
+            if not separator or arg.startswith("-") or key.startswith("hydra") or not group.is_dir():
+                continue
+            if "(" in value or "$" in value:
+                continue
+            options = sorted(p.stem for p in group.glob("*.yaml"))
+            for option in value.split(","):
+                if option not in ("null", ""):
+                    check_choice(key, option, options)
+
+    run_task(check)

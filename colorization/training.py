@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from colorization.atomic import atomic_write_json
+from colorization.checkpointing import AtomicCheckpointIO
 from colorization.checkpoints import build_colorizer
 from colorization.data import SamplePhotosDataModule
 from colorization.devices import check_hardware
+from colorization.errors import ConfigError, DataError, SigtermError
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.loggers import finish_wandb
 from colorization.run_dirs import display_path
 from colorization.run_summary import SavedCheckpoints, format_summary, summarize_run
+from colorization.runs import check_same_model, check_writable, resume_path, stored_model, wandb_run_id
 from colorization.threads import set_num_threads
 
 log = logging.getLogger(__name__)
@@ -51,19 +55,37 @@ def use_threads(trainer: L.Trainer, num_threads: int | None, num_workers: int) -
 
 def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     check_hardware(cfg.trainer)
+    check_run_settings(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    check_writable(output_dir)
+    checkpoint = resume_path(cfg.get("ckpt_path"), output_dir)
+    if checkpoint is not None:
+        check_same_model(stored_model(checkpoint), cfg.model, cfg.colorspace.name, checkpoint)
+        if _is_own_run(checkpoint, output_dir):
+            resume_loggers(cfg, output_dir)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the saved config
 
     # Everything that can be wrong with the config or the data is checked here, before any training:
     # cheap config checks first, then the data (which may first have to be written).
     model = build_colorizer(cfg.model, cfg.colorspace.name, model_name)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = instantiate(cfg.data, key="data")
     callbacks = instantiate_all(cfg.get("callbacks"))
+    for callback in callbacks:
+        if isinstance(callback, L.pytorch.callbacks.ModelCheckpoint) and callback.dirpath:
+            check_writable(callback.dirpath, "callbacks.model_checkpoint.dirpath")
     loggers = instantiate_all(cfg.get("logger"))
-    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # checkpoints are written atomically and read without unpickling (checkpointing.AtomicCheckpointIO)
+    plugins = [*(instantiate(plugin) for plugin in cfg.trainer.get("plugins") or []), AtomicCheckpointIO()]
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     threads = use_threads(trainer, cfg.trainer.get("num_threads"), int(cfg.data.get("num_workers", 0)))
     datamodule.prepare_data()
     datamodule.setup("fit")
+    if cfg.get("train", True) and len(getattr(datamodule, "val_set", ())) == 0:
+        raise ConfigError(
+            "the data leave no validation images (data.val_fraction, data.limit); the best checkpoint and "
+            "optimized_metric need val/ metrics"
+        )
     # only a job that passed every check above opens a run in the loggers (W&B, ...)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -86,20 +108,18 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     metrics: dict[str, float] = {}
     saved = SavedCheckpoints()
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit(trainer, model, datamodule, checkpoint, output_dir)
         metrics.update(_scalars(trainer.callback_metrics))
         # read now: testing a checkpoint restores the checkpoint callback's state as it was saved
         saved = SavedCheckpoints.of(trainer)
     if cfg.get("test", True):
-        best = str(saved.best or "") if cfg.get("train", True) else cfg.get("ckpt_path") or ""
+        best = str(saved.best or "") if cfg.get("train", True) else str(checkpoint)
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update(_scalars(trainer.callback_metrics))
 
-    output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        tested = cfg.get("ckpt_path") if not cfg.get("train", True) else None
+        atomic_write_json(output_dir / "metrics.json", metrics)
+        tested = str(checkpoint) if checkpoint is not None and not cfg.get("train", True) else None
         builtin = isinstance(datamodule, SamplePhotosDataModule)
         summary = summarize_run(trainer, datamodule, metrics, output_dir, saved, tested=tested, builtin_photos=builtin)
         print(format_summary(summary), flush=True)
@@ -111,6 +131,58 @@ def _split_sizes(datamodule: L.LightningDataModule) -> str:
     sizes = [(name, getattr(datamodule, f"{name}_set", None)) for name in ("train", "val", "test")]
     known = [f"{len(dataset)} {name}" for name, dataset in sizes if dataset is not None]
     return f" ({', '.join(known)} images)" if known else ""
+
+
+def check_run_settings(cfg: DictConfig) -> None:
+    """Ranges of the run's own settings that Lightning would accept silently (`ConfigError`)."""
+    max_epochs = cfg.trainer.get("max_epochs")
+    if cfg.get("train", True) and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
+        raise ConfigError(f"trainer.max_epochs={max_epochs!r} is out of range; expected an integer >= 1")
+    if not cfg.get("train", True) and cfg.get("test", True) and not cfg.get("ckpt_path"):
+        raise ConfigError("train=false tests a trained model: set ckpt_path=<checkpoint>")
+    val_fraction = cfg.data.get("val_fraction")
+    if cfg.get("train", True) and val_fraction is not None and val_fraction <= 0:
+        raise ConfigError(
+            f"data.val_fraction={val_fraction!r} leaves no validation images, but the best checkpoint and "
+            "optimized_metric need val/ metrics; expected a fraction in (0, 1)"
+        )
+
+
+def fit(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    checkpoint: Path | None,
+    output_dir: Path,
+) -> None:
+    """`trainer.fit`, resuming from `checkpoint`; a SIGTERM ends it as `SigtermError` (exit 143) after
+    ``last.ckpt`` was written, and a run that ends without ``last.ckpt`` is an error, not a success."""
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
+    except SIGTERMException:
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "") or "no checkpoint"
+        raise SigtermError(
+            f"SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}: saved {last}; "
+            f"continue with: python train.py resume={output_dir}"
+        ) from None
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.save_last and trainer.is_global_zero:
+        last = Path(callback.dirpath or output_dir) / "last.ckpt"
+        if not last.is_file():
+            raise DataError(f"{last}: training ended but the checkpoint was not written (is the disk full?)")
+
+
+def _is_own_run(checkpoint: Path, output_dir: Path) -> bool:
+    return checkpoint.resolve().is_relative_to(output_dir.resolve())
+
+
+def resume_loggers(cfg: DictConfig, output_dir: Path) -> None:
+    """A resumed run logs into the interrupted run's W&B run (by its id) instead of a new one."""
+    wandb = (cfg.get("logger") or {}).get("wandb")
+    run_id = wandb_run_id(output_dir)
+    if wandb is not None and run_id and not wandb.get("id"):
+        with open_dict(wandb):
+            wandb.id, wandb.resume = run_id, "allow"
 
 
 def _scalars(metrics: dict) -> dict[str, float]:

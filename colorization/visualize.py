@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from colorization.atomic import atomic_write
 from colorization.colorspaces import lab_to_rgb
 
 
@@ -56,10 +57,9 @@ JPEG_QUALITY = 85
 
 
 def save_image(image: np.ndarray, path: str | Path) -> Path:
-    """Write an (H, W, 3) uint8 image, creating parent directories; the suffix picks the format
-    (``.png`` lossless, ``.jpg``/``.jpeg`` at `JPEG_QUALITY`)."""
+    """Write an (H, W, 3) uint8 image atomically, creating parent directories; the suffix picks the
+    format (``.png`` lossless, ``.jpg``/``.jpeg`` at `JPEG_QUALITY`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"quality": JPEG_QUALITY} if path.suffix.lower() in (".jpg", ".jpeg") else {}
-    Image.fromarray(image).save(path, **options)
-    return path
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    options = {"format": "JPEG", "quality": JPEG_QUALITY} if jpeg else {"format": "PNG"}
+    return atomic_write(path, lambda temp: Image.fromarray(image).save(temp, **options))

@@ -12,9 +12,11 @@ older PyTorch lack. Any other mismatch stops with one line naming the first offe
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +42,35 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+"""How torch's weights-only unpickler names the Python object a file asked for."""
+
+
+def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
+    """The content of a PyTorch file, read with ``weights_only=True``: tensors and plain values only.
+
+    The one way this project reads a ``.pth``/``.ckpt`` file it did not write in this process (a
+    checkpoint, a release file): a file that asks to build any other Python object is refused,
+    so a malicious file cannot run code. `mmap`: map the tensors instead of reading them (cheap
+    when only the plain entries are needed). Raises `DataError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        refused = REFUSED_GLOBAL.search(str(error))
+        if refused is None:  # not a pickle torch can read at all: a foreign or truncated file
+            raise DataError(f"{path}: not a readable PyTorch file (UnpicklingError)") from None
+        raise DataError(
+            f"{path}: refused to load: the file asks to create a Python object ({refused.group(1)}), which a "
+            "weights or checkpoint file never needs; it may be malicious"
+        ) from None
+    except Exception as error:  # torch raises many types for foreign or truncated files
+        raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
+
+
 def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     """The state dict stored in `path`: a plain ``.pth`` state dict (possibly nested under `WRAPPERS`),
     or the entries of a Lightning checkpoint's ``state_dict`` whose names start with `prefix` (e.g.
@@ -59,10 +90,7 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
             f"{path}: sha256 does not start with {match.group(1)} as its name says; the file is corrupt or "
             "not the official release (download it again)"
         )
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for foreign or truncated files
-        raise DataError(f"{path}: not a readable PyTorch weights file ({type(error).__name__})") from None
+    content = safe_load(path)
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         # a Lightning checkpoint: the module's state dict, whose network's entries carry a prefix
         content = {k.removeprefix(prefix): v for k, v in content["state_dict"].items() if k.startswith(prefix)}

@@ -104,6 +104,8 @@ class LabArrays:
                 f"{self.root}: {self.l_path.name} holds {l_arr.shape[0]} images but the ab files "
                 f"hold {total} ({' + '.join(str(a.shape[0]) for a in ab_arrs)}); expected equal counts"
             )
+        if total == 0:
+            raise DataError(f"{self.root}: the arrays hold no images; expected at least one in {self.l_path.name}")
         return l_arr, ab_arrs
 
     def __len__(self) -> int:

@@ -289,10 +289,11 @@ def misfit_message(size_key: str, size: int, network_key: str, role: str, networ
 
 
 def check_optimizer(key: str, factory: OptimizerFactory | None) -> None:
-    """Refuse a learning rate <= 0 or Adam-style betas outside [0, 1) in an optimizer partial, naming `key`."""
+    """Refuse a learning rate <= 0 or not finite, or Adam-style betas outside [0, 1), in an optimizer
+    partial, naming `key`."""
     settings = getattr(factory, "keywords", {})
     lr, betas = settings.get("lr"), settings.get("betas")
-    if lr is not None and not lr > 0:
-        raise ConfigError(f"{key}.lr={lr!r} must be positive")
+    if lr is not None and not (isinstance(lr, int | float) and 0 < lr < math.inf):
+        raise ConfigError(f"{key}.lr={lr!r} must be a positive finite number")
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{key}.betas={list(betas)!r} must be two numbers in [0, 1)")

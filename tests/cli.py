@@ -1,0 +1,29 @@
+"""Running the entry points as a user does: a subprocess, its exit code and its output."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The ``error:`` lines a run printed on stderr."""
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def file_hashes(root: Path) -> dict[Path, str]:
+    """sha256 of every file under `root` (recursively), by path."""
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(root.rglob("*")) if path.is_file()}
