@@ -48,7 +48,7 @@ from colorization.imageio import (
     save_image_atomic,
     side_by_side,
 )
-from colorization.inference import AUTO, PRECISIONS, autocast, prepare_for_inference, resolve_precision
+from colorization.inference import AUTO, PRECISIONS, autocast, resolve_precision
 from colorization.modules.base import attach_ab, shrink_l, working_size
 from colorization.tasks import run_task
 
@@ -231,7 +231,7 @@ class Runner:
         # an exported graph runs in the precision it was exported in
         self.precision = "fp32" if exported else resolve_precision(precision, device, key="--precision")
         if isinstance(model, torch.nn.Module):
-            prepare_for_inference(model.to(device), channels_last=True)
+            model.to(device).eval()
 
     @torch.inference_mode()
     def __call__(self, small: Tensor, hints: Hints | None = None) -> Tensor:
