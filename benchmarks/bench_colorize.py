@@ -24,9 +24,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorization.checkpoints import build_colorizer
-from colorization.colorize import PRECISIONS, Runner, colorize_paths
+from colorization.colorize import Runner, colorize_paths
 from colorization.devices import resolve_device, synchronize
 from colorization.imageio import read_photo
+from colorization.inference import autocast, resolve_precision
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", 64))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
@@ -59,8 +60,7 @@ def bare_rate(model, ls: list[torch.Tensor], device: torch.device, precision: st
     """Images/s of `colorize_full` alone on decoded L, batches of `BATCH`, after one warm-up batch."""
     runner = Runner(model, device, precision)  # the same device placement and autocast as the command
     batches = [torch.stack(ls[i : i + BATCH]).to(device) for i in range(0, len(ls), BATCH)]
-    context = torch.autocast(device.type, runner.autocast) if runner.autocast else torch.autocast("cpu", enabled=False)
-    with torch.inference_mode(), context:
+    with torch.inference_mode(), autocast(device, runner.precision):
         model.colorize_full(batches[0])
         synchronize(device)
         start = time.perf_counter()
@@ -73,11 +73,11 @@ def bare_rate(model, ls: list[torch.Tensor], device: torch.device, precision: st
 def run(precision: str = "auto") -> str:
     device = resolve_device("auto")
     names = os.environ.get("BENCH_MODELS", ",".join(MODELS)).split(",")
-    used = PRECISIONS[precision] or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    used = resolve_precision(precision, device)
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     lines = [
         f"colorize: {PHOTOS} gray PNGs of {WIDTH}x{HEIGHT}, batch {BATCH}, {WORKERS} decoding workers, "
-        f"{device} ({hardware}), {str(used).removeprefix('torch.')}",
+        f"{device} ({hardware}), {used}",
         "",
         "| model | working size | bare colorize_full img/s | colorize command img/s | command / bare |",
         "|---|---|---|---|---|",

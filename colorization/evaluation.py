@@ -26,7 +26,7 @@ from colorization.errors import ConfigError, DataError, check_choice, check_int
 from colorization.fid import FID, load_fid_inception
 from colorization.inference import prepare_for_inference, resolve_precision
 from colorization.instantiate import instantiate, instantiate_all
-from colorization.metrics import SSIM_WINDOW, colorization_metrics
+from colorization.metrics import SSIM_WINDOW, colorization_metrics, srgb
 from colorization.models.inception import FIDInceptionV3
 from colorization.report import (
     OUTPUT_FILES,
@@ -113,6 +113,7 @@ def score(
         batch = to_lab_batch({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         l = batch["l"]
         target = torch.cat([l, batch["ab"]], dim=1)
+        target_rgb = srgb(target)  # once for every row's metrics
         if batch_index == 0:
             check_fit(sources, l, split, precision)
         for row in rows:
@@ -123,7 +124,7 @@ def score(
             else:
                 with timers[row.name].timed(device):
                     prediction = row.model.colorize_full(l, precision=precision)
-            metrics[row.name].update(prediction, target)
+            metrics[row.name].update(prediction, target, target_rgb=target_rgb)
             here = [i - start for i in wanted if start <= i < start + l.shape[0]]
             if here:
                 kept[row.name].append(prediction[here].float().cpu())

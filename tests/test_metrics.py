@@ -100,6 +100,18 @@ def test_auc_matches_numpy_cumulative_curve():
     assert 0.0 < expected < 1.0
 
 
+def test_auc_counts_an_error_exactly_on_a_threshold_as_within_it():
+    # ab errors 0, 1, 2.5, 150, 151 and 200 Lab units: the curve at t counts the pixels with error <= t
+    errors = torch.tensor([0.0, 1.0, 2.5, 150.0, 151.0, 200.0], dtype=torch.float64)
+    target = torch.zeros(1, 3, 1, errors.numel())
+    pred = target.clone()
+    pred[0, 1, 0] = errors.float()
+    metric = M.AucAB()
+    metric.update(pred, target)
+    curve = [(errors <= t).double().mean().item() for t in range(151)]
+    assert float(metric.compute()) == pytest.approx(np.trapezoid(curve) / 150, abs=1e-12)
+
+
 def test_the_collection_converts_each_pair_to_srgb_once_and_scores_like_the_metrics_alone(monkeypatch):
     pred, target = random_lab_pair()
     alone = {name: float(cls()(pred, target)) for name, cls in M.FULL_METRICS.items()}
@@ -160,3 +172,25 @@ def test_metrics_accumulate_over_batches_like_one_batch():
 def test_validation_keeps_the_cheap_metrics_and_test_gets_all():
     assert set(M.colorization_metrics("val/").keys()) == {"val/mse", "val/cie76"}
     assert set(M.colorization_metrics("test/", full=True).keys()) == {f"test/{n}" for n in M.FULL_METRICS}
+
+
+def test_a_target_converted_once_serves_every_prediction_scored_against_it(monkeypatch):
+    pred, target = random_lab_pair()
+    expected = {name: float(v) for name, v in M.colorization_metrics("", full=True)(pred, target).items()}
+    target_rgb = M.srgb(target)
+    conversions = []
+
+    def counted(lab: torch.Tensor) -> torch.Tensor:
+        conversions.append(lab)
+        return lab_to_rgb(lab)
+
+    monkeypatch.setattr(M, "lab_to_rgb", counted)
+    shared = M.colorization_metrics("", full=True)
+    shared.update(pred, target, target_rgb=target_rgb)
+    assert len(conversions) == 1, "only the prediction is converted"
+    assert {name: float(v) for name, v in shared.compute().items()} == expected
+    conversions.clear()
+    perfect = M.colorization_metrics("", full=True)
+    perfect.update(target, target, target_rgb=target_rgb)
+    assert conversions == [], "a prediction that is the target reuses its sRGB"
+    assert float(perfect.compute()["ssim"]) == pytest.approx(1.0)
