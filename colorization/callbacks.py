@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from torch.utils.data import default_collate
 
@@ -137,3 +139,31 @@ class Throughput(L.Callback):
         rate = self._images * trainer.world_size / (self._end - self._start)
         # every rank estimates the same global rate from its own timing: sync_dist averages the estimates
         pl_module.log("train/images_per_sec", rate, on_epoch=True, sync_dist=True)
+
+
+class TimedProgressBar(RichProgressBar):
+    """Lightning's (rich) progress bar showing the training losses, read at most every `min_interval_s` seconds.
+
+    Reading a value on the host makes the CPU wait for a GPU to finish the step before it can queue
+    the next one. Lightning reads every ``prog_bar=True`` value after every batch, so the modules log
+    none; this bar reads the latest ``train/*loss`` values itself, at most every `min_interval_s`:
+    at every batch of a slow CPU run, a couple of times a second in a fast GPU run. `build_trainer`
+    uses it whenever the trainer shows a progress bar and none is configured.
+    """
+
+    def __init__(self, min_interval_s: float = 0.5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.min_interval_s = min_interval_s
+        self._last_read = -math.inf
+        self._losses: dict[str, str] = {}
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
+        clock = time.monotonic()
+        if clock - self._last_read >= self.min_interval_s:
+            self._last_read = clock
+            self._losses = {
+                key.removeprefix("train/"): f"{float(value):.4g}"
+                for key, value in trainer.callback_metrics.items()
+                if key.startswith("train/") and key.endswith("loss") and torch.as_tensor(value).numel() == 1
+            }
+        return {**super().get_metrics(trainer, pl_module), **self._losses}

@@ -41,13 +41,10 @@ def sample_patches(
     (1 - p) / p), each a square of side 1..`max_patch` whose top-left corner is drawn from a
     normal distribution centred on the image (std a quarter of the free range), clipped inside.
     """
-    patches = []
-    for count in _geometric(batch, stop_probability, generator).tolist():
-        image = []
-        for _ in range(count):
-            side = min(int(torch.randint(1, max_patch + 1, (), generator=generator)), height, width)
-            image.append((_normal_position(height - side, generator), _normal_position(width - side, generator), side))
-        patches.append(image)
+    image, top, left, side = _draw_patches(batch, height, width, stop_probability, max_patch, generator)
+    patches: list[list[tuple[int, int, int]]] = [[] for _ in range(batch)]
+    for i, t, l, s in zip(image.tolist(), top.tolist(), left.tolist(), side.tolist(), strict=True):
+        patches[i].append((t, l, s))
     return patches
 
 
@@ -59,16 +56,59 @@ def sample_hints(
 ) -> tuple[Tensor, Tensor]:
     """Training hints: (B, 2, H, W) true ab -> hint ab (B, 2, H, W) and 0/1 mask (B, 1, H, W).
 
-    Patches come from `sample_patches`; each reveals its mean true ab.
+    The patches of `sample_patches` (the same draws for the same `generator`), each revealing its mean
+    true ab; where patches of one image overlap, the later one is shown. Drawn on the CPU and painted
+    in a few batched operations on `ab`'s device: no value is read back and no per-patch kernel is
+    launched, so a GPU step does not wait on the host.
     """
     batch, _, height, width = ab.shape
-    hint_ab, mask = torch.zeros_like(ab), ab.new_zeros(batch, 1, height, width)
-    for image, patches in enumerate(sample_patches(batch, height, width, stop_probability, max_patch, generator)):
-        for top, left, side in patches:
-            rows, cols = slice(top, top + side), slice(left, left + side)
-            hint_ab[image, :, rows, cols] = ab[image, :, rows, cols].mean(dim=(1, 2), keepdim=True)
-            mask[image, :, rows, cols] = 1.0
-    return hint_ab, mask
+    image, top, left, side = (
+        t.to(ab.device, non_blocking=True)
+        for t in _draw_patches(batch, height, width, stop_probability, max_patch, generator)
+    )
+    # every patch as max_patch^2 pixel slots, those beyond its side masked out: (N, P) indices into one image plane
+    offset = torch.arange(max_patch, device=ab.device)
+    dy, dx = offset.repeat_interleave(max_patch), offset.repeat(max_patch)
+    valid = (dy < side[:, None]) & (dx < side[:, None])
+    plane = height * width
+    position = (top[:, None] + dy).clamp_max(height - 1) * width + (left[:, None] + dx).clamp_max(width - 1)
+    a_index = (image[:, None] * 2) * plane + position  # a* of the patch's pixels in the flat (B, 2, H, W) ab
+    flat_ab = ab.reshape(-1)
+    weights = valid.to(ab.dtype) / side[:, None].square().to(ab.dtype)
+    means = torch.stack([(flat_ab[a_index] * weights).sum(1), (flat_ab[a_index + plane] * weights).sum(1)], 1)
+    # each pixel shows the last patch of its image that covers it (patch numbers from 1; 0: none). Slots
+    # outside a patch go to a last, discarded element rather than being dropped by a boolean index,
+    # whose data-dependent size would make a GPU wait for the host.
+    pixels = batch * plane
+    pixel = torch.where(valid, image[:, None] * plane + position, pixels)  # in the flat (B, H, W) mask
+    number = torch.arange(1, len(image) + 1, device=ab.device)[:, None].expand_as(pixel)
+    owner = torch.zeros(pixels + 1, dtype=torch.long, device=ab.device)
+    owner.scatter_reduce_(0, pixel.reshape(-1), number.reshape(-1), reduce="amax")
+    shown = valid & (owner[pixel] == number)  # (N, P): this slot's pixel takes this patch's colour
+    hint_ab = torch.zeros(2 * pixels + 1, dtype=ab.dtype, device=ab.device)
+    for channel in range(2):
+        target = torch.where(shown, a_index + channel * plane, 2 * pixels)
+        hint_ab[target.reshape(-1)] = means[:, channel, None].expand_as(target).reshape(-1)
+    mask = (owner[:pixels] > 0).to(ab.dtype).view(batch, 1, height, width)
+    return hint_ab[: 2 * pixels].view_as(ab), mask
+
+
+def _draw_patches(
+    batch: int,
+    height: int,
+    width: int,
+    stop_probability: float,
+    max_patch: int,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`sample_patches` as four (N,) int64 CPU tensors: image index (ascending), top, left, side."""
+    counts = _geometric(batch, stop_probability, generator)
+    image = torch.repeat_interleave(torch.arange(batch), counts)
+    total = image.numel()
+    side = torch.randint(1, max_patch + 1, (total,), generator=generator).clamp_max(min(height, width))
+    top = _normal_positions(height - side, generator)
+    left = _normal_positions(width - side, generator)
+    return image, top, left, side
 
 
 def _geometric(size: int, stop_probability: float, generator: torch.Generator | None) -> Tensor:
@@ -77,10 +117,11 @@ def _geometric(size: int, stop_probability: float, generator: torch.Generator | 
     return torch.floor(torch.log(uniform) / torch.log1p(torch.tensor(-stop_probability, dtype=torch.float64))).long()
 
 
-def _normal_position(free: int, generator: torch.Generator | None) -> int:
-    """A corner in 0..free drawn from Normal((free + 1) / 2, (free + 1) / 4), clipped."""
-    value = (free + 1) / 2 + (free + 1) / 4 * float(torch.randn((), generator=generator))
-    return int(min(max(value, 0.0), free))
+def _normal_positions(free: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Corners in 0..free (int64) drawn from Normal((free + 1) / 2, (free + 1) / 4), clipped."""
+    span = (free + 1).to(torch.float64)
+    value = span / 2 + span / 4 * torch.randn(free.shape, generator=generator, dtype=torch.float64)
+    return torch.minimum(value.clamp_min(0).floor().long(), free)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from colorization.atomic import atomic_write_json
+from colorization.callbacks import TimedProgressBar
 from colorization.checkpointing import AtomicCheckpointIO
 from colorization.checkpoints import build_colorizer
 from colorization.data import SamplePhotosDataModule
@@ -41,10 +43,15 @@ def train(cfg: DictConfig, model_name: str | None = None) -> dict[str, float]:
 
 
 def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
-    """The Lightning Trainer of a ``conf/trainer`` config; `num_threads` is the project's own key, not the Trainer's."""
+    """The Lightning Trainer of a ``conf/trainer`` config; `num_threads` is the project's own key, not the Trainer's.
+
+    A shown progress bar is the `TimedProgressBar` unless the callbacks bring their own."""
     settings = OmegaConf.to_container(trainer_cfg, resolve=True)
     settings.pop("num_threads", None)
-    return instantiate(settings, **kwargs)
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+    if settings.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(TimedProgressBar())
+    return instantiate(settings, callbacks=callbacks, **kwargs)
 
 
 def use_threads(trainer: L.Trainer, num_threads: int | None, num_workers: int) -> int:

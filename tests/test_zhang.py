@@ -321,6 +321,22 @@ def test_sampled_hints_reveal_each_patchs_mean_colour():
     assert checked > 20
 
 
+def test_overlapping_hint_patches_are_painted_in_order_as_one_patch_at_a_time_would():
+    ab = (torch.rand(16, 2, 20, 20, generator=torch.Generator().manual_seed(1)) - 0.5) * 100
+    hint_ab, mask = sample_hints(ab, stop_probability=0.05, generator=torch.Generator().manual_seed(2))
+    replay = sample_patches(16, 20, 20, stop_probability=0.05, generator=torch.Generator().manual_seed(2))
+    expected_ab, expected_mask, cover = torch.zeros_like(ab), torch.zeros(16, 1, 20, 20), torch.zeros(16, 20, 20)
+    for image, patches in enumerate(replay):
+        for top, left, side in patches:
+            rows, cols = slice(top, top + side), slice(left, left + side)
+            expected_ab[image, :, rows, cols] = ab[image, :, rows, cols].mean(dim=(1, 2), keepdim=True)
+            expected_mask[image, :, rows, cols] = 1.0
+            cover[image, rows, cols] += 1
+    assert (cover >= 2).sum() > 100, "the draw must overlap patches to test their order"
+    torch.testing.assert_close(hint_ab, expected_ab)
+    assert torch.equal(mask, expected_mask)
+
+
 def test_user_hints_scale_to_the_working_size_and_change_the_colours():
     hints = Hints.from_points([[(10, 20, 60.0, -30.0)]], size=(40, 80), patch=1)
     hint_ab, mask = hints.rasterize(80, 160)

@@ -48,5 +48,5 @@ class RegressionColorizer(ColorizerModule):
         l, ab = batch["l"], batch["ab"]
         loss = self.loss_fn(self(l), self.colorspace.encode(l, ab))
         # sync_dist: under DDP the epoch value averages every process, not rank 0 alone
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=l.shape[0], sync_dist=True)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=l.shape[0], sync_dist=True)
         return loss

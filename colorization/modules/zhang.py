@@ -148,7 +148,6 @@ class ZhangColorizer(ColorizerModule):
                 value,
                 on_step=True,
                 on_epoch=True,
-                prog_bar=name == "loss",
                 batch_size=batch_size,
                 sync_dist=True,
             )
