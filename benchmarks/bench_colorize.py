@@ -9,7 +9,8 @@ Writes `PHOTOS` gray PNGs of 1024x768 cut from scikit-image's colour photos, the
   the writer thread's Lab -> sRGB and PNG encoding, atomic writes), after a warm-up run on two photos.
 
 Random weights: speed does not depend on what the network learned. Environment: ``BENCH_PHOTOS``
-(default 64), ``BENCH_WORKERS`` (default 4), ``BENCH_BATCH`` (default 8), ``BENCH_MODELS``.
+(default 12; 64 on a GPU gives steadier rates), ``BENCH_WORKERS`` (default 4), ``BENCH_BATCH`` (default 8),
+``BENCH_MODELS``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from colorization.devices import resolve_device, synchronize
 from colorization.imageio import read_photo
 from colorization.inference import autocast, resolve_precision
 
-PHOTOS = int(os.environ.get("BENCH_PHOTOS", 64))
+PHOTOS = int(os.environ.get("BENCH_PHOTOS", 12))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
 BATCH = int(os.environ.get("BENCH_BATCH", 8))
 WIDTH, HEIGHT = 1024, 768

@@ -12,6 +12,7 @@ authors' batch per GPU). ``python -m benchmarks ddcolor``.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 
@@ -25,11 +26,16 @@ from colorization.modules.base import ColorizerModule
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
+SIDES = (256, 512) if os.environ.get("BENCH_DDCOLOR_FULL") == "1" else (256,)
+"""DDColor's sides: its native 512 only with ``BENCH_DDCOLOR_FULL=1`` (on a CPU a 512-px DDColor-L image takes
+seconds, most of `make bench`'s time)."""
+
+
 def models() -> dict[str, tuple[Callable[[], ColorizerModule], tuple[int, ...]]]:
     """Name -> (builder, sides it is timed at). ECCV16 runs at its native 256 px."""
     return {
-        "DDColor-T": (lambda: DDColorModule(size="tiny"), (256, 512)),
-        "DDColor-L": (lambda: DDColorModule(size="large"), (256, 512)),
+        "DDColor-T": (lambda: DDColorModule(size="tiny"), SIDES),
+        "DDColor-L": (lambda: DDColorModule(size="large"), SIDES),
         "ECCV16": (lambda: ECCV16Module(), (256,)),
     }
 

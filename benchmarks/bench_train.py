@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
 from benchmarks.loops import bare_trainer, plain_step
-from benchmarks.timing import interleave, rate, say, table
+from benchmarks.timing import interleave, rate, say, seconds, table
 from colorization.callbacks import Throughput
 from colorization.checkpoints import build_colorizer
 from colorization.instantiate import instantiate, instantiate_all
@@ -38,8 +38,12 @@ BATCH = {64: 8, 128: 4, 224: 2}
 """Images per batch at each crop size: about the same number of pixels per step (a quarter of it for the
 networks that work at full resolution with many channels, `LARGE`)."""
 LARGE = ("cwgan", "eccv16", "siggraph17")
-STEPS = 2
-"""Timed batches per round and variant (plus one warm-up batch in each framework fit)."""
+TIMED_S = 0.5
+"""Seconds of timed training per round and variant: the batches per fit are sized from one plain step so that
+fast configs time tens of batches (two would leave the timer's and scheduler's noise larger than the margin)."""
+MIN_STEPS, MAX_STEPS = 2, 24
+"""Timed batches per round and variant (plus one warm-up batch in each framework fit); 24 batches of 8 fit in one
+epoch of the built-in photos' 228 training images."""
 SIZES = (64, 128, 224)
 DEFAULT_SIZES = {"cnn": SIZES, "pix2pix": (64, 128), "cwgan": (64,), "eccv16": (64,), "siggraph17": (64,)}
 """Sizes measured unless ``BENCH_TRAIN_FULL=1``: on a 2-core CPU a step of the larger networks at 128-224 px
@@ -74,14 +78,26 @@ def batch_size(family: str, size: int) -> int:
     return max(1, BATCH[size] // 4) if family in LARGE else BATCH[size]
 
 
-def variants(family: str, size: int, output_dir: Path) -> dict:
+def timed_steps(model: ColorizerModule, batch: int, size: int) -> int:
+    """Batches that take about `TIMED_S` in a plain loop (one step of a copy of `model` measured)."""
+    step = plain_step(copy.deepcopy(model))
+    sample = random_batch(batch, size)
+    step(sample)  # first-call allocations
+    step_s = seconds(lambda: step(sample))
+    return int(min(MAX_STEPS, max(MIN_STEPS, round(TIMED_S / max(step_s, 1e-6)))))
+
+
+def variants(family: str, size: int, output_dir: Path) -> tuple[dict, int]:
     batch = batch_size(family, size)
+    cfg = train_config([*FAMILIES[family], f"paths.root_dir={ROOT}", f"paths.output_dir={output_dir}"])
+    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    steps = timed_steps(model, batch, size)
     overrides = [
         *FAMILIES[family],
         "trainer=cpu",
         "logger=csv",
         "trainer.max_epochs=1",
-        f"++trainer.limit_train_batches={STEPS + 1}",
+        f"++trainer.limit_train_batches={steps + 1}",
         "++trainer.limit_val_batches=0",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
@@ -90,16 +106,14 @@ def variants(family: str, size: int, output_dir: Path) -> dict:
         f"paths.root_dir={ROOT}",  # the built-in photos are written once under data/ and reused
         f"paths.output_dir={output_dir}",
     ]
-    cfg = train_config(overrides)
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
     models = {name: copy.deepcopy(model) for name in ("plain", "bare", "full")}
-    batches = [random_batch(batch, size) for _ in range(STEPS + 1)]
+    batches = [random_batch(batch, size) for _ in range(steps + 1)]
     step = plain_step(models["plain"])
     return {
-        "plain": rate(lambda: [step(b) for b in batches[:STEPS]], batch * STEPS),
+        "plain": rate(lambda: [step(b) for b in batches[:steps]], batch * steps),
         "bare": lambda: bare(models["bare"], batches),
         "full": lambda: full(models["full"], overrides),
-    }
+    }, steps
 
 
 def run() -> str:
@@ -108,8 +122,9 @@ def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         for family in FAMILIES:
             for size in SIZES if every_size else DEFAULT_SIZES[family]:
+                calls, steps = variants(family, size, Path(tmp) / f"{family}-{size}")
                 measured = interleave(
-                    variants(family, size, Path(tmp) / f"{family}-{size}"),
+                    calls,
                     f"{family} {size} px",
                     warmup=0,  # a fit warms up in its own first batch, which `Throughput` leaves out
                     budget_s=10,
@@ -120,20 +135,24 @@ def run() -> str:
                         family,
                         str(size),
                         str(batch_size(family, size)),
+                        str(steps),
                         measured.rates["plain"].cell("{:.1f}"),
                         measured.ratios["bare"].cell(suffix="x"),
                         measured.ratios["full"].cell(suffix="x"),
                         str(len(measured.rates["plain"].values)),
                     ]
                 )
-                say(f"{family} {size} px: bare {rows[-1][4]}, full {rows[-1][5]} of the plain loop")
+                say(f"{family} {size} px: bare {rows[-1][5]}, full {rows[-1][6]} of the plain loop")
     return (
         "## Training step: framework vs plain PyTorch loop\n\n"
         "Each family's default config with random weights, batches of the size given (about the same "
-        f"pixels per step), {STEPS} timed batches per round and variant; median (min-max) over interleaved "
+        "pixels per step), as many timed batches per round and variant as take about "
+        f"{TIMED_S} s in the plain loop; median (min-max) over interleaved "
         "rounds, ratios paired per round. `bare`: Lightning's loop alone on in-memory batches; `full`: "
         "the project's trainer, callbacks, CSV logger and DataModule (built-in photos, 0 workers). "
         "Sizes: 64/128/224 px for cnn, 64/128 for pix2pix, 64 for the others (`BENCH_TRAIN_FULL=1`: all at "
         "all three). Targets: bare >= 0.95x, full >= 0.9x.\n\n"
-        + table(["family", "px", "batch", "plain img/s", "bare vs plain", "full vs plain", "rounds"], rows)
+        + table(
+            ["family", "px", "batch", "timed batches", "plain img/s", "bare vs plain", "full vs plain", "rounds"], rows
+        )
     )

@@ -68,10 +68,8 @@ def colorize_checked(source: Source, l: Tensor, split: str, precision: str = "fp
     return lab
 
 
-def check_fit(sources: list[Source], l: Tensor, split: str, precision: str = "fp32") -> None:
-    """Every model can colorize images of this size, and they are large enough for every metric."""
-    for source in sources:
-        colorize_checked(source, l, split, precision)
+def check_metric_size(l: Tensor, split: str) -> None:
+    """The images are large enough for every metric (SSIM's window)."""
     height, width = l.shape[-2:]
     if min(height, width) < SSIM_WINDOW:
         raise DataError(
@@ -94,9 +92,11 @@ def score(
     for every row (Lab, CPU, in the order of `keep`).
 
     Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
-    model (in `precision`, see `colorization.inference`); the first batch is run once untimed
-    (`check_fit`, and a warm-up) before timing. The metrics accumulate in float64 from float32
-    predictions whatever the precision. With `fid_net`, every row also gets FID against the ground truth.
+    model (in `precision`, see `colorization.inference`); a model that cannot colorize the first
+    batch stops the evaluation there with one line (`colorize_checked`). The first batch also warms
+    the models up, so the speed column times the batches after it (all of them if there is one).
+    The metrics accumulate in float64 from float32 predictions whatever the precision. With
+    `fid_net`, every row also gets FID against the ground truth.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
 
@@ -106,24 +106,28 @@ def score(
 
     metrics = {row.name: row_metrics() for row in rows}
     timers = {source.name: Timer() for source in sources}
+    warmup_timers = {source.name: Timer() for source in sources}
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
     wanted = sorted(set(keep))
     start = 0  # position of the batch's first image in the split
+    first_batch_images = 0
     for batch_index, batch in enumerate(loader):
         batch = to_lab_batch({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         l = batch["l"]
         target = torch.cat([l, batch["ab"]], dim=1)
         target_rgb = srgb(target)  # once for every row's metrics
         if batch_index == 0:
-            check_fit(sources, l, split, precision)
+            check_metric_size(l, split)
+            first_batch_images = l.shape[0]
         for row in rows:
             if row.name == GRAY:
                 prediction = gray_lab(l)
             elif row.name == GROUND_TRUTH:
                 prediction = target
             else:
-                with timers[row.name].timed(device):
-                    prediction = row.model.colorize_full(l, precision=precision)
+                timer = (warmup_timers if batch_index == 0 else timers)[row.name]
+                with timer.timed(device):
+                    prediction = colorize_checked(row, l, split, precision)
             metrics[row.name].update(prediction, target, target_rgb=target_rgb)
             here = [i - start for i in wanted if start <= i < start + l.shape[0]]
             if here:
@@ -131,7 +135,11 @@ def score(
         start += l.shape[0]
     images = len(loader.dataset)
     values = {name: {key: float(v) for key, v in collection.compute().items()} for name, collection in metrics.items()}
-    speed = {name: images / max(timer.seconds, 1e-12) for name, timer in timers.items()}
+    timed = images - first_batch_images
+    speed = {
+        name: timed / max(timers[name].seconds, 1e-12) if timed else images / max(warmup_timers[name].seconds, 1e-12)
+        for name in timers
+    }
     order = [wanted.index(i) for i in keep]
     return values, speed, [torch.cat(kept[row.name])[order] for row in rows]
 

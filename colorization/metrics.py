@@ -106,17 +106,22 @@ def ssim_rgb(pred_lab: Tensor, target_lab: Tensor, rgb: SRGBPair | None = None) 
     """
     x, y = srgb_pair(pred_lab, target_lab, rgb)
     window = _gaussian_window(x.device, x.dtype)
-    # one grouped convolution over the five maps stacked channels-last: on a CPU about 5x faster
-    # than five calls in the default layout, whose depthwise convolutions oneDNN runs slowly
-    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1).contiguous(memory_format=torch.channels_last)
-    moments = _local_mean(stacked, window).contiguous()
+    # one grouped convolution over the five maps, written straight into a channels-last stack: on a
+    # CPU about 5x faster than five calls in the default layout (oneDNN's slow depthwise path there)
+    n, c, h, w = x.shape
+    stacked = torch.empty((n, 5 * c, h, w), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    stacked[:, :c], stacked[:, c : 2 * c] = x, y
+    torch.mul(x, x, out=stacked[:, 2 * c : 3 * c])
+    torch.mul(y, y, out=stacked[:, 3 * c : 4 * c])
+    torch.mul(x, y, out=stacked[:, 4 * c :])
+    moments = _local_mean(stacked, window).contiguous()  # back to NCHW: the arithmetic below vectorises there
     mu_x, mu_y, mean_xx, mean_yy, mean_xy = moments.chunk(5, dim=1)
     var_x = mean_xx - mu_x**2
     var_y = mean_yy - mu_y**2
     cov = mean_xy - mu_x * mu_y
     c1, c2 = SSIM_K1**2, SSIM_K2**2  # (K * data range)^2 with data range 1
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.flatten(1).mean(1)
+    return ssim_map.reshape(n, -1).mean(1)
 
 
 def delta_e_cie76(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
@@ -218,8 +223,10 @@ def colorfulness_of_rgb(rgb: Tensor, eps: float = 0.0) -> Tensor:
     r, g, b = rgb.flatten(2).unbind(1)
     rg = (r - g).abs()
     yb = ((r + g) / 2 - b).abs()
-    spread = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0) + eps)
-    centre = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2 + eps)
+    rg_mean, yb_mean = rg.mean(1, keepdim=True), yb.mean(1, keepdim=True)
+    # population variances in two passes: 2.5x faster than `var` (Welford) on a CPU, as exact here
+    spread = torch.sqrt((rg - rg_mean).square().mean(1) + (yb - yb_mean).square().mean(1) + eps)
+    centre = torch.sqrt(rg_mean[:, 0] ** 2 + yb_mean[:, 0] ** 2 + eps)
     return spread + 0.3 * centre
 
 
