@@ -70,7 +70,7 @@ def family_rows() -> list[list[str]]:
             model = build(family)
             l = torch.rand(batch, 1, SIZE, SIZE) * 100
             measured = interleave(
-                inference_variants(model, l, family in COMPILE), f"{family} batch {batch}", budget_s=8, max_rounds=9
+                inference_variants(model, l, family in COMPILE), f"{family} batch {batch}", budget_s=5, max_rounds=6
             )
             cells = [measured.rates["fp32"].cell("{:.1f}")]
             cells += [measured.ratios[name].cell(suffix="x") for name in ("bf16", "channels_last")]

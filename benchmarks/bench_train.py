@@ -7,7 +7,7 @@ Three ways to run the same network and loss, interleaved round by round:
   fitting the same in-memory batches: the cost of Lightning's loop itself;
 - ``full``: what ``train.py`` builds: the project's trainer config (``trainer=cpu``), its callbacks
   (checkpointing, sample sheets, throughput) and the CSV logger, reading crops of the built-in photos
-  through the real DataModule (uint8 arrays, random crops and flips, 0 workers).
+  through the real DataModule (uint8 arrays, random crops and flips, one worker).
 
 Framework rates are the `Throughput` callback's ``train/images_per_sec`` (from the end of the first
 batch to the end of the last); validation is off, so epoch-end work (checkpoint files) is not timed.
@@ -103,6 +103,8 @@ def variants(family: str, size: int, output_dir: Path) -> tuple[dict, int]:
         "trainer.enable_model_summary=false",
         f"data.crop_size={size}",
         f"data.batch_size={batch}",
+        # one loader worker, as any real run has: with none, loading would be timed inside the step
+        "data.num_workers=1",
         f"paths.root_dir={ROOT}",  # the built-in photos are written once under data/ and reused
         f"paths.output_dir={output_dir}",
     ]
@@ -149,7 +151,7 @@ def run() -> str:
         "pixels per step), as many timed batches per round and variant as take about "
         f"{TIMED_S} s in the plain loop; median (min-max) over interleaved "
         "rounds, ratios paired per round. `bare`: Lightning's loop alone on in-memory batches; `full`: "
-        "the project's trainer, callbacks, CSV logger and DataModule (built-in photos, 0 workers). "
+        "the project's trainer, callbacks, CSV logger and DataModule (built-in photos, one loader worker). "
         "Sizes: 64/128/224 px for cnn, 64/128 for pix2pix, 64 for the others (`BENCH_TRAIN_FULL=1`: all at "
         "all three). Targets: bare >= 0.95x, full >= 0.9x.\n\n"
         + table(

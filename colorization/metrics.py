@@ -177,7 +177,8 @@ def delta_e_ciede2000(pred_lab: Tensor, target_lab: Tensor) -> Tensor:
         + 0.32 * torch.cos(3 * h_mean + math.radians(6))
         - 0.20 * torch.cos(4 * h_mean - math.radians(63))
     )
-    d_theta = math.radians(30) * torch.exp(-((torch.rad2deg(h_mean) - 275) / 25).square())
+    # the exponent is capped at 80: below exp(-80) float32 turns subnormal, which CPUs compute slowly
+    d_theta = math.radians(30) * torch.exp(-((torch.rad2deg(h_mean) - 275) / 25).square().clamp_max(80))
     r_c = 2 * _chroma_weight(cp_mean)
     l_offset = (l_mean - 50).square()
     s_l = 1 + 0.015 * l_offset / torch.sqrt(20 + l_offset)
