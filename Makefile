@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test lint format bench results clean
+.PHONY: install train test lint format bench bench-smoke results clean
 
 # torch-fidelity is a test-only reference for FID (tests/test_fid.py), kept off sys.path in
 # $(VENV)/test-reference: installed normally, torchmetrics would import it and with it torchvision,
@@ -42,6 +42,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)  ## speed benchmarks, figures streamed and written to BENCHMARKS.md (ARGS=infer: one)
 	$(PY) -m benchmarks $(ARGS)
+
+bench-smoke: $(BENCH_STAMP)  ## every benchmark once at its smallest size, nothing written: they still run (CI)
+	BENCH_SMOKE=1 $(PY) -m benchmarks $(ARGS)
 
 # `make results`: train every conf/model/*.yaml on the built-in photos (the model's default
 # settings; ARGS go to train.py), then score them all with evaluate.py (EVAL_ARGS) in one table.

@@ -10,6 +10,7 @@ BENCHMARKS.md, headed by the command, machine, torch version, threads and date; 
 markers yet is appended. Everything outside the markers (notes, GPU figures) is kept as it is.
 BENCHMARKS.md is rewritten after each benchmark, so an interrupted run keeps what it measured.
 
+``BENCH_SMOKE=1`` runs each benchmark once at its smallest size and writes nothing (`benchmarks.timing.SMOKE`).
 Benchmarks compute with ``BENCH_THREADS`` torch threads (default 1: on a shared machine one thread
 per process gives the steadiest ratios; see `colorization.threads`).
 """
@@ -28,6 +29,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from benchmarks.timing import SMOKE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "BENCHMARKS.md"
@@ -88,7 +91,7 @@ def quiet() -> None:
 
 
 def main(argv: list[str]) -> None:
-    write = "--no-write" not in argv
+    write = "--no-write" not in argv and not SMOKE
     names = [a for a in argv if a != "--no-write"]
     unknown = sorted(set(names) - set(available()))
     if unknown:

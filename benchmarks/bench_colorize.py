@@ -24,13 +24,14 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from benchmarks.timing import SMOKE
 from colorization.checkpoints import build_colorizer
 from colorization.colorize import Runner, colorize_paths
 from colorization.devices import resolve_device, synchronize
 from colorization.imageio import read_photo
 from colorization.inference import autocast, resolve_precision
 
-PHOTOS = int(os.environ.get("BENCH_PHOTOS", 12))
+PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 12))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
 BATCH = int(os.environ.get("BENCH_BATCH", 8))
 WIDTH, HEIGHT = 1024, 768

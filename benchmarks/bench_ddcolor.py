@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.bench_gan import WARMUP_BATCHES, images_per_second
+from benchmarks.timing import SMOKE
 from colorization.devices import Timer, resolve_device
 from colorization.modules import DDColorModule, ECCV16Module
 from colorization.modules.base import ColorizerModule
@@ -68,7 +69,7 @@ def inference_table(rounds: int, device: torch.device) -> list[str]:
     return rows
 
 
-def run(rounds: int = 3, train_batches: int = 3) -> str:
+def run(rounds: int = 1 if SMOKE else 3, train_batches: int = 1 if SMOKE else 3) -> str:
     device = resolve_device("auto")
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     lines = [f"## DDColor inference, batch 1, {where} (median of {rounds} rounds)", *inference_table(rounds, device)]

@@ -20,7 +20,9 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-ROUNDS = 3
+from benchmarks.timing import SMOKE
+
+ROUNDS = 1 if SMOKE else 3
 HINT = {"x": 300, "y": 120, "color": "#00ff00"}
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.families import FAMILIES, build
-from benchmarks.timing import interleave, rate, say, table
+from benchmarks.timing import SMOKE, interleave, rate, say, table
 from colorization.checkpoints import load_colorizer
 from colorization.colorspaces import rgb_to_lab
 from colorization.data.sample import TEST_PHOTOS, load_photo
@@ -40,7 +40,7 @@ takes 15-80 s per call, which `make bench`'s 10 minutes cannot hold for every va
 SINGLE_ONLY = () if os.environ.get("BENCH_INFER_FULL") == "1" else ("cwgan", "eccv16", "siggraph17")
 """Families measured at batch 1 only unless ``BENCH_INFER_FULL=1``: at 256 px one of their images
 takes seconds on a 2-core CPU, so a larger batch shows the same ratios at several times the cost."""
-COMPILE = os.environ.get("BENCH_COMPILE", "cnn,pix2pix").split(",")
+COMPILE = os.environ.get("BENCH_COMPILE", "cnn" if SMOKE else "cnn,pix2pix").split(",")
 """Families whose compiled variant is measured (compiling takes tens of seconds each on a small CPU)."""
 OFFICIAL = {"eccv16": "eccv16", "siggraph17": "siggraph17"}
 OFFICIAL_BATCH = int(os.environ.get("BENCH_OFFICIAL_BATCH", "1"))

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
 from benchmarks.loops import bare_trainer, plain_step
-from benchmarks.timing import interleave, rate, say, seconds, table
+from benchmarks.timing import SMOKE, interleave, rate, say, seconds, table
 from colorization.callbacks import Throughput
 from colorization.checkpoints import build_colorizer
 from colorization.instantiate import instantiate, instantiate_all
@@ -120,10 +120,10 @@ def variants(family: str, size: int, output_dir: Path) -> tuple[dict, int]:
 
 def run() -> str:
     rows = []
-    every_size = os.environ.get("BENCH_TRAIN_FULL") == "1"
+    every_size = os.environ.get("BENCH_TRAIN_FULL") == "1" and not SMOKE
     with tempfile.TemporaryDirectory() as tmp:
         for family in FAMILIES:
-            for size in SIZES if every_size else DEFAULT_SIZES[family]:
+            for size in SIZES if every_size else DEFAULT_SIZES[family][: 1 if SMOKE else None]:
                 calls, steps = variants(family, size, Path(tmp) / f"{family}-{size}")
                 measured = interleave(
                     calls,

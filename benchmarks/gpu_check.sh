@@ -10,7 +10,7 @@
 # 2. FAMILY_RUNS=1 (default 0): every family trains briefly on the built-in photos with trainer=gpu,
 #    plus trainer=ddp; then `python -m benchmarks gan`.
 # Dry run without a GPU (checks the script, not the numbers):
-#   TRAINER=cpu IMAGES=64 SIZE=32 DOWNS=5 BATCH=1 WORKERS=0 STEPS=3 FAMILY_RUNS=0 bash benchmarks/gpu_check.sh OUT
+#   TRAINER=cpu IMAGES=64 SIZE=32 DOWNS=5 BATCH=1 WORKERS=0 STEPS=3 WARMUP=1 FAMILY_RUNS=0 bash benchmarks/gpu_check.sh OUT
 set -u
 OUT=${1:-gpu-check}
 PY=${PYTHON:-python3}
@@ -20,7 +20,8 @@ SIZE=${SIZE:-256}
 DOWNS=${DOWNS:-8}          # U-Net levels: 8 = unet_256 (needs crops that are multiples of 256)
 BATCH=${BATCH:-16}
 WORKERS=${WORKERS:-8}
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-1000}         # 1000 batches: long enough that worker start-up and cuDNN autotuning drop out
+WARMUP=${WARMUP:-20}         # batches the Throughput callback leaves out of the full loop's rate
 FAMILY_RUNS=${FAMILY_RUNS:-0}
 WORK="$OUT/work"
 mkdir -p "$WORK"
@@ -65,7 +66,7 @@ perf() {  # perf NAME OVERRIDES...: full train.py loop, then the plain loop, on 
   local name=$1; shift
   train "$name" "$@" data=kaggle "data.root=$ARRAYS" "data.crop_size=$SIZE" "data.batch_size=$BATCH" \
     "data.num_workers=$WORKERS" "trainer=$TRAINER" trainer.max_epochs=1 "++trainer.limit_train_batches=$STEPS" \
-    ++trainer.limit_val_batches=2 test=false
+    "callbacks.throughput.warmup_batches=$WARMUP" ++trainer.limit_val_batches=2 test=false
   $PY -m benchmarks.gpu plain --name "$name" --steps "$STEPS" "$@" "data.crop_size=$SIZE" "data.batch_size=$BATCH" \
     "trainer=$TRAINER" >> "$SUMMARY" 2>> "$LOG"
 }

@@ -10,6 +10,7 @@ is measured (``python -m benchmarks`` streams them), the table comes at the end 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -17,6 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+"""``BENCH_SMOKE=1`` (`make bench-smoke`, run by CI): every benchmark runs its whole code once at its smallest
+size, one round without warm-up, and writes nothing: it proves the benchmarks still run, its figures mean nothing."""
 
 RELATIVE_PRECISION = 0.03
 """Stop when the median ratio's uncertainty (interquartile half-range / sqrt(rounds)) is below 3%."""
@@ -92,6 +97,8 @@ def interleave(
     `budget_s` seconds have passed (never before `min_rounds`).
     """
     names = list(variants)
+    if SMOKE:
+        warmup, min_rounds, max_rounds = 0, 1, 1
     for name in names:
         for _ in range(warmup):
             variants[name]()
