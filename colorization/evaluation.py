@@ -116,18 +116,15 @@ def score(
         l = batch["l"]
         target = torch.cat([l, batch["ab"]], dim=1)
         target_rgb = srgb(target)  # once for every row's metrics
-        if batch_index == 0:
+        predictions = {GRAY: gray_lab(l), GROUND_TRUTH: target}
+        for source in sources:
+            with (warmup_timers if batch_index == 0 else timers)[source.name].timed(device):
+                predictions[source.name] = colorize_checked(source, l, split, precision)
+        if batch_index == 0:  # the models fit these images (checked above); so must the metrics
             check_metric_size(l, split)
             first_batch_images = l.shape[0]
         for row in rows:
-            if row.name == GRAY:
-                prediction = gray_lab(l)
-            elif row.name == GROUND_TRUTH:
-                prediction = target
-            else:
-                timer = (warmup_timers if batch_index == 0 else timers)[row.name]
-                with timer.timed(device):
-                    prediction = colorize_checked(row, l, split, precision)
+            prediction = predictions[row.name]
             metrics[row.name].update(prediction, target, target_rgb=target_rgb)
             here = [i - start for i in wanted if start <= i < start + l.shape[0]]
             if here:

@@ -204,6 +204,23 @@ def test_a_split_the_model_cannot_colorize_is_a_data_error(sample_root, checkpoi
         evaluate(cfg)
 
 
+def test_each_model_colorizes_each_batch_once(sample_root, checkpoints, tmp_path, monkeypatch):
+    from colorization.modules.base import ColorizerModule
+
+    calls = []
+    colorize_full = ColorizerModule.colorize_full
+    monkeypatch.setattr(
+        ColorizerModule, "colorize_full", lambda self, l, **kw: calls.append(len(l)) or colorize_full(self, l, **kw)
+    )
+    cfg = evaluate_config(
+        sample_root, tmp_path / "eval", f"checkpoints=[{checkpoints['cnn']}]", "logger=none", "data.batch_size=3"
+    )
+    rows = evaluate(cfg)
+    test_images = TINY_SAMPLE["data.test_crops_per_photo"] * 2  # two held-out photos
+    assert sum(calls) == test_images and len(calls) > 1, "the first batch's check is its prediction, not an extra pass"
+    assert rows[1]["images_per_s"] > 0
+
+
 def test_images_smaller_than_the_ssim_window_are_a_data_error(sample_root, tmp_path):
     with pytest.raises(DataError, match=r"8x8 images of the 'test' split are smaller than the 11x11 SSIM window"):
         evaluate(evaluate_config(sample_root, tmp_path / "eval", "crop_size=8", "~logger"))
