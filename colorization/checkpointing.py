@@ -28,7 +28,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from colorization.atomic import atomic_write
-from colorization.errors import DivergedError
+from colorization.errors import DivergedError, check_int
 from colorization.weights import safe_load
 
 LAST = "last.ckpt"
@@ -199,8 +199,8 @@ class NonFiniteGuard(L.Callback):
     DEVICE_INTERVAL = 50
 
     def __init__(self, check_every_n_steps: int | None = None) -> None:
-        if check_every_n_steps is not None and check_every_n_steps < 1:
-            raise ValueError(f"check_every_n_steps={check_every_n_steps} must be a positive integer or null")
+        if check_every_n_steps is not None:
+            check_int("callbacks.non_finite_guard.check_every_n_steps", check_every_n_steps, 1, 1_000_000)
         self.check_every_n_steps = check_every_n_steps
 
     def interval(self, device: torch.device) -> int:

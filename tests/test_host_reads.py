@@ -16,6 +16,7 @@ import torch
 from colorization.callbacks import Throughput, TimedProgressBar
 from colorization.checkpointing import NonFiniteGuard
 from colorization.devices import HostReads
+from colorization.errors import ConfigError
 from colorization.training import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_models import MODEL_CONFIGS, SMOKE_SIZE
@@ -55,6 +56,8 @@ def test_the_guard_reads_the_gpu_every_50_steps_and_the_cpu_every_step():
     assert NonFiniteGuard().interval(torch.device("cuda")) == 50
     assert NonFiniteGuard().interval(torch.device("cpu")) == 1
     assert NonFiniteGuard(check_every_n_steps=7).interval(torch.device("cuda")) == 7
+    with pytest.raises(ConfigError, match=r"callbacks.non_finite_guard.check_every_n_steps=0 is out of range"):
+        NonFiniteGuard(check_every_n_steps=0)
 
 
 def test_the_progress_bar_reads_the_losses_by_time_not_at_every_batch():
