@@ -37,7 +37,7 @@ def test_steady_training_steps_read_nothing_on_the_host(name, sample_root, tmp_p
             "data.batch_size=2",
             "data.num_workers=1",  # the crops are drawn in a worker process, as in a GPU run
             f"++trainer.limit_train_batches={BATCHES}",
-            "++trainer.limit_val_batches=1",
+            "++trainer.limit_val_batches=0",
             "trainer.log_every_n_steps=1000",  # Lightning's logging reads values; on a GPU every 50 steps
             # the guard reads every batch on the CPU, where it costs nothing; on a GPU every 50 (checked below)
             f"++callbacks.non_finite_guard.check_every_n_steps={BATCHES}",
