@@ -116,3 +116,18 @@ def test_cnn_output_activation_reaches_both_ends_of_the_target_range(space):
 def test_cnn_rejects_out_of_range_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         StudyCNN(2, (-1, 1), **kwargs)
+
+
+def test_loading_skips_random_init_only_while_building_and_restores_it_after_an_error():
+    from colorization.checkpoints import random_init_skipped
+
+    normal = torch.nn.init.normal_
+    weights = torch.zeros(4)
+    with pytest.raises(RuntimeError, match="inside"):
+        with random_init_skipped():
+            torch.nn.init.normal_(weights)
+            assert torch.equal(weights, torch.zeros(4)), "nothing is drawn while a strict load follows"
+            raise RuntimeError("inside")
+    assert torch.nn.init.normal_ is normal
+    torch.nn.init.normal_(weights)
+    assert not torch.equal(weights, torch.zeros(4))
