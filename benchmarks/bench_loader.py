@@ -85,29 +85,26 @@ def run(images: int = 32 if SMOKE else 256, epochs: int = 1) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_jpegs(Path(tmp) / "photos", images)
         packed = pack(folder, Path(tmp) / "packed", size=CROP, workers=2)
-        rates: dict[str, float] = {}
-        for workers in (0, 2):
-            dm = ImageFolderDataModule(
+        datamodules = {
+            "data=folder, {} workers (JPEG decode + random-resized crop + flip)": lambda workers: ImageFolderDataModule(
                 root=str(folder), crop_size=CROP, batch_size=BATCH, val_fraction=0, test_fraction=0,
                 num_workers=workers, persistent_workers=workers > 0,
-            )  # fmt: skip
-            dm.setup("fit")
-            rates[f"data=folder, {workers} workers (JPEG decode + random-resized crop + flip)"] = loader_rate(
-                dm.train_dataloader(), epochs
-            )
-            if workers == 0:
-                rgb_batch = next(iter(dm.train_dataloader()))
-        for workers in (0, 2):
-            dm = LabArraysDataModule(
+            ),
+            "data=kaggle on the packed arrays, {} workers (random crop + flip)": lambda workers: LabArraysDataModule(
                 str(packed), crop_size=CROP, batch_size=BATCH, val_fraction=0.0, test_start=images,
                 num_workers=workers, persistent_workers=workers > 0,
-            )  # fmt: skip
-            dm.setup("fit")
-            rates[f"data=kaggle on the packed arrays, {workers} workers (random crop + flip)"] = loader_rate(
-                dm.train_dataloader(), epochs
-            )
-            if workers == 0:
-                lab_batch = next(iter(dm.train_dataloader()))
+            ),
+        }  # fmt: skip
+        rates: dict[str, float] = {}
+        first_batches = []  # one uint8 batch of each kind, for the conversion rates
+        for label, build in datamodules.items():
+            for workers in (0, 2):
+                dm = build(workers)
+                dm.setup("fit")
+                rates[label.format(workers)] = loader_rate(dm.train_dataloader(), epochs)
+                if workers == 0:
+                    first_batches.append(next(iter(dm.train_dataloader())))
+    rgb_batch, lab_batch = first_batches
     rates["to_lab_batch of rgb_uint8 (kornia RGB -> Lab), CPU"] = conversion_rate(rgb_batch)
     rates["to_lab_batch of lab_uint8 (scale + offset), CPU"] = conversion_rate(lab_batch)
     models = {
