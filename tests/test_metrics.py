@@ -112,16 +112,23 @@ def test_auc_counts_an_error_exactly_on_a_threshold_as_within_it():
     assert float(metric.compute()) == pytest.approx(np.trapezoid(curve) / 150, abs=1e-12)
 
 
-def test_the_collection_converts_each_pair_to_srgb_once_and_scores_like_the_metrics_alone(monkeypatch):
-    pred, target = random_lab_pair()
-    alone = {name: float(cls()(pred, target)) for name, cls in M.FULL_METRICS.items()}
-    conversions = []
+@pytest.fixture
+def conversions(monkeypatch) -> list[torch.Tensor]:
+    """Every Lab image the metrics convert to sRGB from here on, in order."""
+    converted = []
 
     def counted(lab: torch.Tensor) -> torch.Tensor:
-        conversions.append(lab)
+        converted.append(lab)
         return lab_to_rgb(lab)
 
     monkeypatch.setattr(M, "lab_to_rgb", counted)
+    return converted
+
+
+def test_the_collection_converts_each_pair_to_srgb_once_and_scores_like_the_metrics_alone(conversions):
+    pred, target = random_lab_pair()
+    alone = {name: float(cls()(pred, target)) for name, cls in M.FULL_METRICS.items()}
+    conversions.clear()
     collection = M.colorization_metrics("", full=True)
     collection.update(pred, target)
     assert len(conversions) == 2, "prediction and target, once each, for every sRGB metric together"
@@ -174,17 +181,11 @@ def test_validation_keeps_the_cheap_metrics_and_test_gets_all():
     assert set(M.colorization_metrics("test/", full=True).keys()) == {f"test/{n}" for n in M.FULL_METRICS}
 
 
-def test_a_target_converted_once_serves_every_prediction_scored_against_it(monkeypatch):
+def test_a_target_converted_once_serves_every_prediction_scored_against_it(conversions):
     pred, target = random_lab_pair()
     expected = {name: float(v) for name, v in M.colorization_metrics("", full=True)(pred, target).items()}
     target_rgb = M.srgb(target)
-    conversions = []
-
-    def counted(lab: torch.Tensor) -> torch.Tensor:
-        conversions.append(lab)
-        return lab_to_rgb(lab)
-
-    monkeypatch.setattr(M, "lab_to_rgb", counted)
+    conversions.clear()
     shared = M.colorization_metrics("", full=True)
     shared.update(pred, target, target_rgb=target_rgb)
     assert len(conversions) == 1, "only the prediction is converted"
