@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import numpy as np
-from torch import Tensor
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Sampler
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from colorization.data.ab_prior import cached_bin_counts
 from colorization.data.lab_arrays import LabArrays, LabCropDataset, Split, make_split
@@ -17,7 +18,36 @@ from colorization.errors import ConfigError, DataError, check_choice
 SPLITS = ("train", "val", "test")
 
 
-class LabArraysDataModule(L.LightningDataModule):
+class SplitsDataModule(L.LightningDataModule):
+    """The DataLoader builder every DataModule here shares; a subclass sets `num_workers`, `pin_memory`
+    and `persistent_workers` and may name its own `collate_fn` (None: PyTorch's default)."""
+
+    collate_fn: Callable[[list], dict] | None = None
+    num_workers: int
+    pin_memory: bool
+    persistent_workers: bool
+
+    def _loader(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        shuffle: bool,
+        pin_memory: bool = True,
+        sampler: Sampler | None = None,
+    ) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            collate_fn=self.collate_fn,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+
+class LabArraysDataModule(SplitsDataModule):
     """Train/val/test loaders over memory-mapped Lab arrays (see `colorization.data.lab_arrays`).
 
     Batches are dicts: ``l`` (B, 1, s, s) L in [0, 100], ``ab`` (B, 2, s, s) a*, b*, ``index`` (B,).
@@ -64,32 +94,11 @@ class LabArraysDataModule(L.LightningDataModule):
         if self.arrays is not None:
             return
         self.arrays = LabArrays(self.root)
-        self.split = make_split(
-            self.arrays.ab_counts, self.test_start, self.val_fraction, self.limit, self.seed
-        )
+        self.split = make_split(self.arrays.ab_counts, self.test_start, self.val_fraction, self.limit, self.seed)
         # constructing the datasets validates the crop sizes before any training starts
         self.train_set = LabCropDataset(self.arrays, self.split.train, self.crop_size, train=True)
         self.val_set = LabCropDataset(self.arrays, self.split.val, self.eval_crop_size, train=False)
         self.test_set = LabCropDataset(self.arrays, self.split.test, self.eval_crop_size, train=False)
-
-    def _loader(
-        self,
-        dataset: LabCropDataset,
-        batch_size: int,
-        shuffle: bool,
-        pin_memory: bool = True,
-        sampler: Sampler | None = None,
-    ) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            drop_last=False,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory and pin_memory,
-            persistent_workers=self.persistent_workers,
-        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)

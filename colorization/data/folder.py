@@ -28,21 +28,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from colorization.data.batches import RGB_KEY
+from colorization.data.datamodule import SPLITS, SplitsDataModule
 from colorization.data.image_index import READ_ERRORS, ImageRecord, load_index, readable_records
 from colorization.data.images import plain_resize, random_resized_crop, read_rgb, resize_centre_crop, to_uint8_tensor
-from colorization.data.protocols import RESIZE, RESIZE_CENTRE_CROP, Protocol, get_protocol
+from colorization.data.protocols import RESIZE_CENTRE_CROP, Protocol, get_protocol
 from colorization.errors import ConfigError, DataError, check_choice
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 RANDOM_RESIZED_CROP = "random_resized_crop"
 
 
@@ -123,11 +122,13 @@ def seeded_split(records: Sequence[ImageRecord], val_fraction: float, test_fract
     return tuple([records[i] for i in sorted(part)] for part in parts)
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(SplitsDataModule):
     """Train/val/test loaders over folders of photos; batches hold ``rgb_uint8`` (B, 3, s, s) and ``index``.
 
     See the module docstring for the three ways to name the images. `batch_size` is per device.
     """
+
+    collate_fn = staticmethod(collate_readable)  # unreadable photos are dropped from their batch
 
     def __init__(
         self,
@@ -274,17 +275,6 @@ class ImageFolderDataModule(L.LightningDataModule):
             self.datasets[split] = ImageFolderDataset(folder, records, geometry)
         if stage == "fit" and not self.datasets["train"].records:
             raise DataError(f"{self.description}: no training images (set data.root or data.train_dir)")
-
-    def _loader(self, dataset: ImageFolderDataset, batch_size: int, shuffle: bool, pin_memory: bool = True) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=collate_readable,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory and pin_memory,
-            persistent_workers=self.persistent_workers,
-        )
 
     def eval_dataloader(self, split: str, crop_size: int | None = None, pin_memory: bool = True) -> DataLoader:
         """The evaluation images of one split, in order, `eval_batch_size` a batch.
