@@ -108,9 +108,7 @@ def build_index(folder: Path, num_workers: int = 0) -> list[ImageRecord]:
     """Scan and inspect every image file under `folder` (in `num_workers` processes)."""
     paths = scan_folder(folder)
     log.info("indexing %d image files under %s (once; the list is cached)", len(paths), folder)
-    loader = DataLoader(
-        _Inspect(folder, paths), batch_size=None, num_workers=num_workers, collate_fn=_identity
-    )
+    loader = DataLoader(_Inspect(folder, paths), batch_size=None, num_workers=num_workers, collate_fn=_identity)
     return list(loader)
 
 
@@ -168,7 +166,9 @@ def load_index(
         try:
             write_index(path, records)
         except OSError as error:  # a read-only folder: work without the cache
-            log.warning("could not cache the image list in %s (%s); set data.index_dir to a writable directory", path, error)
+            log.warning(
+                "could not cache the image list in %s (%s); set data.index_dir to a writable directory", path, error
+            )
     return records
 
 

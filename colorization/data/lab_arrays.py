@@ -30,7 +30,6 @@ AB_DIR = Path("ab") / "ab"
 _AB_NAME = re.compile(r"^ab(\d+)\.npy$")
 
 
-
 def _open_npy(path: Path) -> np.ndarray:
     """Memory-map a .npy file (reads its header only)."""
     if not path.is_file():
@@ -85,9 +84,7 @@ class LabArrays:
     def _validate(self) -> tuple[np.ndarray, list[np.ndarray]]:
         l_arr = _open_npy(self.l_path)
         if l_arr.dtype != np.uint8 or l_arr.ndim != 3:
-            raise DataError(
-                f"{self.l_path}: expected uint8 (N, H, W), got {l_arr.dtype} {tuple(l_arr.shape)}"
-            )
+            raise DataError(f"{self.l_path}: expected uint8 (N, H, W), got {l_arr.dtype} {tuple(l_arr.shape)}")
         height, width = l_arr.shape[1:]
         ab_arrs = []
         for path in self.ab_paths:
@@ -211,8 +208,6 @@ def make_split(
     if val_fraction > 0 and n_val == 0:
         n_val = 1
     if n_val >= len(pool):
-        raise ConfigError(
-            f"data.val_fraction={val_fraction} leaves no training images out of {len(pool)}"
-        )
+        raise ConfigError(f"data.val_fraction={val_fraction} leaves no training images out of {len(pool)}")
     perm = np.random.default_rng(seed).permutation(pool)
     return Split(train=np.sort(perm[n_val:]), val=np.sort(perm[:n_val]), test=test)

@@ -48,7 +48,9 @@ def first_by_name(count: int) -> Callable[[Sequence[ImageRecord], str], list[Ima
     def select(records: Sequence[ImageRecord], folder: str) -> list[ImageRecord]:
         chosen = sorted(records, key=lambda r: r.path.rsplit("/", 1)[-1])[:count]
         if len(chosen) < count:
-            raise DataError(f"{folder}: the protocol takes the first {count} images by name but only {len(chosen)} are readable")
+            raise DataError(
+                f"{folder}: the protocol takes the first {count} images by name but only {len(chosen)} are readable"
+            )
         return chosen
 
     return select

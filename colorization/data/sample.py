@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorization.data.datamodule import LabArraysDataModule
 from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L
+from colorization.data.datamodule import LabArraysDataModule
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.errors import DataError
 
