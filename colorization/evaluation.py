@@ -123,10 +123,10 @@ def score(
         if batch_index == 0:  # the models fit these images (checked above); so must the metrics
             check_metric_size(l, split)
             first_batch_images = l.shape[0]
+        here = [i - start for i in wanted if start <= i < start + l.shape[0]]  # kept images in this batch
         for row in rows:
             prediction = predictions[row.name]
             metrics[row.name].update(prediction, target, target_rgb=target_rgb)
-            here = [i - start for i in wanted if start <= i < start + l.shape[0]]
             if here:
                 kept[row.name].append(prediction[here].float().cpu())
         start += l.shape[0]
