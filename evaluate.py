@@ -2,7 +2,7 @@
 
 Composes `conf/evaluate.yaml`, scores every checkpoint plus the reference rows ``gray`` and
 ``ground truth`` on one data split, prints the table and writes results.md/.csv/.json and
-comparison.jpg into a new run directory (see `colorization.evaluation`).
+comparison.jpg into a new run directory (see `colorization.jobs.evaluate`).
 """
 
 import sys
@@ -11,10 +11,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from colorization.evaluation import evaluate
-from colorization.quiet import quiet_libraries
-from colorization.run_dirs import register_resolvers
-from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
+from colorization.jobs.evaluate import evaluate
+from colorization.jobs.quiet import quiet_libraries
+from colorization.jobs.run_dirs import register_resolvers
+from colorization.jobs.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
 
 CONF_DIR = Path(__file__).parent / "conf"
 

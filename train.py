@@ -10,10 +10,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from colorization.quiet import quiet_libraries
-from colorization.run_dirs import register_resolvers
-from colorization.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
-from colorization.training import train
+from colorization.jobs.quiet import quiet_libraries
+from colorization.jobs.run_dirs import register_resolvers
+from colorization.jobs.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
+from colorization.jobs.train import train
 
 CONF_DIR = Path(__file__).parent / "conf"
 

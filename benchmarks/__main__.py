@@ -12,7 +12,7 @@ BENCHMARKS.md is rewritten after each benchmark, so an interrupted run keeps wha
 
 ``BENCH_SMOKE=1`` runs each benchmark once at its smallest size and writes nothing (`benchmarks.timing.SMOKE`).
 Benchmarks compute with ``BENCH_THREADS`` torch threads (default 1: on a shared machine one thread
-per process gives the steadiest ratios; see `colorization.threads`).
+per process gives the steadiest ratios; see `colorization.jobs.threads`).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from benchmarks.families import random_batch, train_config
 from benchmarks.gpu import write_arrays
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, table
-from colorization.checkpoints import build_colorizer
 from colorization.data import LabArraysDataModule
+from colorization.inference.loading import build_colorizer
 
 IMAGES, SIZE, BATCH = 1024, 224, 64
 

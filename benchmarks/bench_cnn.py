@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from benchmarks.timing import interleave, rate, table
-from colorization.colorspaces import get_colorspace, normalize_l
-from colorization.models import StudyCNN
+from colorization.color.spaces import get_colorspace, normalize_l
+from colorization.networks import StudyCNN
 
 VARIANTS = {"model1 (s1, 12f)": {}, "model2 (s2, 12f)": {"stride": 2}, "model3 (s1, 32f)": {"filters": 32}}
 SPACES = ("lab", "rgb", "hls")

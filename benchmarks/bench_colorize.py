@@ -25,11 +25,11 @@ from PIL import Image
 from skimage import data as skdata
 
 from benchmarks.timing import SMOKE
-from colorization.checkpoints import build_colorizer
 from colorization.colorize import Runner, colorize_paths
-from colorization.devices import resolve_device, synchronize
-from colorization.imageio import read_photo
-from colorization.inference import autocast, resolve_precision
+from colorization.files.photos import read_photo
+from colorization.inference.loading import build_colorizer
+from colorization.inference.runtime import autocast, resolve_precision
+from colorization.jobs.devices import resolve_device, synchronize
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 12))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
@@ -40,8 +40,8 @@ MODELS = {
     "eccv16": {"_target_": "colorization.modules.ECCV16Module"},
     "pix2pix": {
         "_target_": "colorization.modules.GANColorizer",
-        "generator": {"_target_": "colorization.models.UNetGenerator", "_partial_": True},
-        "discriminator": {"_target_": "colorization.models.PatchDiscriminator", "_partial_": True},
+        "generator": {"_target_": "colorization.networks.UNetGenerator", "_partial_": True},
+        "discriminator": {"_target_": "colorization.networks.PatchDiscriminator", "_partial_": True},
     },
 }
 

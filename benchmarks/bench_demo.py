@@ -31,10 +31,10 @@ def run() -> str:
         warnings.simplefilter("ignore", DeprecationWarning)
         from starlette.testclient import TestClient
 
+    from colorization.color.hints import Hints, hint_points
     from colorization.demo.catalog import Catalog
     from colorization.demo.server import Demo, create_app
-    from colorization.hints import Hints, hint_points
-    from colorization.models.zhang import SIGGRAPH17Colorizer
+    from colorization.networks.zhang import SIGGRAPH17Colorizer
 
     with tempfile.TemporaryDirectory() as folder:
         torch.save(SIGGRAPH17Colorizer().state_dict(), Path(folder) / "siggraph17.pth")

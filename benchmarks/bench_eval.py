@@ -3,9 +3,9 @@
 For each model (random weights, saved as a training checkpoint), interleaved:
 
 - ``bare``: `colorize_full` over the test split's batches already in memory (the model alone);
-- ``score``: `colorization.evaluation.score`, the evaluation loop: reading batches, the model, every
+- ``score``: `colorization.jobs.evaluate.score`, the evaluation loop: reading batches, the model, every
   metric of the table for the gray / model / ground-truth rows;
-- ``evaluate``: the whole job behind ``evaluate.py`` (`colorization.evaluation.evaluate`): loading the
+- ``evaluate``: the whole job behind ``evaluate.py`` (`colorization.jobs.evaluate.evaluate`): loading the
   checkpoint and the data, `score`, then results.md/.csv/.json and comparison.png.
 
 Rates are the split's images over the wall time. Target: ``evaluate`` >= 0.7x ``bare``.
@@ -23,10 +23,10 @@ import torch
 from benchmarks.families import ROOT, build, train_config
 from benchmarks.timing import interleave, rate, table
 from colorization.data.batches import to_lab_batch
-from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, score, spread_positions
-from colorization.inference import prepare_for_inference
+from colorization.inference.runtime import prepare_for_inference
+from colorization.inference.sources import load_sources
 from colorization.instantiate import instantiate
-from colorization.sources import load_sources
+from colorization.jobs.evaluate import GRAY, GROUND_TRUTH, evaluate, score, spread_positions
 
 MODELS = tuple(os.environ.get("BENCH_EVAL_MODELS", "pix2pix").split(","))
 """pix2pix by default; ``BENCH_EVAL_MODELS=cnn,pix2pix`` adds the study CNN, the fastest model, where the

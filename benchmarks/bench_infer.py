@@ -26,11 +26,11 @@ import torch
 
 from benchmarks.families import FAMILIES, build
 from benchmarks.timing import SMOKE, interleave, rate, say, table
-from colorization.checkpoints import load_colorizer
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 from colorization.data.sample import TEST_PHOTOS, load_photo
-from colorization.inference import compile_networks, prepare_for_inference
-from colorization.metrics import delta_e_cie76
+from colorization.inference.loading import load_colorizer
+from colorization.inference.runtime import compile_networks, prepare_for_inference
+from colorization.metrics.image import delta_e_cie76
 from colorization.modules.base import ColorizerModule
 
 SIZE = 256

@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 from benchmarks.families import build, random_batch
 from benchmarks.loops import plain_step
 from benchmarks.timing import say, table
-from colorization.inference import prepare_for_inference
+from colorization.inference.runtime import prepare_for_inference
 
 CALLS = 2
 TOP = 6

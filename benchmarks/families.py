@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from colorization.checkpoints import build_colorizer
+from colorization.inference.loading import build_colorizer
 from colorization.modules.base import ColorizerModule
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,9 +27,9 @@ import torch
 from benchmarks.families import random_batch, train_config
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, seconds
-from colorization.checkpoints import build_colorizer
 from colorization.data.lab_arrays import AB_DIR, L_FILE
-from colorization.inference import compile_networks, prepare_for_inference
+from colorization.inference.loading import build_colorizer
+from colorization.inference.runtime import compile_networks, prepare_for_inference
 
 KAGGLE_FILE_IMAGES = 10_000
 CHUNK = 1_000

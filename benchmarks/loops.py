@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from colorization.colorspaces import normalize_l
+from colorization.color.spaces import normalize_l
 from colorization.modules.base import ColorizerModule
 from colorization.modules.gan import GANColorizer
 

@@ -34,10 +34,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.devices import resolve_device
+from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
-from colorization.hints import Hints, hint_points, read_hints_file
-from colorization.imageio import (
+from colorization.files.photos import (
     IMAGE_SUFFIXES,
     Photo,
     lab_to_image,
@@ -48,9 +47,10 @@ from colorization.imageio import (
     save_image_atomic,
     side_by_side,
 )
-from colorization.inference import AUTO, PRECISIONS, autocast, resolve_precision
+from colorization.inference.runtime import AUTO, PRECISIONS, autocast, resolve_precision
+from colorization.jobs.devices import resolve_device
+from colorization.jobs.tasks import run_task
 from colorization.modules.base import attach_ab, shrink_l, working_size
-from colorization.tasks import run_task
 
 FORMATS = ("png", "jpg", "same")
 DEFAULT_OUT = "colorized"
@@ -155,8 +155,8 @@ def plan_jobs(
 
 def load_model(source: str | Path, offline: bool = False) -> Colorizer:
     """The colorizer `source` names: an ``.onnx`` export, a release name (``eccv16``) or a checkpoint/weight file."""
-    from colorization.downloads import resolve_weights
-    from colorization.sources import load_colorizer
+    from colorization.files.downloads import resolve_weights
+    from colorization.inference.sources import load_colorizer
 
     if str(source).lower().endswith(".onnx"):
         from colorization.export import OnnxColorizer

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.jobs.tasks import run_task
 from colorization.modules.base import ColorizerModule, attach_ab, shrink_l, working_size
-from colorization.tasks import run_task
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
@@ -155,8 +155,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from colorization.downloads import resolve_weights
-    from colorization.sources import load_colorizer
+    from colorization.files.downloads import resolve_weights
+    from colorization.inference.sources import load_colorizer
 
     args = parse_args(argv)
 

@@ -31,7 +31,7 @@ from colorization.data.image_index import load_index, readable_records
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.data.protocols import RESIZE_CENTRE_CROP
 from colorization.errors import ConfigError, DataError
-from colorization.tasks import run_task
+from colorization.jobs.tasks import run_task
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 
 writes ``summary.md`` and ``summary.csv`` into that directory and prints the markdown table.
 Each job directory holds ``.hydra/overrides.yaml`` (what the job was given) and ``metrics.json``
-(written by `colorization.training.train` when the job finished).
+(written by `colorization.jobs.train.train` when the job finished).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from colorization.errors import DataError
-from colorization.tasks import run_task
+from colorization.jobs.tasks import run_task
 
 # metrics shown in the table, in this order: every key with these prefixes (per-step training
 # values are left out), then the training throughput

@@ -15,15 +15,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorization.checkpoints import build_colorizer
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
+from colorization.inference.loading import build_colorizer
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
 
 HINT_GAIN = 50.0
 LOGIT_GAIN = 100.0
 CNN_CONFIG = {
     "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.models.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
+    "net": {"_target_": "colorization.networks.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
     "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
 }
 NOT_A_MODEL = "notes.pt"

@@ -54,7 +54,7 @@ def test_rounds_stop_once_the_ratios_settle():
 
 def test_the_plain_loop_trains_every_parameter_of_a_gan():
     cfg = compose_config("train", ["model=pix2pix", "model.generator.num_downs=3"])
-    from colorization.checkpoints import build_colorizer
+    from colorization.inference.loading import build_colorizer
 
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}

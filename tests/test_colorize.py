@@ -16,18 +16,18 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from colorization.checkpoints import build_colorizer
+from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import Plan, Summary, colorize_image, colorize_paths, load_model, main
-from colorization.colorspaces import rgb_to_lab
 from colorization.errors import ColorizationError, ConfigError
-from colorization.imageio import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.files.photos import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.inference.loading import build_colorizer
 from colorization.modules.zhang import ECCV16Module
 from tests.conftest import REPO
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
 
 CNN_CONFIG = {
     "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.models.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
+    "net": {"_target_": "colorization.networks.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
     "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
 }
 ORIENTATION = 0x0112

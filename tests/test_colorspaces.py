@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.color import lab2rgb, rgb2lab
 
-from colorization.colorspaces import COLORSPACES, get_colorspace, lab_to_rgb, rgb_to_lab
+from colorization.color.spaces import COLORSPACES, get_colorspace, lab_to_rgb, rgb_to_lab
 from colorization.errors import ConfigError
 
 

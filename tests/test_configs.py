@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.checkpoints import build_colorizer
-from colorization.colorspaces import get_colorspace
-from colorization.devices import check_hardware
+from colorization.color.spaces import get_colorspace
 from colorization.errors import ConfigError
+from colorization.inference.loading import build_colorizer
 from colorization.instantiate import instantiate_all
-from colorization.training import build_trainer
+from colorization.jobs.devices import check_hardware
+from colorization.jobs.train import build_trainer
 from tests.conftest import CONF_DIR, compose_config
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
@@ -43,7 +43,7 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
 
 def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path):
     cfg = compose_config("train", [f"paths.root_dir={tmp_path}"])
-    assert cfg.model.net._target_ == "colorization.models.StudyCNN"
+    assert cfg.model.net._target_ == "colorization.networks.StudyCNN"
     model = build_colorizer(cfg.model, cfg.colorspace.name)  # the network's and the module's own defaults
     net = model.net
     assert (net.down1.out_channels, net.down1.stride, net.down1.padding) == (12, (1, 1), (0, 0))  # valid

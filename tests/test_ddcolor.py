@@ -13,18 +13,18 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from colorization.checkpoints import load_colorizer
+from colorization.color.spaces import gray_rgb
 from colorization.colorize import colorize_paths
-from colorization.colorspaces import gray_rgb
 from colorization.data.sample import write_sample_dataset
-from colorization.downloads import release_files
 from colorization.errors import ConfigError, DataError
-from colorization.evaluation import evaluate
-from colorization.models.ddcolor import DDColorColorizer
-from colorization.models.unet_discriminator import UNetDiscriminator
+from colorization.files.downloads import release_files
+from colorization.inference.loading import load_colorizer
+from colorization.inference.releases import identify_release
+from colorization.jobs.evaluate import evaluate
+from colorization.jobs.train import train
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
-from colorization.releases import identify_release
-from colorization.training import train
+from colorization.networks.ddcolor import DDColorColorizer
+from colorization.networks.unet_discriminator import UNetDiscriminator
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
 from tests.test_downloads import cache, publish, server  # noqa: F401  (fixtures)

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorization.errors import DataError
-from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, PerceptualLoss, colorfulness_loss
-from colorization.metrics import colorfulness_of_rgb
-from colorization.models.convnext import ConvNeXt, ConvNeXtBlock, LayerNorm2d
-from colorization.models.ddcolor import (
+from colorization.metrics.image import colorfulness_of_rgb
+from colorization.modules.losses import PERCEPTUAL_LAYER_WEIGHTS, PerceptualLoss, colorfulness_loss
+from colorization.networks.convnext import ConvNeXt, ConvNeXtBlock, LayerNorm2d
+from colorization.networks.ddcolor import (
     CrossAttentionLayer,
     DDColorColorizer,
     FFNLayer,
@@ -30,8 +30,8 @@ from colorization.models.ddcolor import (
     sine_position_encoding,
     spectral_conv,
 )
-from colorization.models.unet_discriminator import SelfAttention, UNetDiscriminator
-from colorization.models.vgg import VGG16BNFeatures
+from colorization.networks.unet_discriminator import SelfAttention, UNetDiscriminator
+from colorization.networks.vgg import VGG16BNFeatures
 
 REFERENCE = Path(__file__).parent / "reference"
 PARAMETERS = {"tiny": 55_006_640, "large": 227_869_328}

@@ -19,13 +19,13 @@ from PIL import Image
 from skimage import data as skdata
 from starlette.testclient import TestClient
 
+from colorization.color.hints import hint_points
 from colorization.colorize import Plan, colorize_image
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog
 from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen, main
 from colorization.errors import ConfigError
-from colorization.hints import hint_points
-from colorization.imageio import photo_from_image
+from colorization.files.photos import photo_from_image
 from tests.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112

@@ -14,11 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from colorization import downloads
-from colorization.checkpoints import load_colorizer
 from colorization.colorize import colorize_paths
-from colorization.downloads import RELEASE_FILES, ReleaseFile, release_files, resolve_weights
 from colorization.errors import ConfigError, DataError
+from colorization.files import downloads
+from colorization.files.downloads import RELEASE_FILES, ReleaseFile, release_files, resolve_weights
+from colorization.inference.loading import load_colorizer
 from colorization.modules.zhang import ECCV16Module
 from tests.test_zhang import random_release_state
 

@@ -14,13 +14,13 @@ import torch
 from PIL import Image
 from skimage.color import deltaE_cie76
 
-from colorization import metrics as M
-from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.evaluation import GRAY, GROUND_TRUTH, evaluate, spread_positions
-from colorization.report import OUTPUT_FILES
-from colorization.training import train
-from colorization.visualize import HEADER_HEIGHT
+from colorization.inference.loading import load_colorizer
+from colorization.jobs.eval_results import OUTPUT_FILES
+from colorization.jobs.evaluate import GRAY, GROUND_TRUTH, evaluate, spread_positions
+from colorization.jobs.sheets import HEADER_HEIGHT
+from colorization.jobs.train import train
+from colorization.metrics.image import image as M
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
 
 MODELS = ("cnn", "model2")
@@ -149,7 +149,7 @@ def test_evaluate_writes_every_output_and_matches_a_direct_recomputation(sample_
     sheet = np.asarray(Image.open(out / "comparison.png"))
     assert sheet.shape == (HEADER_HEIGHT + 3 * size, 4 * size, 3)
     # the last column is the ground truth: the first, a middle and the last image of the split
-    from colorization.visualize import to_uint8_rgb
+    from colorization.jobs.sheets import to_uint8_rgb
 
     spread = spread_positions(len(target), 3)
     assert spread == [0, len(target) // 2, len(target) - 1]

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorization.checkpoints import build_colorizer, load_colorizer
 from colorization.colorize import colorize_paths
 from colorization.export import export
+from colorization.inference.loading import build_colorizer, load_colorizer
 from tests.conftest import REPO, compose_config
 from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style

@@ -22,10 +22,10 @@ import pytest
 import torch
 from PIL import Image
 
-from colorization.checkpoints import load_colorizer
 from colorization.errors import DataError
-from colorization.training import train
-from colorization.weights import read_state_dict
+from colorization.files.weights import read_state_dict
+from colorization.inference.loading import load_colorizer
+from colorization.jobs.train import train
 from tests.cli import error_lines, file_hashes, run_script
 from tests.conftest import TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
 
@@ -295,7 +295,7 @@ def test_load_colorizer_and_release_weights_never_unpickle(tmp_path: Path):
     [
         ("builtins.open", "builtins.open"),
         ("os.system", "os.system"),
-        ("colorization.atomic.atomic_write_text", "colorization.atomic.atomic_write_text"),
+        ("colorization.files.atomic.atomic_write_text", "colorization.files.atomic.atomic_write_text"),
         ("torch.save", "torch.save"),
         ("subprocess.Popen", "subprocess.Popen"),
         ("not_imported_module.Network", "not_imported_module.Network"),

@@ -14,8 +14,8 @@ import scipy.linalg
 import torch
 
 from colorization.errors import DataError
-from colorization.fid import FID, FID_WEIGHTS_NAME, frechet_distance, load_fid_inception, mean_and_covariance
-from colorization.models.inception import FIDInceptionV3, resize_bilinear_tf1
+from colorization.metrics.fid import FID, FID_WEIGHTS_NAME, frechet_distance, load_fid_inception, mean_and_covariance
+from colorization.networks.inception import FIDInceptionV3, resize_bilinear_tf1
 
 REFERENCE = Path(__file__).parent / "reference" / "fid_inception_state_dict.tsv"
 
@@ -169,7 +169,7 @@ def test_fid_grows_with_added_noise():
 
 
 def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
-    from colorization.evaluation import evaluate
+    from colorization.jobs.evaluate import evaluate
     from tests.test_evaluate import evaluate_config
 
     weights = write_weights(tmp_path / "pt_inception-2015-12-05", calibrated_random_inception(0).state_dict())
@@ -185,7 +185,7 @@ def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_r
 
 
 def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sample_root: Path, tmp_path: Path):
-    from colorization.evaluation import evaluate
+    from colorization.jobs.evaluate import evaluate
     from tests.test_evaluate import evaluate_config
 
     out = tmp_path / "eval"
@@ -202,7 +202,7 @@ def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sa
 
 
 def test_a_missing_weights_file_stops_evaluate_in_one_line(sample_root: Path, tmp_path: Path):
-    from colorization.evaluation import evaluate
+    from colorization.jobs.evaluate import evaluate
     from tests.test_evaluate import evaluate_config
 
     with pytest.raises(DataError, match="nothing.pth: weights file not found"):

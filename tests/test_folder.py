@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 from colorization.data.batches import lab_to_uint8, lab_uint8_to_float, to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
 from colorization.data.image_index import INDEX_NAME, load_index, scan_folder
@@ -203,7 +203,7 @@ def test_missing_and_empty_folders_are_one_line_errors(tmp_path: Path):
 
 @pytest.mark.parametrize("model", ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"])
 def test_every_model_family_trains_on_a_photo_folder(model: str, photo_folder: Path, tmp_path: Path):
-    from colorization.training import train
+    from colorization.jobs.train import train
     from tests.conftest import compose_config, tiny_overrides
 
     run = tmp_path / "run"

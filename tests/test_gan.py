@@ -16,12 +16,12 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 from torch import nn
 
-from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError
-from colorization.losses import critic_scores, gradient_penalty
-from colorization.models import PatchDiscriminator, ResUNetGenerator, UNetGenerator
+from colorization.inference.loading import load_colorizer
+from colorization.jobs.train import train
 from colorization.modules import GANColorizer
-from colorization.training import train
+from colorization.modules.losses import critic_scores, gradient_penalty
+from colorization.networks import PatchDiscriminator, ResUNetGenerator, UNetGenerator
 from tests.conftest import CONF_DIR, REPO, compose_config
 
 SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
@@ -201,13 +201,13 @@ def test_gan_loss_presets_are_config_options():
     with pytest.raises(Exception, match=r"hinge"):  # Hydra lists the options of model/gan_loss
         compose_config("train", ["model=pix2pix", "model/gan_loss=hinge"])
     cfg = compose_config("train", ["model=pix2pix", "model/gan_loss=lsgan"])
-    assert cfg.model.gan_loss._target_ == "colorization.losses.LSGANLoss"
+    assert cfg.model.gan_loss._target_ == "colorization.modules.losses.LSGANLoss"
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"gan_loss": "hinge"}, r"model.gan_loss='hinge' is not a colorization.losses.GANLoss"),
+        ({"gan_loss": "hinge"}, r"model.gan_loss='hinge' is not a colorization.modules.losses.GANLoss"),
         ({"critic_norm": "batch"}, r"model.critic_norm='batch' breaks the per-sample gradient penalty"),
         ({"n_critic": 0}, r"model.n_critic=0 must be a positive integer"),
         ({"optimizer": partial(torch.optim.Adam, betas=[0.5])}, r"model.optimizer.betas=\[0.5\] must be two numbers"),

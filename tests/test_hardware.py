@@ -9,10 +9,10 @@ import lightning as L
 import pytest
 import torch
 
-from colorization.checkpoints import load_colorizer
 from colorization.data.batches import to_lab_batch
+from colorization.inference.loading import load_colorizer
 from colorization.instantiate import instantiate
-from colorization.metrics import CHEAP_METRICS, CIE76, FULL_METRICS
+from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS
 from tests.conftest import compose_config
 from tests.test_train import cli_overrides, run_train_py
 

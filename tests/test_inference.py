@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError
-from colorization.inference import prepare_for_inference, resolve_precision
-from colorization.metrics import delta_e_cie76
-from colorization.threads import default_num_threads, physical_cores, set_num_threads
-from colorization.training import build_trainer, use_threads
+from colorization.inference.loading import build_colorizer
+from colorization.inference.runtime import prepare_for_inference, resolve_precision
+from colorization.jobs.threads import default_num_threads, physical_cores, set_num_threads
+from colorization.jobs.train import build_trainer, use_threads
+from colorization.metrics.image import delta_e_cie76
 from tests.conftest import compose_config
 
 CPU = torch.device("cpu")

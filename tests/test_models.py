@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.checkpoints import build_colorizer
-from colorization.colorspaces import COLORSPACES
+from colorization.color.spaces import COLORSPACES
 from colorization.errors import ConfigError
-from colorization.models import Network, StudyCNN
+from colorization.inference.loading import build_colorizer
+from colorization.networks import Network, StudyCNN
 from tests.conftest import CONF_DIR, compose_config
 
 MODEL_CONFIGS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
@@ -58,7 +58,7 @@ def test_every_network_states_the_input_sizes_it_takes(name, tmp_path: Path):
     cfg = compose_config("train", [f"model={name}", f"paths.root_dir={tmp_path}"])
     model = build_colorizer(cfg.model, cfg.colorspace.name)
     networks = {key: net for key, net in model.named_children() if isinstance(net, Network)}
-    assert networks, "a model's networks subclass colorization.models.Network"
+    assert networks, "a model's networks subclass colorization.networks.Network"
     for net in networks.values():
         assert net.fits(net.min_size + (-net.min_size) % net.size_multiple)
         assert not net.fits(net.min_size - 1)
@@ -119,7 +119,7 @@ def test_cnn_rejects_out_of_range_settings(kwargs, message):
 
 
 def test_loading_skips_random_init_only_while_building_and_restores_it_after_an_error():
-    from colorization.checkpoints import random_init_skipped
+    from colorization.inference.loading import random_init_skipped
 
     normal = torch.nn.init.normal_
     weights = torch.zeros(4)

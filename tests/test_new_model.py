@@ -14,11 +14,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError
-from colorization.evaluation import evaluate
+from colorization.inference.loading import load_colorizer
+from colorization.jobs.evaluate import evaluate
+from colorization.jobs.train import train
 from colorization.modules import RegressionColorizer
-from colorization.training import train
 from tests.conftest import CONF_DIR, TINY_SAMPLE, tiny_overrides
 
 NETWORK = '''
@@ -27,8 +27,8 @@ NETWORK = '''
     from torch import Tensor, nn
     from torch.nn import functional as F
 
-    from colorization.models import Network
-    from colorization.models.layers import RangeActivation
+    from colorization.networks import Network
+    from colorization.networks.layers import RangeActivation
 
 
     class ToyNet(Network):

@@ -82,7 +82,7 @@ def test_every_protocol_has_a_config_and_documents_its_source():
 
 
 def test_the_results_table_states_the_protocol(tmp_path: Path):
-    from colorization.evaluation import evaluate
+    from colorization.jobs.evaluate import evaluate
 
     root = write_striped(tmp_path / "ade", ["a.png", "b.png"])
     out = tmp_path / "eval"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.checkpoints import build_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.run_summary import RunSummary, SavedCheckpoints, Score, format_summary
+from colorization.inference.loading import build_colorizer
+from colorization.jobs.train_report import RunSummary, SavedCheckpoints, Score, format_summary
 from tests.conftest import REPO, compose_config
 
 OFFICIAL_FILES = {
@@ -25,7 +25,7 @@ README's code on files of the same format holding random weights (`readme_files`
 @pytest.fixture(scope="module")
 def readme_files(release_files, tmp_path_factory) -> dict[str, Path]:
     """Zhang et al.'s `release_files` plus a DDColor-T release (BasicSR's ``{"params": ...}`` wrapper)."""
-    from colorization.models.ddcolor import DDColorColorizer
+    from colorization.networks.ddcolor import DDColorColorizer
 
     path = tmp_path_factory.mktemp("ddcolor") / "pytorch_model.pt"
     torch.save({"params": DDColorColorizer("tiny").state_dict()}, path)

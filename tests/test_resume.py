@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.atomic import TEMP_MARK, atomic_write, atomic_write_json
 from colorization.errors import ConfigError
-from colorization.runs import check_writable, wandb_run_id
-from colorization.training import resume_loggers, train
+from colorization.files.atomic import TEMP_MARK, atomic_write, atomic_write_json
+from colorization.jobs.run_dirs import check_writable, wandb_run_id
+from colorization.jobs.train import resume_loggers, train
 from tests.cli import error_lines, run_script
 from tests.conftest import TINY_SAMPLE
 
@@ -140,7 +140,7 @@ def test_an_atomic_write_killed_midway_leaves_no_file_and_the_next_start_removes
     script = textwrap.dedent(
         f"""
         import os, signal
-        from colorization.atomic import atomic_write
+        from colorization.files.atomic import atomic_write
         def half(temp):
             temp.write_bytes(b"x" * 1_000_000)
             os.kill(os.getpid(), signal.SIGKILL)

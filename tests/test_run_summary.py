@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from colorization.errors import ConfigError
-from colorization.run_dirs import remove_unstarted_run_dir, run_name
-from colorization.run_summary import (
+from colorization.jobs.run_dirs import remove_unstarted_run_dir, run_name
+from colorization.jobs.tasks import run_task
+from colorization.jobs.train_report import (
     BUILTIN_PHOTOS_ADVICE,
     RunSummary,
     SavedCheckpoints,
@@ -24,7 +25,6 @@ from colorization.run_summary import (
     gray_cie76,
     verdict,
 )
-from colorization.tasks import run_task
 from tests.conftest import REPO, TINY_SAMPLE
 
 LINE_BUDGET = 60

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from colorization.checkpoints import build_colorizer
+from colorization.inference.loading import build_colorizer
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
 from tests.conftest import CONF_DIR

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from colorization import releases, report
-from colorization.checkpoints import build_colorizer, load_colorizer
 from colorization.errors import DataError
-from colorization.evaluation import evaluate
+from colorization.inference.loading import build_colorizer, load_colorizer
+from colorization.inference.releases import ReleaseFormat, identify_release, register_release
+from colorization.jobs.evaluate import evaluate
+from colorization.jobs.tasks import USER_ERROR_EXIT_CODE, run_task
 from colorization.modules import RegressionColorizer
-from colorization.releases import ReleaseFormat, identify_release, register_release
-from colorization.tasks import USER_ERROR_EXIT_CODE, run_task
 from tests.conftest import REPO, compose_config
 from tests.test_evaluate import evaluate_config
 
@@ -101,4 +101,4 @@ def test_generic_code_imports_no_model_family_and_jobs_do_not_import_each_other(
     }
     for path in package.glob("*.py"):
         assert not imported_modules(path) & families, f"{path.name} imports a specific family"
-    assert "colorization.training" not in imported_modules(package / "evaluation.py")
+    assert "colorization.jobs.train" not in imported_modules(package / "evaluation.py")

@@ -11,8 +11,8 @@ import wandb
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from colorization.errors import ConfigError
-from colorization.loggers import resolve_wandb_mode, run_tags, wandb_credentials_available
-from colorization.training import train
+from colorization.jobs.loggers import resolve_wandb_mode, run_tags, wandb_credentials_available
+from colorization.jobs.train import train
 from tests.wandb_records import offline_runs
 
 EPOCHS = 2

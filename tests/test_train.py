@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from colorization.checkpoints import load_colorizer
 from colorization.errors import ConfigError, DataError
-from colorization.training import train
-from colorization.visualize import HEADER_HEIGHT
+from colorization.inference.loading import load_colorizer
+from colorization.jobs.sheets import HEADER_HEIGHT
+from colorization.jobs.train import train
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from colorization.ab_bins import (
+from colorization.color.ab_bins import (
     ABQuantizer,
     annealed_mean,
     gamut_centres,
@@ -21,17 +21,17 @@ from colorization.ab_bins import (
     saturated_images,
     smooth_prior,
 )
-from colorization.checkpoints import build_colorizer, load_colorizer
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.hints import Hints, sample_hints, sample_patches
+from colorization.color.spaces import rgb_to_lab
 from colorization.data import LabArrays
 from colorization.data.ab_prior import cached_bin_counts
 from colorization.data.batches import AB_CV_OFFSET
 from colorization.errors import ConfigError, DataError
-from colorization.hints import Hints, sample_hints, sample_patches
-from colorization.models import ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.files.weights import load_strict, read_state_dict
+from colorization.inference.loading import build_colorizer, load_colorizer
+from colorization.jobs.train import train
 from colorization.modules import ECCV16Module, SIGGRAPH17Module
-from colorization.training import train
-from colorization.weights import load_strict, read_state_dict
+from colorization.networks import ECCV16Colorizer, SIGGRAPH17Colorizer
 from tests.conftest import REPO
 
 # key/shape tables of the official weight files (copied from the project's shared reference material)

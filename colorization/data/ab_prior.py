@@ -1,6 +1,6 @@
 """The empirical ab-bin distribution of a training set, computed once and cached beside the data.
 
-Class rebalancing (`colorization.ab_bins.rebalancing_weights`) needs how often each bin occurs in
+Class rebalancing (`colorization.color.ab_bins.rebalancing_weights`) needs how often each bin occurs in
 the training images. For Kaggle-layout arrays this counts every pixel of every training image (not
 random crops, so the result is exact and reproducible) and stores the counts in
 ``<data root>/priors/ab-counts-<key>.npy``; the key hashes the bin centres, the training indices

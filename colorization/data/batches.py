@@ -7,7 +7,7 @@ with the same function, `to_lab_batch`, after the transfer. Two uint8 encodings 
 - ``lab_uint8`` (B, 3, H, W): the Kaggle / OpenCV 8-bit Lab encoding, ``L * 255/100``,
   ``a + 128``, ``b + 128`` (from Lab arrays);
 - ``rgb_uint8`` (B, 3, H, W): sRGB 0..255 (from image folders), converted by
-  `colorization.colorspaces.rgb_to_lab` (kornia, D65).
+  `colorization.color.spaces.rgb_to_lab` (kornia, D65).
 
 Everything downstream sees ``l`` (B, 1, H, W) in [0, 100] and ``ab`` (B, 2, H, W) in CIE units.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 
 L_CV_TO_L = 100.0 / 255.0
 """OpenCV 8-bit L (0..255) -> CIE L* (0..100)."""

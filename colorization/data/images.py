@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 """File endings the folder scan picks up (compared in lower case)."""

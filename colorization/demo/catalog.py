@@ -1,7 +1,7 @@
 """What the demo offers: the colorizers found in a folder, and scikit-image's photos as examples.
 
 Every candidate file is loaded once at start-up through the project's loader
-(`colorization.sources.load_sources`), so the page lists only what really loads; files that do
+(`colorization.inference.sources.load_sources`), so the page lists only what really loads; files that do
 not are skipped with one line each. Loaded models are kept in a small cache: a folder of many
 large checkpoints does not have to fit in memory at once.
 """
@@ -23,8 +23,8 @@ from PIL import Image
 from colorization.colorize import Colorizer, takes_hints
 from colorization.data.sample import TEST_PHOTOS, load_photo
 from colorization.errors import ColorizationError, ConfigError
+from colorization.inference.sources import load_colorizer, load_sources
 from colorization.modules.base import ColorizerModule
-from colorization.sources import load_colorizer, load_sources
 
 MODEL_SUFFIXES = frozenset({".ckpt", ".pth", ".pt"})
 """Training checkpoints (``.ckpt``) and release weight files (``.pth``, ``.pt``)."""

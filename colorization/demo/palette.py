@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from colorization.color.hints import Hints, hint_points
+from colorization.color.spaces import lab_to_rgb_keep_l
 from colorization.colorize import Colorizer, Plan
-from colorization.colorspaces import lab_to_rgb_keep_l
 from colorization.errors import DataError
-from colorization.hints import Hints, hint_points
-from colorization.imageio import Photo
+from colorization.files.photos import Photo
 
 SUGGESTIONS = 8
 MIN_SEPARATION = 15.0

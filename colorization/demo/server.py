@@ -1,8 +1,8 @@
 """``colorize-demo --models DIR``: a local web page that colorizes photos with the colorizers in DIR.
 
 The app is Starlette (ASGI, served by uvicorn) around the project's own code: models come from
-`colorization.sources` (`catalog`), every colour result from `colorization.colorize.colorize_image`
-(hints in the format ``colorize --hints`` reads, parsed by `colorization.hints`), so the page
+`colorization.inference.sources` (`catalog`), every colour result from `colorization.colorize.colorize_image`
+(hints in the format ``colorize --hints`` reads, parsed by `colorization.color.hints`), so the page
 shows exactly what the command line writes. The page (``static/``) is plain HTML, CSS and
 JavaScript served from here: nothing is fetched from elsewhere, it works offline.
 
@@ -39,6 +39,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from colorization.color.hints import Hints, parse_hints
 from colorization.colorize import colorize_image
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog, example_png
 from colorization.demo.palette import hint_records, scale_hints, suggest_colours
@@ -49,10 +50,9 @@ from colorization.demo.uploads import (
     max_upload_bytes,
     open_upload,
 )
-from colorization.devices import resolve_device
 from colorization.errors import ColorizationError, ConfigError, DataError
-from colorization.hints import Hints, parse_hints
-from colorization.tasks import run_task
+from colorization.jobs.devices import resolve_device
+from colorization.jobs.tasks import run_task
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_PORT = 8765

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorization.errors import DataError
-from colorization.imageio import Photo, photo_from_image
+from colorization.files.photos import Photo, photo_from_image
 
 ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
 """Pillow format -> the name a message uses; the same formats `colorize` reads from folders."""

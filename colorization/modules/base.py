@@ -1,7 +1,7 @@
 """What every colorization LightningModule shares: its colour space, `colorize`, and evaluation.
 
 Families differ only in how they train. Validation and test are defined once here, so every
-family is scored by exactly the same metric code (`colorization.metrics`).
+family is scored by exactly the same metric code (`colorization.metrics.image`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.colorspaces import ColorSpace, get_colorspace
+from colorization.color.spaces import ColorSpace, get_colorspace
 from colorization.data.batches import to_lab_batch
 from colorization.errors import ConfigError, DataError
-from colorization.inference import autocast
-from colorization.metrics import colorization_metrics
-from colorization.models.base import Network
+from colorization.inference.runtime import autocast
+from colorization.metrics.image import colorization_metrics
+from colorization.networks.base import Network
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 """An optimizer partial from the config (``model.optimizer``): called with ``params=``."""
@@ -104,7 +104,7 @@ class ColorizerModule(L.LightningModule):
         L is resized to `working_size` (`size` overrides it), colorized there, and the predicted
         ab is upsampled bilinearly and re-attached to the full-resolution L (as Zhang et al.'s
         release does). Runs under `torch.inference_mode`; `precision` ``bf16`` runs the network
-        under bfloat16 autocast (`colorization.inference`). The result is an inference tensor: read
+        under bfloat16 autocast (`colorization.inference.runtime`). The result is an inference tensor: read
         it, do not hand it to autograd. Bad input (shape, dtype, value range, keywords this model
         does not read) raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """

@@ -41,16 +41,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.colorspaces import gray_rgb, lab_to_rgb
-from colorization.downloads import ReleaseFile, register_release_file
+from colorization.color.spaces import gray_rgb, lab_to_rgb
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.files.downloads import ReleaseFile, register_release_file
+from colorization.files.weights import load_strict, read_state_dict
+from colorization.inference.releases import ReleaseFormat, register_release
 from colorization.instantiate import instantiate
-from colorization.losses import PERCEPTUAL_LAYER_WEIGHTS, GANLoss, PerceptualLoss, VanillaGANLoss, colorfulness_loss
-from colorization.models.ddcolor import SIZES, STRIDE, DDColorColorizer
-from colorization.models.unet_discriminator import UNetDiscriminator
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory, check_optimizer
-from colorization.releases import ReleaseFormat, register_release
-from colorization.weights import load_strict, read_state_dict
+from colorization.modules.losses import (
+    PERCEPTUAL_LAYER_WEIGHTS,
+    GANLoss,
+    PerceptualLoss,
+    VanillaGANLoss,
+    colorfulness_loss,
+)
+from colorization.networks.ddcolor import SIZES, STRIDE, DDColorColorizer
+from colorization.networks.unet_discriminator import UNetDiscriminator
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +150,7 @@ class DDColorModule(ColorizerModule):
             raise ConfigError(f"model.color_enhance={color_enhance!r}: expected > 0 (1 = targets unchanged)")
         self.adversarial = VanillaGANLoss() if gan_loss is None else gan_loss
         if not isinstance(self.adversarial, GANLoss):
-            raise ConfigError(f"model.gan_loss={self.adversarial!r} is not a colorization.losses.GANLoss")
+            raise ConfigError(f"model.gan_loss={self.adversarial!r} is not a colorization.modules.losses.GANLoss")
         self.use_optimizer(optimizer or GENERATOR_ADAMW, scheduler or HALVINGS)
         self.d_optimizer_factory = d_optimizer or DISCRIMINATOR_ADAM
         check_optimizer("model.d_optimizer", self.d_optimizer_factory)

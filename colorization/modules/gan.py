@@ -2,7 +2,7 @@
 
 The generator maps normalised L to the colour space's target; the discriminator (a critic for
 WGAN-GP) judges L concatenated with a target-space colouring, real or generated. The adversarial
-loss is a module of `colorization.losses` (``model.gan_loss``: vanilla, lsgan or wgangp, chosen
+loss is a module of `colorization.modules.losses` (``model.gan_loss``: vanilla, lsgan or wgangp, chosen
 with ``model/gan_loss=...``, whose presets also set the optimizer, critic steps and critic norm).
 The generator loss is ``lambda_adv * adversarial + lambda_l1 * L1(fake, target)`` for every loss.
 
@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.colorspaces import normalize_l
+from colorization.color.spaces import normalize_l
 from colorization.errors import ConfigError, check_choice
-from colorization.losses import GANLoss, VanillaGANLoss
-from colorization.models.layers import NORMS, init_normal_
 from colorization.modules.base import ColorizerModule, OptimizerFactory
+from colorization.modules.losses import GANLoss, VanillaGANLoss
+from colorization.networks.layers import NORMS, init_normal_
 
 INIT_STD = 0.02  # pix2pix's Normal(0, 0.02) initialisation of both networks
 PIX2PIX_ADAM = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
@@ -86,7 +86,7 @@ class GANColorizer(ColorizerModule):
 
     def _validate(self) -> None:
         if not isinstance(self.adversarial, GANLoss):
-            raise ConfigError(f"model.gan_loss={self.adversarial!r} is not a colorization.losses.GANLoss")
+            raise ConfigError(f"model.gan_loss={self.adversarial!r} is not a colorization.modules.losses.GANLoss")
         if not (isinstance(self.n_critic, int) and self.n_critic >= 1):
             raise ConfigError(f"model.n_critic={self.n_critic!r} must be a positive integer")
         check_choice("model.critic_norm", self.critic_norm, NORMS)

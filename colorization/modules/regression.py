@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from colorization.colorspaces import normalize_l
+from colorization.color.spaces import normalize_l
 from colorization.errors import check_choice
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 

@@ -6,7 +6,7 @@ load the official weights strictly with ``weights=PATH``, and train from scratch
 
 - ECCV16: cross-entropy against soft-encoded targets over the ab bins, each pixel weighted by the
   rebalancing weight of its nearest bin; decoding by the annealed mean with `temperature`.
-- SIGGRAPH17: random user hints (`colorization.hints.sample_hints`); cross-entropy on the 529-class
+- SIGGRAPH17: random user hints (`colorization.color.hints.sample_hints`); cross-entropy on the 529-class
   grid at 1/4 resolution plus `regression_weight` x smooth-L1 on the regressed ab; `stage` picks
   which of the two losses trains the shared layers (classification first, then regression).
 
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from colorization.ab_bins import (
+from colorization.color.ab_bins import (
     REBALANCE_LAMBDA,
     SOFT_NEIGHBOURS,
     SOFT_SIGMA,
@@ -37,16 +37,16 @@ from colorization.ab_bins import (
     saturated_images,
     smooth_prior,
 )
-from colorization.colorspaces import AB_SCALE
+from colorization.color.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
+from colorization.color.spaces import AB_SCALE
 from colorization.data.ab_prior import count_bins_in_batches
-from colorization.downloads import ReleaseFile, register_release_file
 from colorization.errors import ConfigError, DataError, check_choice
-from colorization.hints import MAX_PATCH, STOP_PROBABILITY, Hints, sample_hints
+from colorization.files.downloads import ReleaseFile, register_release_file
+from colorization.files.weights import load_strict, read_state_dict
+from colorization.inference.releases import ReleaseFormat, register_release
 from colorization.instantiate import instantiate
-from colorization.models.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
-from colorization.releases import ReleaseFormat, register_release
-from colorization.weights import load_strict, read_state_dict
+from colorization.networks.zhang import ECCV16_BINS, TRUNK_STRIDE, ECCV16Colorizer, SIGGRAPH17Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ OFFICIAL_FILES = {
 }
 """Release name -> (file name, bytes); the 8 hex digits in the name start the file's sha256."""
 
-# `--model eccv16` / `model.weights=eccv16` name them (colorization.downloads)
+# `--model eccv16` / `model.weights=eccv16` name them (colorization.files.downloads)
 for _name, (_filename, _size) in OFFICIAL_FILES.items():
     _digest = _filename.rsplit("-", 1)[1].removesuffix(".pth")
     register_release_file(

@@ -1,0 +1,1 @@
+"""Inference in plain PyTorch: each family's network and what it does around it, loading, releases, precision."""

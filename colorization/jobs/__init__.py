@@ -1,0 +1,1 @@
+"""The jobs behind train.py and evaluate.py: run directories, checkpoints, callbacks, loggers, reports."""

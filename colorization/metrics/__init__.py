@@ -1,0 +1,1 @@
+"""Metrics, one definition each: image metrics (`image`) and FID (`fid`)."""
