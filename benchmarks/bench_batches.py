@@ -26,7 +26,7 @@ from benchmarks.gpu import write_arrays
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, table
 from colorization.data import LabArraysDataModule
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 
 IMAGES, SIZE, BATCH = 1024, 224, 64
 
@@ -99,7 +99,7 @@ def run() -> str:
                     ]
                 )
     cfg = train_config(["model=model2"])
-    model2 = plain_step(build_colorizer(cfg.model, cfg.colorspace.name))
+    model2 = plain_step(build_module(cfg.model, cfg.colorspace.name))
     batch = random_batch(16, SIZE)
     consumption = interleave({"model2": rate(lambda: model2(batch), 16)}, "model2 training at 224 px", budget_s=10)
     fastest = consumption.rates["model2"].median

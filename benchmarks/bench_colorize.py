@@ -27,9 +27,10 @@ from skimage import data as skdata
 from benchmarks.timing import SMOKE
 from colorization.colorize import Runner, colorize_paths
 from colorization.files.photos import read_photo
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.inference.runtime import autocast, resolve_precision
-from colorization.jobs.devices import resolve_device, synchronize
+from colorization.jobs.devices import synchronize
+from colorization.inference.runtime import resolve_device
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 12))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
@@ -91,7 +92,7 @@ def run(precision: str = "auto") -> str:
         ls = [read_photo(path).l for path in paths]
         for name in names:
             torch.manual_seed(0)
-            model = build_colorizer(MODELS[name], "lab").eval()
+            model = build_module(MODELS[name], "lab").eval()
             work = model.working_size(HEIGHT, WIDTH)
             bare = bare_rate(model, ls, device, precision)
             kwargs = {"device": str(device), "batch_size": BATCH, "workers": WORKERS, "precision": precision}

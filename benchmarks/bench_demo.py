@@ -34,10 +34,10 @@ def run() -> str:
     from colorization.color.hints import Hints, hint_points
     from colorization.demo.catalog import Catalog
     from colorization.demo.server import Demo, create_app
-    from colorization.networks.zhang import SIGGRAPH17Colorizer
+    from colorization.networks.zhang import SIGGRAPH17Net
 
     with tempfile.TemporaryDirectory() as folder:
-        torch.save(SIGGRAPH17Colorizer().state_dict(), Path(folder) / "siggraph17.pth")
+        torch.save(SIGGRAPH17Net().state_dict(), Path(folder) / "siggraph17.pth")
         catalog = Catalog.scan(folder, torch.device("cpu"), warn=print)
     key = next(iter(catalog.entries))
     model = catalog.model(key)

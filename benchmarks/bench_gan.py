@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 
 from benchmarks.loops import bare_trainer
 from benchmarks.timing import interleave, table
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.jobs.devices import now
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -46,7 +46,7 @@ def images_per_second(overrides: list[str], batch: int, size: int, batches: int)
     """Training images per second of one model config; also the device it ran on."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     cuda = torch.cuda.is_available()
     timer = _BatchTimer()
     trainer = bare_trainer([timer], "gpu" if cuda else "cpu", "bf16-mixed" if cuda else "32-true")

@@ -27,7 +27,7 @@ import torch
 from benchmarks.families import FAMILIES, build
 from benchmarks.timing import SMOKE, interleave, rate, say, table
 from colorization.color.spaces import rgb_to_lab
-from colorization.data.sample import TEST_PHOTOS, load_photo
+from colorization.files.builtin_photos import TEST_PHOTOS, load_photo
 from colorization.inference.loading import load_colorizer
 from colorization.inference.runtime import compile_networks, prepare_for_inference
 from colorization.metrics.image import delta_e_cie76

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
 from benchmarks.loops import bare_trainer, plain_step
 from benchmarks.timing import SMOKE, interleave, rate, say, seconds, table
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.jobs.callbacks import Throughput
 from colorization.jobs.train import build_trainer
@@ -90,7 +90,7 @@ def timed_steps(model: ColorizerModule, batch: int, size: int) -> int:
 def variants(family: str, size: int, output_dir: Path) -> tuple[dict, int]:
     batch = batch_size(family, size)
     cfg = train_config([*FAMILIES[family], f"paths.root_dir={ROOT}", f"paths.output_dir={output_dir}"])
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     steps = timed_steps(model, batch, size)
     overrides = [
         *FAMILIES[family],

@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.modules.base import ColorizerModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def train_config(overrides: list[str], name: str = "train") -> DictConfig:
 def build(family: str, extra: list[str] | None = None) -> ColorizerModule:
     """A freshly initialised colorizer of `family` (random weights), in train mode."""
     cfg = train_config([*FAMILIES[family], *(extra or [])])
-    return build_colorizer(cfg.model, cfg.colorspace.name)
+    return build_module(cfg.model, cfg.colorspace.name)
 
 
 def random_batch(batch: int, size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

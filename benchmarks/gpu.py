@@ -28,7 +28,7 @@ from benchmarks.families import random_batch, train_config
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, seconds
 from colorization.data.lab_arrays import AB_DIR, L_FILE
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.inference.runtime import compile_networks, prepare_for_inference
 
 KAGGLE_FILE_IMAGES = 10_000
@@ -60,7 +60,7 @@ def write_arrays(root: Path, images: int, size: int, seed: int = 0) -> None:
 def _model(overrides: list[str]):
     cfg = train_config(overrides)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_colorizer(cfg.model, cfg.colorspace.name).to(device)
+    model = build_module(cfg.model, cfg.colorspace.name).to(device)
     precision = "bf16" if "bf16" in str(cfg.trainer.get("precision", "")) else "fp32"
     return cfg, model, device, precision
 

@@ -4,7 +4,11 @@ Entry points catch `ColorizationError` and print its one-line message instead of
 these errors describe bad input (a config value, a data file), never a bug in the code.
 """
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ColorizationError(Exception):
@@ -44,6 +48,19 @@ def find_user_error(error: BaseException | None) -> ColorizationError | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+def exit_on_user_error(job: Callable[[], T]) -> T:
+    """Run `job`; a `ColorizationError` becomes ``error: <message>`` on stderr and its `exit_code`
+    (`SystemExit`). Any other exception is a bug and keeps its traceback."""
+    try:
+        return job()
+    except Exception as error:
+        user_error = find_user_error(error)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        raise SystemExit(user_error.exit_code) from None
 
 
 def check_int(key: str, value: object, low: int, high: int) -> int:

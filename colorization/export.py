@@ -1,12 +1,12 @@
-"""Export a colorizer to ONNX or TorchScript, and run an ONNX export with onnxruntime.
+"""Export a colorizer to ONNX or TorchScript (`colorization.inference.onnx` runs an ONNX export).
 
 ``python -m colorization.export --model SOURCE --format onnx|torchscript --out FILE``
 
 The exported graph has `colorize_full`'s contract: (B, 1, H, W) L in [0, 100] for any B, H, W in,
 (B, 3, H, W) Lab carrying that L out; L is resized to the model's working size inside the graph.
 An ONNX file also records that working size (metadata ``native_size``, ``size_multiple``,
-``resize_mode``), so ``colorize --model FILE.onnx`` (`OnnxColorizer`) can batch photos the way it
-does for PyTorch models. onnxruntime comes with the optional extra ``[onnx]``.
+``resize_mode``), so ``colorize --model FILE.onnx`` (`colorization.inference.onnx.OnnxColorizer`) can
+batch photos the way it does for PyTorch models. onnxruntime comes with the optional extra ``[onnx]``.
 """
 
 from __future__ import annotations
@@ -19,26 +19,24 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError, DataError, check_choice
-from colorization.jobs.tasks import run_task
-from colorization.modules.base import ColorizerModule, attach_ab, shrink_l, working_size
+from colorization.errors import ConfigError, check_choice, exit_on_user_error
+from colorization.inference.base import Colorizer, attach_ab, shrink_l, working_size
+from colorization.inference.onnx import METADATA_KEYS
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
 """ONNX opset: 18 is the first whose Resize has the antialiasing the working-size shrink uses."""
 EXAMPLE_SIZE = (2, 1, 96, 128)
 """(B, 1, H, W) of the example input the graph is traced with; B, H and W stay dynamic."""
-METADATA_KEYS = ("native_size", "size_multiple", "resize_mode")
 
 
 class FullResolution(nn.Module):
     """`model.colorize_full` as a module to export: L (B, 1, H, W) -> Lab (B, 3, H, W), any size."""
 
-    def __init__(self, model: ColorizerModule) -> None:
+    def __init__(self, model: Colorizer) -> None:
         super().__init__()
         self.model = model
 
@@ -48,7 +46,7 @@ class FullResolution(nn.Module):
         return attach_ab(l, self.model.colorize(small)[:, 1:], always=True)
 
 
-def export(model: ColorizerModule, out: Path, format: str = "onnx") -> Path:
+def export(model: Colorizer, out: Path, format: str = "onnx") -> Path:
     """Write `model`'s full-resolution graph to `out` (through a temporary file and a rename)."""
     check_choice("--format", format, FORMATS)
     wrapper = FullResolution(model.cpu().eval()).eval()
@@ -59,17 +57,11 @@ def export(model: ColorizerModule, out: Path, format: str = "onnx") -> Path:
         if format == "onnx":
             _export_onnx(wrapper, example, temporary)
         else:
-            # tracing walks the module's attributes; Lightning's `trainer` raises outside training
-            # unless told that a TorchScript conversion is running (as its own `to_torchscript` does)
-            model._jit_is_scripting = True
-            try:
-                with torch.no_grad(), warnings.catch_warnings():
-                    # size checks (`H % multiple`) are traced as constants: the trace holds for sizes
-                    # that are multiples of the model's `size_multiple`, which `colorize` always uses
-                    warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                    traced = torch.jit.trace(wrapper, example, check_trace=False)
-            finally:
-                model._jit_is_scripting = False
+            with torch.no_grad(), warnings.catch_warnings():
+                # size checks (`H % multiple`) are traced as constants: the trace holds for sizes
+                # that are multiples of the model's `size_multiple`, which `colorize` always uses
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                traced = torch.jit.trace(wrapper, example, check_trace=False)
             traced.save(str(temporary))
         os.replace(temporary, out)
     finally:
@@ -95,50 +87,9 @@ def _export_onnx(wrapper: FullResolution, example: Tensor, path: Path) -> None:
     program.save(str(path))
     graph = onnx.load(str(path))
     model = wrapper.model
-    values = {"native_size": model.native_size, "size_multiple": model.size_multiple, "resize_mode": model.resize_mode}
-    for key, value in values.items():
-        graph.metadata_props.add(key=key, value=json.dumps(value))
+    for key in METADATA_KEYS:
+        graph.metadata_props.add(key=key, value=json.dumps(getattr(model, key)))
     onnx.save(graph, str(path))
-
-
-class OnnxColorizer:
-    """An ONNX export run by onnxruntime, usable wherever `colorize` takes a model.
-
-    `colorize` gets L already at the working size (the graph's own resize is then the identity).
-    """
-
-    resize_mode: str
-
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: file not found")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ConfigError(
-                f"{path}: running ONNX files needs onnxruntime: pip install 'bw-colorization[onnx]'"
-            ) from None
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for files it cannot read
-            raise DataError(f"{path}: not a readable ONNX model ({type(error).__name__})") from None
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        if not set(METADATA_KEYS) <= set(metadata):
-            raise DataError(f"{path}: not an export of this project (no {', '.join(METADATA_KEYS)} metadata)")
-        self.native_size = json.loads(metadata["native_size"])
-        self.size_multiple = json.loads(metadata["size_multiple"])
-        self.resize_mode = json.loads(metadata["resize_mode"])
-        self.path = path
-
-    def colorize(self, l: Tensor) -> Tensor:
-        """(B, 1, H, W) L -> (B, 3, H, W) Lab, computed by onnxruntime on the CPU."""
-        (lab,) = self.session.run(["lab"], {"l": l.detach().float().cpu().numpy()})
-        return torch.from_numpy(np.asarray(lab)).to(l.device)
-
-    def colorize_full(self, l: Tensor) -> Tensor:
-        """Any-size L -> Lab, all inside the graph (the same contract as `ColorizerModule.colorize_full`)."""
-        return self.colorize(l)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -155,17 +106,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from colorization.files.downloads import resolve_weights
-    from colorization.inference.sources import load_colorizer
+    from colorization.inference.loading import load_colorizer
 
     args = parse_args(argv)
 
     def job() -> None:
         if args.out.exists() and not args.overwrite:
             raise ConfigError(f"--out {args.out} already exists; pass --overwrite to replace it")
-        export(load_colorizer(resolve_weights(args.model, offline=args.offline)), args.out, args.format)
+        export(load_colorizer(args.model, offline=args.offline), args.out, args.format)
 
-    run_task(job)
+    exit_on_user_error(job)
     print(f"wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

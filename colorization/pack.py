@@ -30,8 +30,7 @@ from colorization.data.folder import Geometry, ImageFolderDataset
 from colorization.data.image_index import load_index, readable_records
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.data.protocols import RESIZE_CENTRE_CROP
-from colorization.errors import ConfigError, DataError
-from colorization.jobs.tasks import run_task
+from colorization.errors import ConfigError, DataError, exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ def pack(src: Path, dst: Path, size: int, chunk: int = KAGGLE_CHUNK, workers: in
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
-    dst = run_task(lambda: pack(args.src, args.dst, args.size, args.chunk, args.workers, args.min_chroma))
+    dst = exit_on_user_error(lambda: pack(args.src, args.dst, args.size, args.chunk, args.workers, args.min_chroma))
     print(f"packed into {dst}; train on it with: python train.py data=kaggle data.root={dst}", file=sys.stderr)
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from colorization.errors import DataError
-from colorization.jobs.tasks import run_task
+from colorization.errors import DataError, exit_on_user_error
 
 # metrics shown in the table, in this order: every key with these prefixes (per-step training
 # values are left out), then the training throughput
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>_<time>")
     args = parser.parse_args(argv)
-    run_task(lambda: sys.stdout.write(write_summary(args.sweep_dir)))
+    exit_on_user_error(lambda: sys.stdout.write(write_summary(args.sweep_dir)))
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def write_photo_folder(root: Path, count: int = 24, size: tuple[int, int] = (64,
     (``gray.jpg``) and one corrupt file (``broken.jpg``)."""
     from PIL import Image
 
-    from colorization.data.sample import load_photo
+    from colorization.files.builtin_photos import load_photo
 
     rng = np.random.default_rng(0)
     photos = [load_photo(name) for name in ("astronaut", "coffee", "motorcycle_left", "immunohistochemistry")]

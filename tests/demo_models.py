@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
 
 HINT_GAIN = 50.0
@@ -40,7 +40,7 @@ def make_models_dir(root: Path) -> dict[str, str]:
     eccv["model8.6.bias"] *= LOGIT_GAIN
     eccv_path = save_release_style(eccv, root, RELEASE_NAMES["eccv16"])
     torch.manual_seed(0)
-    cnn = build_colorizer(CNN_CONFIG, "lab")
+    cnn = build_module(CNN_CONFIG, "lab")
     checkpoint = {"state_dict": cnn.state_dict()}
     cnn.on_save_checkpoint(checkpoint)
     (root / "runs").mkdir(exist_ok=True)

@@ -54,9 +54,9 @@ def test_rounds_stop_once_the_ratios_settle():
 
 def test_the_plain_loop_trains_every_parameter_of_a_gan():
     cfg = compose_config("train", ["model=pix2pix", "model.generator.num_downs=3"])
-    from colorization.inference.loading import build_colorizer
+    from colorization.modules.build import build_module
 
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     step = plain_step(model)
     step({"l": torch.rand(2, 1, 32, 32) * 100, "ab": (torch.rand(2, 2, 32, 32) - 0.5) * 60})

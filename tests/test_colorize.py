@@ -17,10 +17,13 @@ from PIL import Image
 from skimage import data as skdata
 
 from colorization.color.spaces import rgb_to_lab
-from colorization.colorize import Plan, Summary, colorize_image, colorize_paths, load_model, main
+from colorization.colorize import colorize_image, colorize_paths
+from colorization.colorize.cli import main
+from colorization.colorize.model import Plan, load_model
+from colorization.colorize.photos import Tally
 from colorization.errors import ColorizationError, ConfigError
 from colorization.files.photos import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
 from tests.conftest import REPO
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
@@ -46,7 +49,7 @@ def save_checkpoint(model, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def cnn_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-    model = build_colorizer(CNN_CONFIG, "lab")
+    model = build_module(CNN_CONFIG, "lab")
     return save_checkpoint(model, tmp_path_factory.mktemp("cnn") / "cnn.ckpt")
 
 
@@ -217,9 +220,9 @@ def test_main_returns_the_exit_code(cnn_checkpoint, tmp_path, capsys):
 
 
 def test_summary_line_names_failures():
-    summary = Summary(done=3, skipped=2, failed=[("x.jpg", "x.jpg: truncated")], seconds=2.0)
+    summary = Tally(done=3, skipped=2, failed=[("x.jpg", "x.jpg: truncated")], seconds=2.0)
     assert summary.line() == "done 3, skipped 2, failed 1 (x.jpg), 2.0 s, 1.50 images/s"
-    assert summary.exit_code == 1 and Summary(done=1).exit_code == 0
+    assert summary.exit_code == 1 and Tally(done=1).exit_code == 0
 
 
 @pytest.mark.slow
@@ -314,7 +317,7 @@ def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph1
 
 def test_a_model_runs_at_the_size_it_was_trained_at_unless_told_otherwise(tmp_path):
     torch.manual_seed(0)
-    model = build_colorizer(CNN_CONFIG, "lab")
+    model = build_module(CNN_CONFIG, "lab")
     model.trained_size = 32  # what training on 32-px crops records (tests/test_train.py checks that)
     model = load_model(str(save_checkpoint(model, tmp_path / "cnn32.ckpt")))
     assert model.trained_size == 32

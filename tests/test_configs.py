@@ -7,10 +7,10 @@ import torch
 
 from colorization.color.spaces import get_colorspace
 from colorization.errors import ConfigError
-from colorization.inference.loading import build_colorizer
 from colorization.instantiate import instantiate_all
 from colorization.jobs.devices import check_hardware
 from colorization.jobs.train import build_trainer
+from colorization.modules.build import build_module
 from tests.conftest import CONF_DIR, compose_config
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
@@ -28,7 +28,7 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
     assert cfg.model._target_ and cfg.data._target_ and cfg.trainer._target_
     space = get_colorspace(cfg.colorspace.name)
     if group in ("model", "experiment", "colorspace"):
-        model = build_colorizer(cfg.model, cfg.colorspace.name)
+        model = build_module(cfg.model, cfg.colorspace.name)
         assert model.colorspace.name == space.name
     if group in ("logger", "callbacks"):
         assert all(obj is not None for obj in instantiate_all(cfg[group]))
@@ -44,7 +44,7 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
 def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path):
     cfg = compose_config("train", [f"paths.root_dir={tmp_path}"])
     assert cfg.model.net._target_ == "colorization.networks.StudyCNN"
-    model = build_colorizer(cfg.model, cfg.colorspace.name)  # the network's and the module's own defaults
+    model = build_module(cfg.model, cfg.colorspace.name)  # the network's and the module's own defaults
     net = model.net
     assert (net.down1.out_channels, net.down1.stride, net.down1.padding) == (12, (1, 1), (0, 0))  # valid
     assert cfg.model.optimizer.lr == 1e-3 and isinstance(model.loss_fn, torch.nn.MSELoss)
@@ -56,7 +56,7 @@ def test_default_config_is_the_studys_cnn_on_the_built_in_photos(tmp_path: Path)
 @pytest.mark.parametrize(("option", "stride", "filters"), [("model1", 1, 12), ("model2", 2, 12), ("model3", 1, 32)])
 def test_report_variants(option, stride, filters, tmp_path: Path):
     cfg = compose_config("train", [f"model={option}", f"paths.root_dir={tmp_path}"])
-    model = build_colorizer(cfg.model, "lab")
+    model = build_module(cfg.model, "lab")
     assert model.net.down1.stride == (stride, stride) and model.net.down1.out_channels == filters
 
 
@@ -69,6 +69,6 @@ def test_model_settings_reach_the_network(tmp_path: Path):
     cfg = compose_config(
         "train", ["++model.net.filters=7", "++model.net.stride=3", "colorspace=hls", f"paths.root_dir={tmp_path}"]
     )
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
     assert model.net.up2.out_channels == 3, "HLS has three target channels"

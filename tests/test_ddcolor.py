@@ -17,13 +17,13 @@ from colorization.color.spaces import gray_rgb
 from colorization.colorize import colorize_paths
 from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
-from colorization.files.downloads import release_files
+from colorization.inference.ddcolor import DDColorColorizer, release_size
 from colorization.inference.loading import load_colorizer
-from colorization.inference.releases import identify_release
+from colorization.inference.releases import RELEASES, identify
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
-from colorization.modules.ddcolor import DDColorModule, enhance_saturation, release_size
-from colorization.networks.ddcolor import DDColorColorizer
+from colorization.modules.ddcolor import DDColorModule, enhance_saturation
+from colorization.networks.ddcolor import DDColorNet
 from colorization.networks.unet_discriminator import UNetDiscriminator
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
@@ -38,7 +38,7 @@ SIZE = 64  # training crops: the discriminator's minimum
 def release_state() -> dict[str, torch.Tensor]:
     """Random DDColor-T weights in the release's layout."""
     torch.manual_seed(1)
-    return DDColorColorizer("tiny").state_dict()
+    return DDColorNet("tiny").state_dict()
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_release_file_that_does_not_fit_stops_with_one_line_naming_the_keys(rele
 
 
 def test_imagenet_convnext_file_initialises_the_encoder(tmp_path):
-    imagenet = {k: torch.randn(v.shape) for k, v in DDColorColorizer("tiny").encoder["arch"].state_dict().items()}
+    imagenet = {k: torch.randn(v.shape) for k, v in DDColorNet("tiny").encoder["arch"].state_dict().items()}
     imagenet = {k: v for k, v in imagenet.items() if not k.startswith("norm") or k.startswith("norm.")}
     imagenet |= {"head.weight": torch.zeros(1000, 768), "head.bias": torch.zeros(1000)}
     torch.save({"model": imagenet}, tmp_path / "convnext_tiny_22k_224.pth")
@@ -250,18 +250,18 @@ def test_discriminator_steps_rank_real_above_fake():
 # ---- through the project's loaders and entry points ------------------------------------------
 
 
-def test_release_files_are_recognised_through_the_registry(release_file, release_state):
+def test_release_files_are_recognised_through_the_release_table(release_file, release_state):
     model = load_colorizer(release_file)
-    assert isinstance(model, DDColorModule) and not model.training and model.display_name == "DDColor-T"
+    assert isinstance(model, DDColorColorizer) and not model.training and model.display_name == "DDColor-T"
     for key, value in model.net.state_dict().items():
         torch.testing.assert_close(value, release_state[key], msg=key)
     lab = model.colorize_full(torch.rand(1, 1, 40, 56) * 100)
     assert lab.shape == (1, 3, 40, 56)
     with torch.device("meta"):
-        large = DDColorColorizer("large").state_dict()
-    assert identify_release(large).name == "ddcolor_large"
-    assert identify_release(release_state).name == "ddcolor_tiny"
-    assert identify_release({"params": release_state}).name == "ddcolor_tiny"
+        large = DDColorNet("large").state_dict()
+    assert identify(large) == (DDColorColorizer, {"size": "large"})
+    assert identify(release_state) == (DDColorColorizer, {"size": "tiny"})
+    assert identify({"params": release_state}) == (DDColorColorizer, {"size": "tiny"})
 
 
 @pytest.fixture(scope="module")
@@ -304,7 +304,7 @@ def test_train_py_fine_tunes_a_release_and_its_checkpoint_needs_no_start_up_file
     start.unlink()  # the checkpoint holds the fine-tuned network
     model = load_colorizer(tmp_path / "run" / "checkpoints" / "last.ckpt")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert isinstance(model, DDColorModule) and len(checkpoint["optimizer_states"]) == 2
+    assert isinstance(model, DDColorColorizer) and len(checkpoint["optimizer_states"]) == 2
     torch.testing.assert_close(
         model.net.refine_net[0][0].weight_orig, checkpoint["state_dict"]["net.refine_net.0.0.weight_orig"]
     )
@@ -319,7 +319,7 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
 
 
 def test_release_names_point_at_the_authors_hub_files():
-    table = release_files()
+    table = RELEASES
     assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.pt"
     assert (
         table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.pt"
@@ -330,7 +330,7 @@ def test_release_names_point_at_the_authors_hub_files():
 def test_a_release_name_downloads_once_and_colorizes(release_file, server, cache, monkeypatch, tmp_path):  # noqa: F811
     # the local server stands in for the model hub: the same download, check and cache code
     publish(server, monkeypatch, "ddcolor_tiny", release_file.read_bytes())
-    assert isinstance(load_colorizer("ddcolor_tiny"), DDColorModule)
+    assert isinstance(load_colorizer("ddcolor_tiny"), DDColorColorizer)
     Image.fromarray(np.full((40, 70), 128, np.uint8)).save(tmp_path / "gray.png")
     summary = colorize_paths([tmp_path / "gray.png"], "ddcolor_tiny", tmp_path / "out", workers=0)
     assert summary.done == 1 and Image.open(tmp_path / "out" / "gray.png").size == (70, 40)

@@ -21,7 +21,7 @@ from colorization.modules.losses import PERCEPTUAL_LAYER_WEIGHTS, PerceptualLoss
 from colorization.networks.convnext import ConvNeXt, ConvNeXtBlock, LayerNorm2d
 from colorization.networks.ddcolor import (
     CrossAttentionLayer,
-    DDColorColorizer,
+    DDColorNet,
     FFNLayer,
     MultiScaleColorDecoder,
     PixelShuffleICNR,
@@ -53,7 +53,7 @@ def release_layout(size: str) -> list[tuple[str, tuple[int, ...]]]:
 def test_state_dict_is_the_release_layout(size):
     # large is built on the meta device: shapes without 0.9 GB of weights
     with torch.device("meta"):
-        net = DDColorColorizer(size)
+        net = DDColorNet(size)
     layout = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
     assert layout == release_layout(size)
     assert sum(p.numel() for p in net.parameters()) == PARAMETERS[size]
@@ -343,9 +343,9 @@ def test_icnr_starts_as_nearest_upsampling():
 
 
 @pytest.fixture(scope="module")
-def tiny() -> DDColorColorizer:
+def tiny() -> DDColorNet:
     torch.manual_seed(0)
-    return DDColorColorizer("tiny").eval()
+    return DDColorNet("tiny").eval()
 
 
 @pytest.mark.parametrize("size", [(256, 256), (512, 512), (96, 160)])

@@ -20,10 +20,12 @@ from skimage import data as skdata
 from starlette.testclient import TestClient
 
 from colorization.color.hints import hint_points
-from colorization.colorize import Plan, colorize_image
+from colorization.colorize import colorize_image
+from colorization.colorize.model import Plan
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog
+from colorization.demo.cli import main
 from colorization.demo.palette import hex_colour, likely_bins
-from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen, main
+from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
 from colorization.files.photos import photo_from_image
 from tests.demo_models import NOT_A_MODEL, ab_of, make_models_dir

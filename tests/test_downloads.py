@@ -17,8 +17,9 @@ from PIL import Image
 from colorization.colorize import colorize_paths
 from colorization.errors import ConfigError, DataError
 from colorization.files import downloads
-from colorization.files.downloads import RELEASE_FILES, ReleaseFile, release_files, resolve_weights
-from colorization.inference.loading import load_colorizer
+from colorization.inference.loading import load_colorizer, resolve
+from colorization.inference.releases import RELEASES, Release
+from colorization.inference.zhang import ECCV16Colorizer
 from colorization.modules.zhang import ECCV16Module
 from tests.test_zhang import random_release_state
 
@@ -76,13 +77,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def publish(
     server: Server, monkeypatch: pytest.MonkeyPatch, name: str, body: bytes, digest: str | None = None
-) -> ReleaseFile:
-    """Serve `body` and register it under `name`, named and checked like a release (sha256 prefix)."""
+) -> Release:
+    """Serve `body` and list it under `name` in the release table, named and checked like a release (sha256 prefix)."""
     prefix = digest or hashlib.sha256(body).hexdigest()[:8]
     filename = f"{name}-{prefix}.pth"
     server.files[f"/{filename}"] = body
-    release = ReleaseFile(name, server.url(f"/{filename}"), filename, prefix, len(body))
-    monkeypatch.setitem(RELEASE_FILES, name, release)
+    release = Release(name, server.url(f"/{filename}"), filename, ECCV16Colorizer, "test", len(body), prefix)
+    monkeypatch.setitem(RELEASES, name, release)
     return release
 
 
@@ -90,8 +91,8 @@ def no_leftovers(cache: Path) -> bool:
     return not cache.exists() or not any(cache.iterdir())
 
 
-def test_the_official_release_files_are_registered():
-    table = release_files()
+def test_the_official_release_files_are_in_the_table():
+    table = RELEASES
     assert table["eccv16"].url == "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"
     assert table["siggraph17"].url == "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"
     assert (table["eccv16"].sha256_prefix, table["siggraph17"].sha256_prefix) == ("9b330a0b", "df00044c")
@@ -100,16 +101,16 @@ def test_the_official_release_files_are_registered():
 def test_a_release_is_downloaded_once_checked_and_cached(server, cache, monkeypatch):
     body = np.random.default_rng(0).bytes(3 * downloads.CHUNK_BYTES + 17)
     release = publish(server, monkeypatch, "tiny", body)
-    path = resolve_weights("tiny", progress=False)
+    path = resolve("tiny", progress=False)
     assert path == cache / release.filename and path.read_bytes() == body
-    assert resolve_weights("tiny") == path and len(server.requests) == 1, "the second call uses the cache"
+    assert resolve("tiny") == path and len(server.requests) == 1, "the second call uses the cache"
     assert sorted(p.name for p in cache.iterdir()) == [release.filename]
 
 
 def test_a_wrong_digest_leaves_nothing_and_says_how_to_fetch_by_hand(server, cache, monkeypatch):
     release = publish(server, monkeypatch, "tiny", b"x" * 1000, digest="00000000")
     with pytest.raises(DataError, match="does not start with 00000000") as error:
-        resolve_weights("tiny", progress=False)
+        resolve("tiny", progress=False)
     assert f"curl -L -o {cache / release.filename} {release.url}" in str(error.value)
     assert no_leftovers(cache)
 
@@ -118,7 +119,7 @@ def test_a_truncated_transfer_leaves_nothing(server, cache, monkeypatch):
     release = publish(server, monkeypatch, "tiny", b"y" * 5000)
     server.truncate.add(f"/{release.filename}")
     with pytest.raises(DataError, match="downloading the 'tiny' weights failed"):
-        resolve_weights("tiny", progress=False)
+        resolve("tiny", progress=False)
     assert no_leftovers(cache)
 
 
@@ -126,7 +127,7 @@ def test_a_server_that_is_down_is_a_one_line_error(server, cache, monkeypatch):
     publish(server, monkeypatch, "tiny", b"z" * 100)
     server.close()
     with pytest.raises(DataError, match=r"downloading the 'tiny' weights failed .*curl -L") as error:
-        resolve_weights("tiny", progress=False)
+        resolve("tiny", progress=False)
     assert "\n" not in str(error.value)
     assert no_leftovers(cache)
 
@@ -134,18 +135,18 @@ def test_a_server_that_is_down_is_a_one_line_error(server, cache, monkeypatch):
 def test_offline_never_tries(server, cache, monkeypatch):
     publish(server, monkeypatch, "tiny", b"z" * 100)
     with pytest.raises(DataError, match="not in the cache and downloads are off"):
-        resolve_weights("tiny", offline=True)
+        resolve("tiny", offline=True)
     monkeypatch.setenv(downloads.OFFLINE_ENV, "1")
     with pytest.raises(DataError, match="downloads are off"):
-        resolve_weights("tiny")
+        resolve("tiny")
     assert server.requests == []
 
 
 def test_unknown_names_and_missing_files():
     with pytest.raises(ConfigError, match=r"neither a file nor a known release name; expected .*'eccv16'"):
-        resolve_weights("eccv61")
+        resolve("eccv61")
     with pytest.raises(DataError, match="nowhere/model.ckpt: file not found"):
-        resolve_weights("nowhere/model.ckpt")
+        resolve("nowhere/model.ckpt")
 
 
 def release_bytes(name: str) -> bytes:
@@ -159,7 +160,7 @@ def test_model_weights_and_colorize_model_take_the_name(server, cache, monkeypat
     publish(server, monkeypatch, "eccv16", release_bytes("eccv16"))
     model = ECCV16Module(weights="eccv16")
     assert torch.equal(model.net.model8[6].weight, random_release_state("eccv16")["model8.6.weight"])
-    assert isinstance(load_colorizer("eccv16"), ECCV16Module)  # evaluate.py's checkpoints take names too
+    assert isinstance(load_colorizer("eccv16"), ECCV16Colorizer)  # evaluate.py's checkpoints take names too
     Image.fromarray(np.full((20, 30), 128, np.uint8)).save(tmp_path / "gray.png")
     summary = colorize_paths([tmp_path / "gray.png"], "eccv16", tmp_path / "out", workers=0)
     assert summary.done == 1 and Image.open(tmp_path / "out" / "gray.png").size == (30, 20)

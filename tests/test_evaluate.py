@@ -20,7 +20,7 @@ from colorization.jobs.eval_results import OUTPUT_FILES
 from colorization.jobs.evaluate import GRAY, GROUND_TRUTH, evaluate, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
-from colorization.metrics.image import image as M
+from colorization.metrics import image as M
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
 
 MODELS = ("cnn", "model2")
@@ -205,12 +205,12 @@ def test_a_split_the_model_cannot_colorize_is_a_data_error(sample_root, checkpoi
 
 
 def test_each_model_colorizes_each_batch_once(sample_root, checkpoints, tmp_path, monkeypatch):
-    from colorization.modules.base import ColorizerModule
+    from colorization.inference.base import Colorizer
 
     calls = []
-    colorize_full = ColorizerModule.colorize_full
+    colorize_full = Colorizer.colorize_full
     monkeypatch.setattr(
-        ColorizerModule, "colorize_full", lambda self, l, **kw: calls.append(len(l)) or colorize_full(self, l, **kw)
+        Colorizer, "colorize_full", lambda self, l, **kw: calls.append(len(l)) or colorize_full(self, l, **kw)
     )
     cfg = evaluate_config(
         sample_root, tmp_path / "eval", f"checkpoints=[{checkpoints['cnn']}]", "logger=none", "data.batch_size=3"

@@ -14,7 +14,8 @@ from PIL import Image
 
 from colorization.colorize import colorize_paths
 from colorization.export import export
-from colorization.inference.loading import build_colorizer, load_colorizer
+from colorization.inference.loading import load_colorizer
+from colorization.modules.build import build_module
 from tests.conftest import REPO, compose_config
 from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
@@ -22,7 +23,7 @@ from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_s
 onnxruntime = pytest.importorskip(
     "onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]'; make install does it)"
 )
-from colorization.export import OnnxColorizer  # noqa: E402
+from colorization.inference.onnx import OnnxColorizer  # noqa: E402
 
 TOLERANCE_AB = 1e-4
 """Max |Δab| between onnxruntime and PyTorch on the same input (both float32)."""
@@ -43,7 +44,7 @@ def family_model(name: str, tmp_path: Path):
     if name in RELEASE_NAMES:
         return load_colorizer(save_release_style(random_release_state(name), tmp_path, RELEASE_NAMES[name]))
     cfg = compose_config("train", [f"model={name}", *FAMILIES[name]])
-    return build_colorizer(cfg.model, cfg.colorspace.name).eval()
+    return build_module(cfg.model, cfg.colorspace.name).colorizer.eval()
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -70,7 +71,7 @@ def test_torchscript_export_matches_pytorch(name, tmp_path):
 
 def test_export_command_then_colorize_with_onnxruntime(tmp_path):
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(build_colorizer(CNN_CONFIG, "lab"), tmp_path / "cnn.ckpt")
+    checkpoint = save_checkpoint(build_module(CNN_CONFIG, "lab"), tmp_path / "cnn.ckpt")
     onnx_file = tmp_path / "cnn.onnx"
     command = [sys.executable, "-m", "colorization.export", "--model", str(checkpoint), "--out", str(onnx_file)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -24,6 +24,7 @@ from PIL import Image
 
 from colorization.errors import DataError
 from colorization.files.weights import read_state_dict
+from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
 from tests.cli import error_lines, file_hashes, run_script
@@ -301,22 +302,20 @@ def test_load_colorizer_and_release_weights_never_unpickle(tmp_path: Path):
         ("not_imported_module.Network", "not_imported_module.Network"),
     ],
 )
-def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown, finished_run, tmp_path):
+@pytest.mark.parametrize("entry", ["model", "colorizer"])
+def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown, entry, finished_run, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("must survive")
     stored = torch.load(finished_run / "checkpoints" / "last.ckpt", weights_only=True)
-    stored["colorization"]["model"]["net"] = {"_target_": target, "file": str(victim), "mode": "w"}
+    config = stored["colorization"]["model"] if entry == "model" else stored["colorization"]["colorizer"]["config"]
+    config["net"] = {"_target_": target, "file": str(victim), "mode": "w"}
     path = tmp_path / "evil.ckpt"
     torch.save(stored, path)
-    with pytest.raises(DataError, match=rf"evil.ckpt: refused: its stored config sets model.net._target_='{shown}'"):
+    with pytest.raises(DataError, match=rf"evil.ckpt: refused: its stored config sets {entry}.net._target_='{shown}'"):
         load_colorizer(path)
     assert victim.read_text() == "must survive"
     # the untampered checkpoint still loads
-    assert (
-        load_colorizer(finished_run / "checkpoints" / "last.ckpt")
-        .model_config["_target_"]
-        .endswith("RegressionColorizer")
-    )
+    assert isinstance(load_colorizer(finished_run / "checkpoints" / "last.ckpt"), DirectColorizer)
 
 
 # --- the same untrusted files given to colorize --model ------------------------------------------------
@@ -324,7 +323,7 @@ def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown
 
 def ddcolor_shaped_payload(world: World) -> Path:
     """A file laid out like a DDColor release ({"params": network state dict}) that also carries a payload."""
-    from colorization.modules.ddcolor import QUERY_KEY, STEM_KEY, WIDTH_OF_SIZE
+    from colorization.inference.ddcolor import QUERY_KEY, STEM_KEY, WIDTH_OF_SIZE
 
     params = {STEM_KEY: torch.zeros(WIDTH_OF_SIZE["tiny"], 3, 4, 4), QUERY_KEY: torch.zeros(100, 256)}
     path = world.root / "pytorch_model.pt"

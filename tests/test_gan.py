@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from colorization.errors import ConfigError
+from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
 from colorization.modules import GANColorizer
@@ -409,7 +410,7 @@ def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config
     critic_adam = resumed["optimizer_states"][1]["state"][0]["step"]
     assert int(critic_adam) == 2 * batches, "the critic's Adam state must continue, not restart"
     colorizer = load_colorizer(second / "checkpoints" / "last.ckpt")
-    assert isinstance(colorizer, GANColorizer) and not colorizer.training
+    assert isinstance(colorizer, DirectColorizer) and not colorizer.training
     assert colorizer.colorize(torch.full((1, 1, SIZE, SIZE), 50.0)).shape == (1, 3, SIZE, SIZE)
 
 

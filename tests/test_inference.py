@@ -7,11 +7,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from colorization.errors import ConfigError
-from colorization.inference.loading import build_colorizer
 from colorization.inference.runtime import prepare_for_inference, resolve_precision
 from colorization.jobs.threads import default_num_threads, physical_cores, set_num_threads
 from colorization.jobs.train import build_trainer, use_threads
 from colorization.metrics.image import delta_e_cie76
+from colorization.modules.build import build_module
 from tests.conftest import compose_config
 
 CPU = torch.device("cpu")
@@ -19,7 +19,7 @@ CPU = torch.device("cpu")
 
 def colorizer(model: str = "cnn", *overrides: str):
     cfg = compose_config("train", [f"model={model}", *overrides])
-    return build_colorizer(cfg.model, cfg.colorspace.name)
+    return build_module(cfg.model, cfg.colorspace.name)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch
 
 from colorization.color.spaces import COLORSPACES
 from colorization.errors import ConfigError
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.networks import Network, StudyCNN
 from tests.conftest import CONF_DIR, compose_config
 
@@ -27,7 +27,7 @@ def smoke_batch(size: int, batch: int = 2) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("name", MODEL_CONFIGS)
 def test_every_model_config_colorizes_and_trains_a_step(name, tmp_path: Path):
     cfg = compose_config("train", [f"model={name}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"])
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     size = SMOKE_SIZE.get(name, DEFAULT_SMOKE_SIZE)
     batch = smoke_batch(size)
     lab = model.colorize(batch["l"])
@@ -56,7 +56,7 @@ def test_every_model_config_colorizes_and_trains_a_step(name, tmp_path: Path):
 @pytest.mark.parametrize("name", MODEL_CONFIGS)
 def test_every_network_states_the_input_sizes_it_takes(name, tmp_path: Path):
     cfg = compose_config("train", [f"model={name}", f"paths.root_dir={tmp_path}"])
-    model = build_colorizer(cfg.model, cfg.colorspace.name)
+    model = build_module(cfg.model, cfg.colorspace.name)
     networks = {key: net for key, net in model.named_children() if isinstance(net, Network)}
     assert networks, "a model's networks subclass colorization.networks.Network"
     for net in networks.values():

@@ -15,10 +15,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from colorization.errors import ConfigError
+from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
-from colorization.modules import RegressionColorizer
 from tests.conftest import CONF_DIR, TINY_SAMPLE, tiny_overrides
 
 NETWORK = '''
@@ -89,7 +89,7 @@ def test_a_new_network_and_config_train_test_and_evaluate(toy_conf, sample_root:
 
     checkpoint = run / "checkpoints" / "last.ckpt"
     colorizer = load_colorizer(checkpoint)
-    assert isinstance(colorizer, RegressionColorizer) and type(colorizer.net).__name__ == "ToyNet"
+    assert isinstance(colorizer, DirectColorizer) and type(colorizer.net).__name__ == "ToyNet"
     assert colorizer.net.levels == 2
     l = torch.full((1, 1, 30, 22), 50.0)  # not a multiple of 4: colorize_full resizes to the network's multiple
     assert colorizer.colorize_full(l).shape == (1, 3, 30, 22)

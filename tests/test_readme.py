@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from colorization.errors import ConfigError, DataError
-from colorization.inference.loading import build_colorizer
 from colorization.jobs.train_report import RunSummary, SavedCheckpoints, Score, format_summary
+from colorization.modules.build import build_module
 from tests.conftest import REPO, compose_config
 
 OFFICIAL_FILES = {
@@ -25,10 +25,10 @@ README's code on files of the same format holding random weights (`readme_files`
 @pytest.fixture(scope="module")
 def readme_files(release_files, tmp_path_factory) -> dict[str, Path]:
     """Zhang et al.'s `release_files` plus a DDColor-T release (BasicSR's ``{"params": ...}`` wrapper)."""
-    from colorization.networks.ddcolor import DDColorColorizer
+    from colorization.networks.ddcolor import DDColorNet
 
     path = tmp_path_factory.mktemp("ddcolor") / "pytorch_model.pt"
-    torch.save({"params": DDColorColorizer("tiny").state_dict()}, path)
+    torch.save({"params": DDColorNet("tiny").state_dict()}, path)
     return {**release_files, "ddcolor_tiny": path}
 
 
@@ -52,7 +52,7 @@ def test_the_readmes_python_blocks_run_in_order(readme_files, tmp_path, monkeypa
 
 @pytest.fixture(scope="module")
 def cnn():
-    return build_colorizer(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
+    return build_module(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
 
 
 @pytest.mark.parametrize(
@@ -91,9 +91,9 @@ def test_hints_for_a_model_that_reads_none_are_a_config_error(cnn):
 
 
 def test_a_model_is_named_after_its_config_and_colour_space():
-    model = build_colorizer(compose_config("train", ["model=model2"]).model, "hls", "model2")
+    model = build_module(compose_config("train", ["model=model2"]).model, "hls", "model2")
     assert model.display_name == "model2 (hls)"
-    unnamed = build_colorizer(compose_config("train", ["model=cnn"]).model, "lab")
+    unnamed = build_module(compose_config("train", ["model=cnn"]).model, "lab")
     assert unnamed.display_name == "StudyCNN"
 
 

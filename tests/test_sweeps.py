@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from colorization.inference.loading import build_colorizer
+from colorization.modules.build import build_module
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
 from tests.conftest import CONF_DIR
@@ -53,7 +53,7 @@ def test_study_models_share_data_and_budget(name):
     for group in ("data", "trainer", "colorspace"):
         assert cfg[group] == reference[group], f"{name}: {group} differs from the CNN's"
     assert cfg.seed == reference.seed
-    assert build_colorizer(cfg.model, cfg.colorspace.name) is not None
+    assert build_module(cfg.model, cfg.colorspace.name) is not None
 
 
 def test_every_swept_option_of_the_cnn_experiments_composes():
@@ -61,7 +61,7 @@ def test_every_swept_option_of_the_cnn_experiments_composes():
         options = compose_with_hydra(f"experiment={experiment}").hydra.sweeper.params[swept].split(",")
         for option in options:
             cfg = compose_with_hydra(f"experiment={experiment}", f"{swept}={option}")
-            build_colorizer(cfg.model, cfg.colorspace.name)
+            build_module(cfg.model, cfg.colorspace.name)
 
 
 def test_launchers_compose():

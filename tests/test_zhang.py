@@ -28,15 +28,17 @@ from colorization.data.ab_prior import cached_bin_counts
 from colorization.data.batches import AB_CV_OFFSET
 from colorization.errors import ConfigError, DataError
 from colorization.files.weights import load_strict, read_state_dict
-from colorization.inference.loading import build_colorizer, load_colorizer
+from colorization.inference.loading import load_colorizer
+from colorization.inference.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.jobs.train import train
 from colorization.modules import ECCV16Module, SIGGRAPH17Module
-from colorization.networks import ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.modules.build import build_module
+from colorization.networks import ECCV16Net, SIGGRAPH17Net
 from tests.conftest import REPO
 
 # key/shape tables of the official weight files (copied from the project's shared reference material)
 REFERENCE = REPO / "tests" / "reference"
-NETWORKS = {"eccv16": ECCV16Colorizer, "siggraph17": SIGGRAPH17Colorizer}
+NETWORKS = {"eccv16": ECCV16Net, "siggraph17": SIGGRAPH17Net}
 PARAMETERS = {"eccv16": 32_236_011, "siggraph17": 34_187_027}
 RELEASE_NAMES = {"eccv16": "colorization_release_v2", "siggraph17": "siggraph17"}
 
@@ -121,14 +123,14 @@ def test_siggraph17_without_hints_feeds_zero_hint_planes(release_files):
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_load_colorizer_recognises_a_release_file_and_loads_it_exactly(name, release_files):
     model = load_colorizer(release_files[name])
-    assert isinstance(model, ECCV16Module if name == "eccv16" else SIGGRAPH17Module)
+    assert isinstance(model, ECCV16Colorizer if name == "eccv16" else SIGGRAPH17Colorizer)
     assert not model.training
     loaded = model.net.state_dict()
     for key, value in random_release_state(name).items():
         assert torch.equal(loaded[key], value), key
     if name == "eccv16":
-        assert model.quantizer.num_bins == 313
-        torch.testing.assert_close(model.quantizer.centres, grid_centres()[:313])
+        assert model.net.num_bins == 313
+        torch.testing.assert_close(model.bin_centres, grid_centres()[:313])
 
 
 def test_model_weights_loads_the_release_through_the_config(release_files, tmp_path):
@@ -137,9 +139,9 @@ def test_model_weights_loads_the_release_through_the_config(release_files, tmp_p
     cfg = compose_config(
         "train", ["model=eccv16", f"++model.weights={release_files['eccv16']}", f"paths.output_dir={tmp_path}"]
     )
-    model = build_colorizer(cfg.model, "lab")
+    model = build_module(cfg.model, "lab")
     assert torch.equal(model.net.model8[6].weight, random_release_state("eccv16")["model8.6.weight"])
-    assert model.temperature == 0.38
+    assert model.colorizer.temperature == 0.38
 
 
 def test_a_wrong_sha256_prefix_in_the_name_is_refused(tmp_path):
@@ -150,14 +152,14 @@ def test_a_wrong_sha256_prefix_in_the_name_is_refused(tmp_path):
 
 
 def test_strict_loading_names_the_first_wrong_missing_and_unexpected_keys():
-    net = ECCV16Colorizer()
+    net = ECCV16Net()
     state = net.state_dict()
     wrong = dict(state, **{"model1.0.weight": torch.zeros(64, 3, 3, 3)})
     with pytest.raises(DataError, match=r"wrong shapes: model1.0.weight \(64, 3, 3, 3\) \(expected \(64, 1, 3, 3\)\)"):
         load_strict(net, wrong, "f.pth")
     missing = {k: v for k, v in state.items() if k != "model2.0.bias"}
     with pytest.raises(
-        DataError, match=r"^f.pth: does not fit ECCV16Colorizer; missing keys: model2.0.bias \(1 in all\)$"
+        DataError, match=r"^f.pth: does not fit ECCV16Net; missing keys: model2.0.bias \(1 in all\)$"
     ):
         load_strict(net, missing, "f.pth")
     with pytest.raises(DataError, match=r"unexpected keys: extra.weight"):
@@ -165,7 +167,7 @@ def test_strict_loading_names_the_first_wrong_missing_and_unexpected_keys():
 
 
 def test_a_siggraph17_file_does_not_load_as_eccv16(release_files):
-    with pytest.raises(DataError, match=r"does not fit ECCV16Colorizer; wrong shapes: model1.0.weight"):
+    with pytest.raises(DataError, match=r"does not fit ECCV16Net; wrong shapes: model1.0.weight"):
         ECCV16Module(weights=str(release_files["siggraph17"]))
 
 
@@ -375,9 +377,10 @@ def test_eccv16_trains_with_the_training_sets_prior_cached_beside_the_data(train
     assert len(caches) == 1
     counts = np.load(caches[0])
     assert counts.shape == (gamut_centres().shape[0],) and counts.sum() > 0
-    model = load_colorizer(next((tmp_path / "a" / "checkpoints").glob("*.ckpt")))
-    prior = smooth_prior(torch.as_tensor(counts / counts.sum()), model.quantizer.centres.double())
-    assert (prior * model.class_weights.double()).sum().item() == pytest.approx(1.0, abs=1e-5)
+    checkpoint = next((tmp_path / "a" / "checkpoints").glob("*.ckpt"))
+    class_weights = torch.load(checkpoint, weights_only=True)["state_dict"]["class_weights"]  # training state
+    prior = smooth_prior(torch.as_tensor(counts / counts.sum()), load_colorizer(checkpoint).bin_centres.double())
+    assert (prior * class_weights.double()).sum().item() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_the_prior_counts_every_training_pixel_once_and_is_reused(kaggle_root):
@@ -420,11 +423,11 @@ def test_a_checkpoint_of_a_run_started_from_release_weights_loads_without_that_f
     from tests.conftest import compose_config
 
     cfg = compose_config("train", ["model=eccv16", f"++model.weights={release}", f"paths.output_dir={tmp_path}"])
-    model = build_colorizer(cfg.model, "lab")
+    model = build_module(cfg.model, "lab")
     checkpoint = tmp_path / "last.ckpt"
     info = {"model": model.model_config, "colorspace": "lab"}
     torch.save({"state_dict": model.state_dict(), "colorization": info}, checkpoint)
     release.unlink()
     restored = load_colorizer(checkpoint)
-    assert restored.quantizer.num_bins == 313 and restored.temperature == 0.38
+    assert restored.net.num_bins == 313 and restored.temperature == 0.38
     assert torch.equal(restored.net.model8[6].weight, model.net.model8[6].weight)

@@ -1,7 +1,7 @@
 """User hints for SIGGRAPH17: random hints for training, and points given by a user at inference.
 
 A hint is a patch of the ab image set to one colour, plus a 0/1 mask marking where hints are;
-both go to the network next to L (`SIGGRAPH17Colorizer`). Without hints both are zeros.
+both go to the network next to L (`SIGGRAPH17Net`). Without hints both are zeros.
 """
 
 from __future__ import annotations

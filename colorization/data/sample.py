@@ -19,21 +19,11 @@ from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L
 from colorization.data.datamodule import LabArraysDataModule
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.errors import DataError
+from colorization.files.builtin_photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo
 
-TRAIN_PHOTOS = ("astronaut", "coffee", "motorcycle_left", "hubble_deep_field", "immunohistochemistry", "retina")
-TEST_PHOTOS = ("chelsea", "rocket")
 MANIFEST = "sample.json"
 MAX_ZOOM_OUT = 3
 """A crop's window is at most this many crop sizes wide (then resized to the crop size)."""
-
-
-def load_photo(name: str) -> np.ndarray:
-    """One of scikit-image's bundled colour photos as uint8 (H, W, 3) sRGB."""
-    import skimage.data
-
-    if name == "motorcycle_left":
-        return skimage.data.stereo_motorcycle()[0]
-    return getattr(skimage.data, name)()
 
 
 def random_crops(photo: np.ndarray, count: int, size: int, rng: np.random.Generator) -> np.ndarray:

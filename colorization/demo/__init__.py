@@ -4,3 +4,6 @@
 uploaded files safely, `palette` turns a model's class head into suggested colours, and `server`
 is the HTTP app around `colorization.colorize.colorize_image`; the page itself is `static/`.
 """
+
+DEFAULT_MAX_MEGAPIXELS = 50.0
+"""The largest photo the page accepts by default (``--max-megapixels``)."""

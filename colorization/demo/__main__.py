@@ -2,6 +2,6 @@
 
 import sys
 
-from colorization.demo.server import main
+from colorization.demo.cli import main
 
 sys.exit(main())

@@ -20,11 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorization.colorize import Colorizer, takes_hints
-from colorization.data.sample import TEST_PHOTOS, load_photo
 from colorization.errors import ColorizationError, ConfigError
+from colorization.files.builtin_photos import TEST_PHOTOS, load_photo
+from colorization.inference.base import Colorizer, takes_hints
 from colorization.inference.sources import load_colorizer, load_sources
-from colorization.modules.base import ColorizerModule
 
 MODEL_SUFFIXES = frozenset({".ckpt", ".pth", ".pt"})
 """Training checkpoints (``.ckpt``) and release weight files (``.pth``, ``.pt``)."""
@@ -41,7 +40,7 @@ class Entry:
     key: str
     """Its id in the page and the API: the file's path relative to the models folder."""
     name: str
-    """A unique display name (`ColorizerModule.display_name`, numbered when repeated)."""
+    """A unique display name (`Colorizer.display_name`, numbered when repeated)."""
     path: Path
     hints: bool
     """Whether it takes colour hints (SIGGRAPH17)."""
@@ -137,8 +136,7 @@ class Catalog:
             return model
 
     def _keep(self, key: str, model: Colorizer) -> None:
-        if isinstance(model, ColorizerModule):
-            model.to(self.device).eval()
+        model.to(self.device).eval()
         self._loaded[key] = model
         self._loaded.move_to_end(key)
         while len(self._loaded) > self.kept:

@@ -16,9 +16,10 @@ from torch import Tensor
 
 from colorization.color.hints import Hints, hint_points
 from colorization.color.spaces import lab_to_rgb_keep_l
-from colorization.colorize import Colorizer, Plan
+from colorization.colorize.model import Plan
 from colorization.errors import DataError
 from colorization.files.photos import Photo
+from colorization.inference.base import Colorizer
 
 SUGGESTIONS = 8
 MIN_SEPARATION = 15.0

@@ -27,7 +27,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +39,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from colorization.color.hints import Hints, parse_hints
-from colorization.colorize import colorize_image
+from colorization.colorize.photos import colorize_image
+from colorization.demo import DEFAULT_MAX_MEGAPIXELS
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog, example_png
 from colorization.demo.palette import hint_records, scale_hints, suggest_colours
 from colorization.demo.uploads import (
-    DEFAULT_MAX_MEGAPIXELS,
     PREVIEW_SIDE,
     PhotoStore,
     max_upload_bytes,
     open_upload,
 )
 from colorization.errors import ColorizationError, ConfigError, DataError
-from colorization.jobs.devices import resolve_device
-from colorization.jobs.tasks import run_task
+from colorization.inference.runtime import resolve_device
 
 STATIC = Path(__file__).parent / "static"
-DEFAULT_PORT = 8765
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_HINTS_BYTES = 1 << 20
 PNG_COMPRESSION = 1
@@ -251,23 +248,6 @@ def create_app(demo: Demo) -> Starlette:
 # ---- command line ---------------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="colorize-demo",
-        description="Serve a local web page that colorizes photos with the colorizers found in a folder.",
-    )
-    parser.add_argument(
-        "--models", required=True, help="folder of train.py checkpoints (.ckpt) and release weight files (.pth)"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
-    parser.add_argument(
-        "--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS, help="largest photo accepted (default 50)"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    return parser.parse_args(argv)
-
-
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to (host, port); `ConfigError` naming them if that is impossible."""
     if not 0 <= port <= 65535:
@@ -314,17 +294,3 @@ def serve(args: argparse.Namespace) -> None:
     print(f"serving http://{shown}:{port} ({len(demo.catalog.entries)} colorizers: {names}); Ctrl+C stops")
     server = uvicorn.Server(uvicorn.Config(create_app(demo), log_level="warning"))
     server.run(sockets=[sock])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Exit code 0 after Ctrl+C, 2 for a usage error (nothing served)."""
-    args = parse_args(argv)
-    try:
-        run_task(lambda: serve(args))
-    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl+C, then raises it again for the caller
-        print("stopped")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from colorization.demo import DEFAULT_MAX_MEGAPIXELS
 from colorization.errors import DataError
 from colorization.files.photos import Photo, photo_from_image
 
 ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
 """Pillow format -> the name a message uses; the same formats `colorize` reads from folders."""
-DEFAULT_MAX_MEGAPIXELS = 50.0
 BYTES_PER_PIXEL_LIMIT = 8
 """An upload may hold up to this many bytes per allowed pixel (16-bit RGBA, uncompressed), plus a margin."""
 PHOTOS_KEPT = 4

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from colorization.errors import DataError
-from colorization.files.downloads import weights_path
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")
 """``name-<8 hex digits>.pth``: the digits are the start of the file's sha256."""
@@ -71,28 +70,23 @@ def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -
         raise DataError(f"{path}: not a readable PyTorch file ({type(error).__name__})") from None
 
 
-def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
-    """The state dict stored in `path`: a plain ``.pth`` state dict (possibly nested under `WRAPPERS`),
-    or the entries of a Lightning checkpoint's ``state_dict`` whose names start with `prefix` (e.g.
-    ``net.``), with it removed.
-
-    `path` may also be a release name (``eccv16``, see `colorization.files.downloads`).
-
-    Checks the sha256 prefix the file name carries, if any. Raises `DataError` for a missing,
-    corrupt or unrecognised file.
-    """
-    path = weights_path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: weights file not found")
+def check_digest_in_name(path: Path) -> None:
+    """Refuse a file whose name carries the start of its sha256 (``name-9b330a0b.pth``) when its content
+    does not match it (a corrupt or foreign download). Raises `DataError`."""
     match = HASH_IN_NAME.search(path.name)
     if match and not sha256_of(path).startswith(match.group(1)):
         raise DataError(
             f"{path}: sha256 does not start with {match.group(1)} as its name says; the file is corrupt or "
             "not the official release (download it again)"
         )
-    content = safe_load(path)
+
+
+def state_dict_of(content: Any, source: str | Path, prefix: str = "") -> dict[str, Tensor]:
+    """The state dict in a loaded file's `content`: a plain state dict (possibly nested under `WRAPPERS`),
+    or the entries of a checkpoint's ``state_dict`` whose names start with `prefix` (e.g. ``net.``),
+    with it removed. Raises `DataError` naming `source` when there is none."""
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
-        # a Lightning checkpoint: the module's state dict, whose network's entries carry a prefix
+        # a training checkpoint: the module's state dict, whose network's entries carry a prefix
         content = {k.removeprefix(prefix): v for k, v in content["state_dict"].items() if k.startswith(prefix)}
     for wrapper in WRAPPERS:
         # files written by BasicSR-style trainers ({"params": ...}) or ImageNet releases ({"model": ...})
@@ -100,8 +94,21 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
             content = content[wrapper]
             break
     if not isinstance(content, dict) or not content or not all(isinstance(v, Tensor) for v in content.values()):
-        raise DataError(f"{path}: expected a state dict (parameter name -> tensor)")
+        raise DataError(f"{source}: expected a state dict (parameter name -> tensor)")
     return content
+
+
+def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
+    """The state dict stored in the file at `path` (`state_dict_of`), after `check_digest_in_name`.
+
+    Raises `DataError` for a missing, corrupt or unrecognised file. Takes a path only: resolving a
+    release name (and downloading it) happens where loading starts (`colorization.inference.loading`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: weights file not found")
+    check_digest_in_name(path)
+    return state_dict_of(safe_load(path), path, prefix)
 
 
 def load_strict(

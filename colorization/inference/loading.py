@@ -1,4 +1,18 @@
-"""Build a colorizer from its Hydra config, and rebuild one from a checkpoint or a release weight file."""
+"""A checkpoint or a release weight file -> a ready colorizer, without the training stack.
+
+A source is resolved once, where loading starts (`resolve`): an existing path as it is, a release
+name (``eccv16``, `colorization.inference.releases`) as its cached file, downloaded on first use.
+The file is then read with ``weights_only=True`` (never unpickled) and becomes:
+
+- a checkpoint written by `train.py`: the colorizer its ``colorization.colorizer`` entry describes
+  (a config naming the inference class and its networks, and which of the training module's
+  networks hold its weights); a checkpoint written before that entry existed gets it from its
+  training config (`colorization.inference.legacy`), its moved ``_target_``s followed;
+- a release file: the family that recognises its keys (`releases.identify`), built as the authors
+  run it.
+
+Every ``_target_`` a file names is checked before anything is built (`check_stored_targets`).
+"""
 
 from __future__ import annotations
 
@@ -10,88 +24,119 @@ from typing import Any
 
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-import colorization.modules  # noqa: F401  (importing the families registers their release formats)
 from colorization.errors import ConfigError, DataError
-from colorization.files.downloads import weights_path
-from colorization.files.weights import safe_load
-from colorization.inference.releases import identify_release, release_names
-from colorization.inference.runtime import compile_networks
-from colorization.instantiate import instantiate
-from colorization.modules.base import ColorizerModule
+from colorization.files.downloads import by_hand, cache_dir, download, is_offline
+from colorization.files.weights import check_digest_in_name, safe_load, state_dict_of
+from colorization.inference import legacy, releases
+from colorization.inference.base import Colorizer
+from colorization.instantiate import current_target, instantiate, update_targets
 
 STORED_TARGETS: dict[str, tuple[type, ...]] = {
     "colorization.": (nn.Module,),
     "torch.optim.": (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler),
 }
-"""Module prefixes a checkpoint's stored model config may import from -> the classes allowed there
-(this package's modules, networks and losses; PyTorch's optimizers and schedulers)."""
-RUN_OPTIONS = ("compile",)
-"""Model config keys that say how to run the model, not what it is: not stored, not compared."""
+"""Module prefixes a checkpoint's stored config may import from -> the classes allowed there
+(this package's colorizers, networks, modules and losses; PyTorch's optimizers and schedulers)."""
 
 
-def build_colorizer(model_cfg: DictConfig | dict, colorspace: str, name: str | None = None) -> ColorizerModule:
-    """Instantiate `model_cfg` (a ``conf/model/*.yaml``) for `colorspace`, remembering the config
-    and its `name` (the chosen option, ``pix2pix``; checkpoints keep both).
+def resolve(source: str | Path, offline: bool = False, progress: bool = True, kind: str = "file") -> Path:
+    """The file `source` means: an existing path as it is, or a release name's cached file.
 
-    ``compile: true`` compiles the model's networks (`torch.compile`); it says how to run the
-    model, not what the model is, so it is not part of the remembered config.
+    A release missing from the cache is downloaded (unless offline). Anything else raises a
+    `DataError` (a path that does not exist: "<source>: <kind> not found") or a `ConfigError`
+    listing the release names.
     """
-    config = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
-    compile_ = config.pop("compile", False)
-    if not isinstance(compile_, bool):
-        raise ConfigError(f"model.compile={compile_!r}: expected true or false")
-    model = instantiate(config, key="model", colorspace=colorspace)
-    if not isinstance(model, ColorizerModule):
-        raise ConfigError(f"model._target_={model_cfg['_target_']!r} is not a ColorizerModule")
-    model.model_config = config
-    model.config_name = name
-    if compile_:
-        compile_networks(model)
-    return model
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    release = releases.RELEASES.get(str(source))
+    if release is None:
+        if path.is_dir():
+            raise DataError(f"{source}: a folder; expected a checkpoint or weight file")
+        if path.suffix or "/" in str(source) or "\\" in str(source):
+            raise DataError(f"{source}: {kind} not found")
+        raise ConfigError(
+            f"model {str(source)!r} is neither a file nor a known release name; expected a path or one of "
+            f"{sorted(releases.RELEASES)}"
+        )
+    target = cache_dir() / release.filename
+    if target.is_file():
+        return target
+    if offline or is_offline():
+        raise DataError(
+            f"{target}: the {release.name!r} weights are not in the cache and downloads are off; "
+            f"{by_hand(release.url, target)}"
+        )
+    download(release.url, target, release.size, release.sha256_prefix, release.name, progress=progress)
+    return target
 
 
-def load_colorizer(path: str | Path, map_location: str | torch.device = "cpu") -> ColorizerModule:
-    """A ready colorizer (weights loaded, eval mode) from a file of one of two kinds.
+def load_colorizer(
+    source: str | Path, map_location: str | torch.device = "cpu", offline: bool = False, kind: str = "file"
+) -> Colorizer:
+    """A ready colorizer (weights loaded, eval mode) from a checkpoint, a release file or a release name.
 
-    - a checkpoint written by `train.py`: rebuilt from the model config it carries;
-    - a release file of a registered format (`colorization.inference.releases`, e.g. Zhang et al.'s
-      ``colorization_release_v2-9b330a0b.pth``), recognised by its keys and built as the family says;
-      a registered release name (``eccv16``, `colorization.files.downloads`) means its cached file.
-
-    The file is read with ``weights_only=True`` (never unpickled). Anything else raises `DataError`.
+    Raises `DataError` naming the file for anything else (see the module docstring); `kind` names
+    what was expected when the file does not exist.
     """
-    path = weights_path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found")
-    checkpoint = safe_load(path, map_location=map_location)
-    info = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
-    if not info or not info.get("model"):
-        release = identify_release(checkpoint) if isinstance(checkpoint, dict) else None
-        if release is not None:
-            model = release.build(path)
-            model.config_name = model.config_name or release.name
-            return model.to(map_location).eval()
+    path = resolve(source, offline=offline, kind=kind)
+    check_digest_in_name(path)
+    content = safe_load(path, map_location=map_location)
+    info = content.get("colorization") if isinstance(content, dict) else None
+    if isinstance(info, dict) and info.get("model"):  # what resuming would build: refused now if foreign
+        check_stored_targets(info["model"], path, "model")
+    if isinstance(info, dict) and info.get("model"):
+        if not info.get("colorizer"):  # written before checkpoints described their colorizer
+            info = {**info, "colorizer": legacy.colorizer_entry(info, content.get("state_dict") or {})}
+        if not info["colorizer"]:
+            raise DataError(f"{path}: a checkpoint of {info['model'].get('_target_')!r}, which names no colorizer")
+        colorizer = _from_entry(content, info, path)
+    else:
+        colorizer = _from_release(content, path)
+    return colorizer.to(map_location).eval()
+
+
+def _from_entry(checkpoint: dict, info: dict, path: Path) -> Colorizer:
+    """The colorizer a checkpoint's ``colorization.colorizer`` entry describes, its networks' weights loaded."""
+    entry = info["colorizer"]
+    config, networks = entry.get("config"), entry.get("networks")
+    if not isinstance(config, dict) or not isinstance(networks, dict):
+        raise DataError(f"{path}: its colorization.colorizer entry is not a config and a networks table")
+    check_stored_targets(config, path, "colorizer")
+    update_targets(config)
+    with random_init_skipped():  # the strict load below overwrites every parameter
+        colorizer = instantiate(config, key="colorizer")
+    if not isinstance(colorizer, Colorizer):
+        raise DataError(f"{path}: colorizer._target_={config.get('_target_')!r} is not a Colorizer")
+    state_dict = {}
+    for own, stored in networks.items():  # the colorizer's network -> the training module's name for it
+        prefix = f"{stored}."
+        state_dict |= {own + k[len(stored) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        colorizer.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise DataError(f"{path}: its weights do not fit {type(colorizer).__name__} ({error})") from None
+    colorizer.config_name = info.get("name")
+    colorizer.trained_size = info.get("trained_size")
+    return colorizer
+
+
+def _from_release(content: Any, path: Path) -> Colorizer:
+    """A release file: the family that recognises its keys, as the authors run it."""
+    found = releases.identify(content) if isinstance(content, dict) else None
+    if found is None:
         raise DataError(
             f"{path}: neither a colorization checkpoint (no 'colorization' entry with the model config) "
-            f"nor a recognised release state dict ({', '.join(release_names())})"
+            f"nor a recognised release state dict ({', '.join(releases.family_names())})"
         )
-    model_cfg = info["model"]
-    check_stored_targets(model_cfg, path)
-    try:
-        module = get_class(model_cfg["_target_"])
-    except Exception as error:  # hydra raises ImportError and others for a target that is gone
-        raise DataError(f"{path}: its model._target_={model_cfg['_target_']!r} cannot be imported ({error})") from None
-    if issubclass(module, ColorizerModule):
-        model_cfg = module.checkpoint_config(model_cfg, path)
-    # the strict load below overwrites every parameter: drawing random ones first would be wasted
-    with random_init_skipped():
-        model = build_colorizer(model_cfg, info["colorspace"], info.get("name"))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.trained_size = info.get("trained_size")
-    return model.eval()
+    family, settings = found
+    with random_init_skipped():  # the strict load overwrites every parameter (a release may lack constants)
+        colorizer = family(**settings)
+    colorizer.load_network(state_dict_of(content, path), path)
+    colorizer.config_name = family.release_name
+    return colorizer
 
 
 @contextmanager
@@ -122,19 +167,20 @@ def _unchanged(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     return tensor
 
 
-def check_stored_targets(model_cfg: Any, source: str | Path) -> None:
-    """Refuse a stored model config whose ``_target_``s name anything but PyTorch modules
-    (networks, losses, colorizer modules) and PyTorch's optimizers and schedulers.
+def check_stored_targets(config: Any, source: str | Path, key: str = "model") -> None:
+    """Refuse a stored config whose ``_target_``s name anything but PyTorch modules (colorizers,
+    networks, losses, training modules) and PyTorch's optimizers and schedulers.
 
     A checkpoint's config is instantiated when the checkpoint is loaded, so without this check a
     file could call any function (``builtins.open``, ``os.system``) with arguments of its choice.
+    A name is first followed to where its class lives now (`colorization.instantiate.current_target`).
     Names under `STORED_TARGETS`' prefixes (this package, ``torch.optim``) are imported; any other
     name must be a class already loaded in this process (a network defined outside the package,
     whose module the caller imported), so reading a checkpoint never imports a module it names.
     Raises `DataError`.
     """
-    for key, target in _targets(model_cfg, "model"):
-        name = str(target)
+    for where, target in _targets(config, key):
+        name = current_target(str(target))
         allowed = next((bases for prefix, bases in STORED_TARGETS.items() if name.startswith(prefix)), (nn.Module,))
         if any(name.startswith(prefix) for prefix in STORED_TARGETS):
             try:
@@ -146,7 +192,7 @@ def check_stored_targets(model_cfg: Any, source: str | Path) -> None:
             resolved = getattr(sys.modules.get(module), attribute, None) if module else None
         if not (isinstance(resolved, type) and issubclass(resolved, allowed)):
             raise DataError(
-                f"{source}: refused: its stored config sets {key}._target_={target!r}, which is not a loaded "
+                f"{source}: refused: its stored config sets {where}._target_={target!r}, which is not a loaded "
                 "network, loss or optimizer class; a checkpoint may only name those (import the module that "
                 "defines a network of your own before loading its checkpoint)"
             )

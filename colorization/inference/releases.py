@@ -1,53 +1,93 @@
-"""A registry of recognised release files: official weights published by a model's authors.
+"""The release table: official weight files published by a model's authors, by the name a user types.
 
-A release is a plain state dict whose keys identify the network it belongs to. Each family
-registers its formats from its own module (`register_release`), saying which keys identify the
-file and how to build a ready colorizer from it; the generic loader
-(`colorization.inference.loading.load_colorizer`) asks `identify_release` and never names a family.
+``--model eccv16`` (or ``model.weights=eccv16``) means the file of that name: where it is published,
+what it is called in the cache, its size and digest where the authors published them, the family
+that builds it, and the licence of the weights. `identify` tells which family a weight file
+belongs to from its keys, whatever the file is called; each family recognises its own files
+(`release_settings`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 
-if TYPE_CHECKING:  # only for the annotation; the families import this module
-    from colorization.modules.base import ColorizerModule
+from colorization.inference.base import Colorizer
+from colorization.inference.ddcolor import DDColorColorizer
+from colorization.inference.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 
 
 @dataclass(frozen=True)
-class ReleaseFormat:
-    """One kind of release file."""
+class Release:
+    """One published weight file."""
 
     name: str
-    """Short name, e.g. ``eccv16``."""
-    identify: Callable[[Mapping[str, Tensor]], bool]
-    """True when a state dict has this release's layout (judged by its keys)."""
-    build: Callable[[Path], ColorizerModule]
-    """A ready colorizer (weights loaded, eval mode) from the release file at a path."""
+    """What users type: ``--model eccv16``."""
+    url: str
+    filename: str
+    """Its name in the cache folder."""
+    family: type[Colorizer]
+    """The colorizer that runs it (its `release_settings` reads the file's own settings)."""
+    licence: str
+    """The licence the authors publish the weights under."""
+    size: int | None = None
+    """Bytes, where published."""
+    sha256_prefix: str = ""
+    """The start of the file's sha256 (hex), where published (Zhang et al.'s file names carry 8 digits)."""
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Colorizer settings beyond those the file itself tells (none so far)."""
 
 
-_FORMATS: dict[str, ReleaseFormat] = {}
+ZHANG_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
+"""Where the official `colorizers` package fetches Zhang et al.'s weights from."""
+DDCOLOR_URL = "https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.pt"
+"""The authors' model-hub files (their MODEL_ZOO.md lists four models); no size or digest is published."""
+ZHANG_LICENCE = "BSD-2-Clause"
+DDCOLOR_LICENCE = "Apache-2.0"
 
 
-def register_release(fmt: ReleaseFormat) -> None:
-    """Make `fmt` known to `identify_release`; a name can be registered once."""
-    registered = _FORMATS.get(fmt.name)
-    if registered is not None and registered is not fmt:
-        raise ValueError(f"a release format named {fmt.name!r} is already registered")
-    _FORMATS[fmt.name] = fmt
+def _ddcolor(name: str, repo: str) -> Release:
+    return Release(
+        name,
+        DDCOLOR_URL.format(repo=repo),
+        f"{repo}.pt",
+        DDColorColorizer,
+        DDCOLOR_LICENCE,
+        description=f"DDColor {repo}",
+    )
 
 
-def identify_release(state_dict: Mapping[str, Tensor]) -> ReleaseFormat | None:
-    """The one registered format that recognises `state_dict`; None when none or several do."""
-    matches = [fmt for fmt in _FORMATS.values() if fmt.identify(state_dict)]
+RELEASES: dict[str, Release] = {
+    release.name: release
+    for release in (
+        Release("eccv16", ZHANG_URL + "colorization_release_v2-9b330a0b.pth", "colorization_release_v2-9b330a0b.pth",
+                ECCV16Colorizer, ZHANG_LICENCE, 128_976_165, "9b330a0b", "Zhang et al. ECCV16"),
+        Release("siggraph17", ZHANG_URL + "siggraph17-df00044c.pth", "siggraph17-df00044c.pth",
+                SIGGRAPH17Colorizer, ZHANG_LICENCE, 136_787_426, "df00044c", "Zhang et al. SIGGRAPH17"),
+        _ddcolor("ddcolor", "ddcolor_modelscope"),  # the authors' default for photos outside ImageNet
+        _ddcolor("ddcolor_modelscope", "ddcolor_modelscope"),
+        _ddcolor("ddcolor_paper", "ddcolor_paper"),
+        _ddcolor("ddcolor_artistic", "ddcolor_artistic"),
+        _ddcolor("ddcolor_tiny", "ddcolor_paper_tiny"),
+        _ddcolor("ddcolor_paper_tiny", "ddcolor_paper_tiny"),
+    )
+}  # fmt: skip
+
+FAMILIES: tuple[type[Colorizer], ...] = (ECCV16Colorizer, SIGGRAPH17Colorizer, DDColorColorizer)
+"""The families whose authors publish weight files (each recognises its own by their keys)."""
+
+
+def identify(state_dict: Mapping[str, Tensor]) -> tuple[type[Colorizer], dict[str, Any]] | None:
+    """(family, its settings) of the one family that recognises `state_dict`; None when none or several do."""
+    matches = [(family, family.release_settings(state_dict)) for family in FAMILIES]
+    matches = [(family, settings) for family, settings in matches if settings is not None]
     return matches[0] if len(matches) == 1 else None
 
 
-def release_names() -> list[str]:
-    """Names of the registered formats, in registration order (for error messages)."""
-    return list(_FORMATS)
+def family_names() -> list[str]:
+    """The families that read release files, for error messages."""
+    return [family.__name__ for family in FAMILIES]

@@ -1,4 +1,4 @@
-"""How a colorizer runs for inference: numeric precision, memory layout and compilation.
+"""Where and how a colorizer runs: the device, numeric precision, memory layout and compilation.
 
 `colorize_full` takes a `precision`; `prepare_for_inference` puts a loaded model in the layout
 asked for. Every entry point that colorizes (``evaluate.py``, the colorize command) resolves its
@@ -19,10 +19,20 @@ import torch
 from torch import nn
 
 from colorization.errors import ConfigError, check_choice
+from colorization.inference import AUTO, PRECISIONS
 from colorization.networks.base import Network
 
-PRECISIONS = ("fp32", "bf16")
-AUTO = "auto"
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else must exist on this machine."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} needs a CUDA GPU, but none is available; use device=cpu or device=auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not a device; expected auto, cpu, cuda or cuda:<index>") from None
 
 
 def default_precision(device: torch.device) -> str:

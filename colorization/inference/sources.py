@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from colorization.errors import ConfigError
+from colorization.inference.base import Colorizer
 from colorization.inference.loading import load_colorizer
-from colorization.modules.base import ColorizerModule
 
 __all__ = ["Source", "default_name", "load_colorizer", "load_sources", "parse_checkpoints"]
 
@@ -22,7 +22,7 @@ class Source:
 
     name: str
     checkpoint: str
-    model: ColorizerModule | None = None
+    model: Colorizer | None = None
 
 
 def parse_checkpoints(checkpoints: str | Sequence[str] | Mapping[str, str] | None) -> list[tuple[str | None, str]]:
@@ -41,8 +41,8 @@ def parse_checkpoints(checkpoints: str | Sequence[str] | Mapping[str, str] | Non
     return [(None, str(path)) for path in checkpoints]
 
 
-def default_name(model: ColorizerModule) -> str:
-    """A row name from the model itself (`ColorizerModule.display_name`)."""
+def default_name(model: Colorizer) -> str:
+    """A row name from the model itself (`Colorizer.display_name`)."""
     return model.display_name
 
 
@@ -53,7 +53,7 @@ def load_sources(checkpoints: Any, device: torch.device, reserved: Collection[st
     for name, path in parse_checkpoints(checkpoints):
         if name in taken:
             raise ConfigError(f"checkpoints.{name}: the row name {name!r} is already used")
-        model = load_colorizer(path, map_location="cpu").to(device).eval()
+        model = load_colorizer(path, map_location="cpu", kind="checkpoint").to(device).eval()
         if name is None:
             base = name = default_name(model)
             number = 2

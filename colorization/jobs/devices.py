@@ -32,18 +32,6 @@ def check_hardware(trainer_cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.devices={devices} but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else must exist on this machine."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} needs a CUDA GPU, but none is available; use device=cpu or device=auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device={name!r} is not a device; expected auto, cpu, cuda or cuda:<index>") from None
-
-
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on a CUDA `device` (CUDA runs asynchronously); nothing on other devices."""
     if device.type == "cuda":

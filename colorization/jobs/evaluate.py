@@ -22,10 +22,10 @@ from torchmetrics import Metric
 
 from colorization.data.batches import to_lab_batch
 from colorization.errors import ConfigError, DataError, check_choice, check_int
-from colorization.inference.runtime import prepare_for_inference, resolve_precision
+from colorization.inference.runtime import prepare_for_inference, resolve_device, resolve_precision
 from colorization.inference.sources import Source, load_sources
 from colorization.instantiate import instantiate, instantiate_all
-from colorization.jobs.devices import Timer, resolve_device
+from colorization.jobs.devices import Timer
 from colorization.jobs.eval_results import (
     OUTPUT_FILES,
     SHEET_FORMATS,

@@ -28,6 +28,9 @@ LIGHTNING_INFO_DROPPED = (
 WARNINGS_IGNORED = (
     # Lightning's own use of a torch API that torch deprecated; nothing a user can change
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # Lightning warns whenever a module converting batches after transfer meets a DataModule; here that
+    # is by design (DataModules hand out uint8, the module converts on its device), not a conflict
+    r".*overridden `on_after_batch_transfer` in `LightningModule`",
 )
 """Regexes of warning messages that are ignored."""
 

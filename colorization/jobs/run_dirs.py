@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import sys
@@ -31,7 +32,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from colorization.errors import ColorizationError, ConfigError, DataError
 from colorization.files.atomic import remove_partial_files
 from colorization.files.weights import safe_load
-from colorization.inference.loading import RUN_OPTIONS
+from colorization.instantiate import update_targets
+from colorization.modules.build import RUN_OPTIONS
 
 HYDRA_FILES = (".hydra",)
 """What Hydra writes into a run directory before the job starts (plus the job's ``<task>.log``)."""
@@ -192,14 +194,17 @@ def stored_model(path: str | Path) -> dict[str, Any]:
 def check_same_model(stored: Mapping[str, Any], model_cfg: Any, colorspace: str, path: str | Path) -> None:
     """Refuse to resume or test a checkpoint under another model config or colour space.
 
-    `stored` is the checkpoint's ``colorization`` entry (``{"model": ..., "colorspace": ...}``).
-    Raises `ConfigError` naming the differing keys with both values.
+    `stored` is the checkpoint's ``colorization`` entry (``{"model": ..., "colorspace": ...}``); its
+    ``_target_``s are compared where their classes live now (a checkpoint written before a class moved
+    resumes under today's config). Raises `ConfigError` naming the differing keys with both values.
     """
     current = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else model_cfg
     current = {key: value for key, value in current.items() if key not in RUN_OPTIONS}
+    theirs = copy.deepcopy(dict(stored.get("model") or {}))
+    update_targets(theirs)
     differences = [
         f"{key}: {_shown(theirs)} in the checkpoint, {_shown(ours)} now"
-        for key, theirs, ours in _differences(stored.get("model") or {}, current, "model")
+        for key, theirs, ours in _differences(theirs, current, "model")
     ]
     if stored.get("colorspace") != colorspace:
         differences.insert(0, f"colorspace: {stored.get('colorspace')!r} in the checkpoint, {colorspace!r} now")

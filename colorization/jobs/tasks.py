@@ -10,7 +10,6 @@ and the chosen options); the entry points hand what it finds to the library (`ap
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from colorization.errors import ColorizationError, check_choice, find_user_error
+from colorization.errors import ColorizationError, check_choice, exit_on_user_error
 from colorization.jobs.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
 from colorization.jobs.run_dirs import remove_unstarted_run_dir
 
@@ -39,15 +38,11 @@ def run_task(job: Callable[[], T], run_dir: str | Path | None = None) -> T:
     gets its own run.
     """
     try:
-        return job()
-    except Exception as error:
-        user_error = find_user_error(error)
-        if user_error is None:
-            raise
-        print(f"error: {user_error}", file=sys.stderr)
+        return exit_on_user_error(job)
+    except SystemExit:
         if run_dir is not None:
             remove_unstarted_run_dir(run_dir)
-        raise SystemExit(user_error.exit_code) from None
+        raise
     finally:
         finish_wandb()
 

@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from colorization.data import SamplePhotosDataModule
 from colorization.errors import ConfigError, DataError, SigtermError
 from colorization.files.atomic import atomic_write_json
-from colorization.inference.loading import build_colorizer
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.jobs.callbacks import TimedProgressBar
 from colorization.jobs.checkpointing import AtomicCheckpointIO
@@ -31,6 +30,7 @@ from colorization.jobs.run_dirs import (
 )
 from colorization.jobs.threads import set_num_threads
 from colorization.jobs.train_report import SavedCheckpoints, format_summary, summarize_run
+from colorization.modules.build import build_module
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
 
     # Everything that can be wrong with the config or the data is checked here, before any training:
     # cheap config checks first, then the data (which may first have to be written).
-    model = build_colorizer(cfg.model, cfg.colorspace.name, model_name)
+    model = build_module(cfg.model, cfg.colorspace.name, model_name)
     datamodule: L.LightningDataModule = instantiate(cfg.data, key="data")
     callbacks = instantiate_all(cfg.get("callbacks"))
     for callback in callbacks:

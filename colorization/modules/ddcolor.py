@@ -1,14 +1,6 @@
-"""DDColor as a LightningModule: the authors' inference, their training recipe, and their release files.
+"""DDColor as a LightningModule: the authors' training recipe around `colorization.inference.ddcolor`.
 
-Inference (`colorize`, `colorize_full`) as the authors run it: the gray sRGB of L (a = b = 0) is
-the input, ImageNet normalisation happens inside the network, and the predicted a*, b* (Lab units)
-are joined to the input L. `colorize_full` runs the network at `input_size` x `input_size` (512,
-the authors' inference default; the models were trained at 256), upsamples ab to the photo's size
-and keeps its full-resolution L. The authors upsample ab with `F.interpolate`'s default, nearest;
-this project upsamples bilinearly (as for every family), which avoids blocky colour edges on photos
-larger than `input_size` and changes nothing else. They resize the RGB photo (OpenCV bilinear) and
-take its L; here L itself is resized with antialiasing. Both differ from their output only near
-edges.
+Inference is the colorizer's (as the authors run it, see `colorization.inference.ddcolor`).
 
 Training (manual optimization, generator step then discriminator step on every batch, as theirs):
 
@@ -41,12 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.color.spaces import gray_rgb, lab_to_rgb
-from colorization.errors import ConfigError, DataError, check_choice
-from colorization.files.downloads import ReleaseFile, register_release_file
+from colorization.color.spaces import lab_to_rgb
+from colorization.errors import ConfigError, DataError
 from colorization.files.weights import load_strict, read_state_dict
-from colorization.inference.releases import ReleaseFormat, register_release
-from colorization.instantiate import instantiate
+from colorization.inference.ddcolor import INFERENCE_SIZE, DDColorColorizer
+from colorization.inference.loading import resolve
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory, check_optimizer
 from colorization.modules.losses import (
     PERCEPTUAL_LAYER_WEIGHTS,
@@ -55,23 +46,14 @@ from colorization.modules.losses import (
     VanillaGANLoss,
     colorfulness_loss,
 )
-from colorization.networks.ddcolor import SIZES, STRIDE, DDColorColorizer
 from colorization.networks.unet_discriminator import UNetDiscriminator
 
 log = logging.getLogger(__name__)
 
-INFERENCE_SIZE = 512
-"""The authors' inference resolution (their models were trained on 256-px crops)."""
 LUMA = (0.2989, 0.587, 0.114)
 """ITU-R 601 luma weights of the gray image the saturation boost blends away from."""
-NORMALISATION_BUFFERS = ("mean", "std")
-"""The network's ImageNet statistics: constants, so a release file may leave them out."""
-WIDTH_OF_SIZE = {"tiny": 96, "large": 192}
-"""Channels of the ConvNeXt stem per size: how a state dict tells its size."""
 NETWORK_PREFIX = "net."
 """The network's entries in a checkpoint's state dict (``weights`` may name one of our checkpoints)."""
-STEM_KEY = "encoder.arch.downsample_layers.0.0.weight"
-QUERY_KEY = "decoder.color_decoder.query_feat.weight"
 GENERATOR_ADAMW = partial(torch.optim.AdamW, lr=1e-4, weight_decay=0.01, betas=(0.9, 0.99))
 DISCRIMINATOR_ADAM = partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99))
 HALVINGS = partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[80_000 + 40_000 * i for i in range(8)], gamma=0.5)
@@ -82,16 +64,6 @@ def enhance_saturation(rgb: Tensor, factor: float) -> Tensor:
     """(B, 3, H, W) sRGB in [0, 1] pushed away from its gray by `factor` (1 = unchanged), clipped to [0, 1]."""
     gray = sum(w * c for w, c in zip(LUMA, rgb.unbind(1), strict=True)).unsqueeze(1)
     return (gray + factor * (rgb - gray)).clamp(0.0, 1.0)
-
-
-def release_size(state_dict: Mapping[str, Any]) -> str | None:
-    """'tiny' or 'large' if `state_dict` is a DDColor network's (release layout, maybe under "params"), else None."""
-    if isinstance(state_dict.get("params"), Mapping):
-        state_dict = state_dict["params"]
-    if QUERY_KEY not in state_dict or STEM_KEY not in state_dict:
-        return None
-    width = state_dict[STEM_KEY].shape[0]
-    return next((size for size, w in WIDTH_OF_SIZE.items() if w == width), None)
 
 
 class DDColorModule(ColorizerModule):
@@ -127,12 +99,7 @@ class DDColorModule(ColorizerModule):
         d_optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(colorspace)
-        if self.colorspace.name != "lab":
-            raise ConfigError(f"colorspace.name={self.colorspace.name!r}: DDColor predicts ab; use lab")
-        check_choice("model.size", size, SIZES)
-        if not (isinstance(input_size, int) and input_size >= STRIDE and input_size % STRIDE == 0):
-            raise ConfigError(f"model.input_size={input_size!r}: expected a multiple of {STRIDE}")
+        super().__init__()
         self.lambdas = {
             "l1": float(lambda_l1),
             "perceptual": float(lambda_perceptual),
@@ -157,40 +124,20 @@ class DDColorModule(ColorizerModule):
         self.save_hyperparameters(
             ignore=["discriminator", "gan_loss", "optimizer", "d_optimizer", "scheduler"], logger=True
         )
-        self.native_size = input_size
-        self.size_multiple = STRIDE
         self.color_enhance = float(color_enhance)
         self.automatic_optimization = False
 
-        self.net = DDColorColorizer(size, num_queries, num_layers)
+        colorizer = DDColorColorizer(colorspace, size, input_size, num_queries, num_layers)
         if weights:
-            self.load_network(read_state_dict(weights, NETWORK_PREFIX), weights)
+            colorizer.load_network(read_state_dict(resolve(weights, kind="weights file"), NETWORK_PREFIX), weights)
+        self.use_colorizer(colorizer)
         if encoder_weights:
             self._load_encoder(encoder_weights)
         self.discriminator = (discriminator or UNetDiscriminator)()
         self.perceptual_missing = False
         self.perceptual = self._perceptual_loss(dict(perceptual or {}))
 
-    @property
-    def display_name(self) -> str:
-        return f"DDColor-{self.net.size[0].upper()}"
-
-    @classmethod
-    def checkpoint_config(cls, model_config: dict[str, Any], path: Path) -> dict[str, Any]:
-        """Our checkpoint holds the trained network: rebuilding it reads none of the start-up files."""
-        config = {**model_config, "weights": None, "encoder_weights": None}
-        if model_config.get("perceptual"):
-            config["perceptual"] = {**model_config["perceptual"], "weights": None}
-        return config
-
     # ---- weights -------------------------------------------------------------------------
-
-    def load_network(self, state_dict: Mapping[str, Tensor], source: str | Path) -> None:
-        """Load a DDColor state dict (release layout) strictly into the network; `source` names it in errors."""
-        found, size = release_size(state_dict), self.net.size
-        if found is not None and found != size:
-            raise ConfigError(f"{source}: a DDColor-{found} file, but model.size={size!r}; set model.size={found}")
-        load_strict(self.net, dict(state_dict), source, optional=lambda key: key in NORMALISATION_BUFFERS)
 
     def _load_encoder(self, path: str) -> None:
         """ImageNet ConvNeXt weights (``convnext_tiny_22k_224.pth`` ...): its classifier is skipped,
@@ -229,12 +176,20 @@ class DDColorModule(ColorizerModule):
 
     # ---- inference -----------------------------------------------------------------------
 
+    def colorizer_config(self) -> dict[str, Any]:
+        colorizer = self.colorizer
+        return {
+            "_target_": f"{DDColorColorizer.__module__}.{DDColorColorizer.__qualname__}",
+            "colorspace": self.colorspace.name,
+            "size": colorizer.net.size,
+            "input_size": colorizer.native_size,
+            "num_queries": colorizer.num_queries,
+            "num_layers": colorizer.num_layers,
+        }
+
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100], sides multiples of 32 -> (B, 2, H, W) predicted ab in Lab units."""
-        return self.net(gray_rgb(l))
-
-    def colorize(self, l: Tensor) -> Tensor:
-        return torch.cat([l, self(l).float()], dim=1)
+        return self.colorizer.predict(l)
 
     # ---- training ------------------------------------------------------------------------
 
@@ -303,40 +258,3 @@ class DDColorModule(ColorizerModule):
                 "perceptual loss off: model.perceptual.weights is not set (torchvision's ImageNet "
                 "vgg16_bn-6c64b313.pth); training with the other terms"
             )
-
-
-def build_release(size: str, path: Path) -> DDColorModule:
-    """The authors' release file at `path` (DDColor-`size`), run as their inference runs it (eval mode)."""
-    config = {"_target_": f"{__name__}.DDColorModule", "size": size}
-    model = instantiate(config)
-    model.load_network(read_state_dict(path), path)
-    model.model_config = {**config, "weights": str(path)}  # what a checkpoint of it stores to rebuild it
-    return model.eval()
-
-
-for _size in SIZES:
-    register_release(
-        ReleaseFormat(
-            name=f"ddcolor_{_size}",
-            identify=partial(lambda size, state_dict: release_size(state_dict) == size, _size),
-            build=partial(build_release, _size),
-        )
-    )
-
-
-HUB_FILE = "https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.pt"
-RELEASE_NAMES = {
-    "ddcolor": "ddcolor_modelscope",  # the authors' default for photos outside ImageNet
-    "ddcolor_modelscope": "ddcolor_modelscope",
-    "ddcolor_paper": "ddcolor_paper",
-    "ddcolor_artistic": "ddcolor_artistic",
-    "ddcolor_tiny": "ddcolor_paper_tiny",
-    "ddcolor_paper_tiny": "ddcolor_paper_tiny",
-}
-"""Release names -> the authors' model-hub repository (their MODEL_ZOO.md lists the four models)."""
-for _name, _repo in RELEASE_NAMES.items():
-    # the hub's file names carry no digest and no size is published with them, so neither is
-    # checked after a download (an empty prefix); strict loading then checks every key and shape
-    register_release_file(
-        ReleaseFile(_name, HUB_FILE.format(repo=_repo), f"{_repo}.pt", "", description=f"DDColor {_repo}")
-    )

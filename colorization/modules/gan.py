@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from colorization.color.spaces import normalize_l
 from colorization.errors import ConfigError, check_choice
+from colorization.inference.direct import DirectColorizer
 from colorization.modules.base import ColorizerModule, OptimizerFactory
 from colorization.modules.losses import GANLoss, VanillaGANLoss
 from colorization.networks.layers import NORMS, init_normal_
@@ -66,7 +67,8 @@ class GANColorizer(ColorizerModule):
         lr_decay_epochs: int | None = None,
         grad_clip: float | None = None,
     ) -> None:
-        super().__init__(colorspace)
+        super().__init__()
+        self.use_colorizer(DirectColorizer(generator, colorspace), net="generator")
         self.adversarial = VanillaGANLoss() if gan_loss is None else gan_loss
         self.n_critic, self.critic_norm = n_critic, critic_norm
         self.lambda_l1, self.lambda_adv = float(lambda_l1), float(lambda_adv)
@@ -76,11 +78,9 @@ class GANColorizer(ColorizerModule):
         self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "optimizer"], logger=True)
         self.automatic_optimization = False
 
-        self.generator = generator(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range)
         self.discriminator = discriminator(in_channels=1 + self.colorspace.channels, norm=self.critic_norm)
         init_normal_(self.generator, INIT_STD)
         init_normal_(self.discriminator, INIT_STD)
-        self.size_multiple = self.generator.size_multiple
         # critic steps taken so far; decides which batches also train the generator (checkpointed)
         self.critic_steps = 0
 
@@ -106,12 +106,18 @@ class GANColorizer(ColorizerModule):
 
     # ---- inference -------------------------------------------------------------------------
 
+    def colorizer_config(self) -> dict[str, Any] | None:
+        if self.model_config is None:  # built by hand, not from a config: nothing to rebuild it from
+            return None
+        return {
+            "_target_": f"{DirectColorizer.__module__}.{DirectColorizer.__qualname__}",
+            "net": self.model_config["generator"],
+            "colorspace": self.colorspace.name,
+        }
+
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) generated target-space prediction."""
-        return self.generator(normalize_l(l))
-
-    def colorize(self, l: Tensor) -> Tensor:
-        return self.colorspace.decode_lab(l, self(l).float())
+        return self.colorizer.predict(l)
 
     # ---- losses ----------------------------------------------------------------------------
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor, nn
 
-from colorization.color.spaces import normalize_l
 from colorization.errors import check_choice
+from colorization.inference.direct import DirectColorizer
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
 
 
 class RegressionColorizer(ColorizerModule):
-    """Trains ``net(normalize_l(L)) ~ colorspace.encode(L, ab)`` with a pixel loss.
+    """Trains a `DirectColorizer`: ``net(normalize_l(L)) ~ colorspace.encode(L, ab)`` with a pixel loss.
 
     `net` builds the network (``model.net``, a partial carrying the network's own settings such
     as ``model.net.filters``); it is called with ``out_channels``/``out_range`` from the colour
@@ -29,20 +30,25 @@ class RegressionColorizer(ColorizerModule):
         loss: str = "mse",
         scheduler: SchedulerFactory | None = None,
     ) -> None:
-        super().__init__(colorspace)
+        super().__init__()
         check_choice("model.loss", loss, LOSSES)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=True)
-        self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range)
-        self.size_multiple = self.net.working_multiple
+        self.use_colorizer(DirectColorizer(net, colorspace))
         self.loss_fn = LOSSES[loss]()
         self.use_optimizer(optimizer, scheduler)
 
+    def colorizer_config(self) -> dict[str, Any] | None:
+        if self.model_config is None:  # built by hand, not from a config: nothing to rebuild it from
+            return None
+        return {
+            "_target_": f"{DirectColorizer.__module__}.{DirectColorizer.__qualname__}",
+            "net": self.model_config["net"],
+            "colorspace": self.colorspace.name,
+        }
+
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) prediction in the colour space."""
-        return self.net(normalize_l(l))
-
-    def colorize(self, l: Tensor) -> Tensor:
-        return self.colorspace.decode_lab(l, self(l))
+        return self.colorizer.predict(l)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         l, ab = batch["l"], batch["ab"]

@@ -2,20 +2,20 @@
 
 from colorization.networks.base import Network
 from colorization.networks.cnn import StudyCNN
-from colorization.networks.ddcolor import DDColorColorizer
+from colorization.networks.ddcolor import DDColorNet
 from colorization.networks.patchgan import PatchDiscriminator
 from colorization.networks.resunet import ResUNetGenerator
 from colorization.networks.unet import UNetGenerator
 from colorization.networks.unet_discriminator import UNetDiscriminator
-from colorization.networks.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.networks.zhang import ECCV16Net, SIGGRAPH17Net
 
 __all__ = [
-    "DDColorColorizer",
-    "ECCV16Colorizer",
+    "DDColorNet",
+    "ECCV16Net",
     "Network",
     "PatchDiscriminator",
     "ResUNetGenerator",
-    "SIGGRAPH17Colorizer",
+    "SIGGRAPH17Net",
     "StudyCNN",
     "UNetDiscriminator",
     "UNetGenerator",

@@ -303,7 +303,7 @@ class Decoder(nn.Module):
         return self.color_decoder(scales, self.last_shuf(x))
 
 
-class DDColorColorizer(Network):
+class DDColorNet(Network):
     """DDColor-T (`size` 'tiny') or DDColor-L ('large'): gray sRGB in [0, 1] -> a*, b* in Lab units.
 
     `num_queries` colour queries and `num_layers` colour-decoder layers (the release: 100 and 9).

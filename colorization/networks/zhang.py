@@ -1,7 +1,7 @@
 """Zhang et al.'s colorization networks, with exactly the official release's parameter names.
 
-`ECCV16Colorizer` ("Colorful Image Colorization", ECCV 2016) classifies each pixel of a quarter-
-resolution grid into ab bins; `SIGGRAPH17Colorizer` ("Real-Time User-Guided Image Colorization",
+`ECCV16Net` ("Colorful Image Colorization", ECCV 2016) classifies each pixel of a quarter-
+resolution grid into ab bins; `SIGGRAPH17Net` ("Real-Time User-Guided Image Colorization",
 SIGGRAPH 2017) is a U-Net-like variant that also reads user hints and regresses ab directly.
 Layer names and shapes equal the official ``.pth`` files (see `colorization.files.weights`), so those
 load with `load_state_dict(strict=True)`.
@@ -49,7 +49,7 @@ def conv_block(channels: list[int], stride_last: int = 1, dilation: int = 1) -> 
     return nn.Sequential(*layers)
 
 
-class ECCV16Colorizer(Network):
+class ECCV16Net(Network):
     """ECCV16 network: L -> bin logits at 1/4 resolution (`logits`) -> ab at full resolution (`forward`).
 
     Eight blocks (the trunk downsamples with strided convolutions, blocks 5-6 are dilated, block 8
@@ -105,7 +105,7 @@ class ECCV16Colorizer(Network):
         return self.decode(self.logits(l), tuple(l.shape[-2:]), temperature)
 
 
-class SIGGRAPH17Colorizer(Network):
+class SIGGRAPH17Net(Network):
     """SIGGRAPH17 network: L + ab hints + hint mask -> 529-class logits (1/4 res.) and regressed ab.
 
     The trunk is ECCV16's without strides (it subsamples by slicing ``x[:, :, ::2, ::2]`` between

@@ -1,33 +1,20 @@
-"""Colorize photo files: ``colorize INPUT... --model SOURCE`` and the Python API behind it.
+"""The photo pipeline behind ``colorize``: files, folders and globs in, full-resolution colour photos out.
 
-A photo's L (full resolution) is shrunk to the model's working size, colorized there, and the
-predicted ab is upsampled and joined to the original L (`ColorizerModule.colorize_full`'s
-contract), so every output has the input's exact size and luminance. For a folder the work is a
-pipeline: DataLoader workers decode and shrink photos, the main thread batches photos of one
-working size and runs the network on the device, and a writer thread builds and writes each
-output (atomically: a killed run leaves no half-written image, and a rerun skips what is done).
-
-Python::
-
-    from colorization.colorize import colorize_image, colorize_paths
-    colour = colorize_image(Image.open("old.jpg"), "eccv16")
-    summary = colorize_paths(["scans/"], "eccv16", "colorized", recursive=True)
+See `colorization.colorize` for the contract. Every photo ends as done, skipped or failed
+(`Tally`); outputs are written atomically (`colorization.files.photos.save_image_atomic`).
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
-import inspect
 import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from PIL import Image
@@ -35,6 +22,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from colorization.color.hints import Hints, hint_points, read_hints_file
+from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
+from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
@@ -47,30 +36,14 @@ from colorization.files.photos import (
     save_image_atomic,
     side_by_side,
 )
-from colorization.inference.runtime import AUTO, PRECISIONS, autocast, resolve_precision
-from colorization.jobs.devices import resolve_device
-from colorization.jobs.tasks import run_task
-from colorization.modules.base import attach_ab, shrink_l, working_size
+from colorization.inference.base import Colorizer, attach_ab, takes_hints
 
-FORMATS = ("png", "jpg", "same")
-DEFAULT_OUT = "colorized"
 COMPARE_SUFFIX = ".compare.png"
-FAILED_EXIT_CODE = 1
 GLOB_CHARACTERS = frozenset("*?[")
 QUEUED_PER_THREAD = 8
 """Colorized photos waiting per writer thread before the network waits for them (bounds memory)."""
 SHOW_FAILED = 5
-"""How many failed paths the summary line names."""
-
-
-class Colorizer(Protocol):
-    """What the pipeline needs of a model: a `ColorizerModule`, or an exported network (`OnnxColorizer`)."""
-
-    native_size: int | None
-    size_multiple: int
-    resize_mode: str
-
-    def colorize(self, l: Tensor) -> Tensor: ...
+"""How many failed paths the tally line names."""
 
 
 # ---- what to do --------------------------------------------------------------------------------
@@ -150,99 +123,7 @@ def plan_jobs(
     return jobs
 
 
-# ---- the model -------------------------------------------------------------------------------------
-
-
-def load_model(source: str | Path, offline: bool = False) -> Colorizer:
-    """The colorizer `source` names: an ``.onnx`` export, a release name (``eccv16``) or a checkpoint/weight file."""
-    from colorization.files.downloads import resolve_weights
-    from colorization.inference.sources import load_colorizer
-
-    if str(source).lower().endswith(".onnx"):
-        from colorization.export import OnnxColorizer
-
-        return OnnxColorizer(source)
-    return load_colorizer(resolve_weights(source, offline=offline))
-
-
-def takes_hints(model: Colorizer) -> bool:
-    return "hints" in inspect.signature(model.colorize).parameters
-
-
-@contextmanager
-def temperature_set(model: Colorizer, temperature: float | None) -> Iterator[None]:
-    """Decode with `temperature` (annealed mean; 1 = the mean, towards 0 = the mode) for the block's duration.
-
-    Models with a classification head take it (ECCV16; SIGGRAPH17 switches to its
-    classification decoder); others raise `ConfigError`.
-    """
-    if temperature is None:
-        yield
-        return
-    if not temperature > 0:
-        raise ConfigError(f"--temperature={temperature}: expected a number > 0 (1 = mean, towards 0 = more saturated)")
-    if not hasattr(model, "temperature"):
-        raise ConfigError(
-            f"--temperature: {type(model).__name__} does not decode a distribution over colours; it applies to "
-            "ECCV16 and SIGGRAPH17"
-        )
-    saved = model.temperature, getattr(model, "decode", None)
-    model.temperature = float(temperature)
-    if saved[1] is not None:
-        model.decode = "classification"
-    try:
-        yield
-    finally:
-        model.temperature = saved[0]
-        if saved[1] is not None:
-            model.decode = saved[1]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a photo is prepared for a model (picklable, so DataLoader workers can do it)."""
-
-    native_size: int | None
-    size_multiple: int
-    resize_mode: str
-    size: int | None = None
-
-    @classmethod
-    def of(cls, model: Colorizer, size: int | None = None) -> Plan:
-        """`size` (``--size``) or, for a model without a fixed working size, the size it was trained at."""
-        if size is not None and not (isinstance(size, int) and size >= model.size_multiple):
-            raise ConfigError(f"--size={size!r}: expected an integer >= {model.size_multiple}")
-        if size is None and model.native_size is None:
-            size = getattr(model, "trained_size", None)
-        return cls(model.native_size, model.size_multiple, model.resize_mode, size)
-
-    def shrink(self, l: Tensor) -> Tensor:
-        """(1, H, W) full-resolution L -> (1, h, w) L at the working size."""
-        work = working_size(*l.shape[-2:], self.native_size, self.size_multiple, self.size)
-        return shrink_l(l[None], work, self.resize_mode)[0]
-
-
-class Runner:
-    """Runs the network on batches of shrunk L on the device, under the chosen precision."""
-
-    def __init__(self, model: Colorizer, device: torch.device, precision: str = "auto") -> None:
-        self.model, self.device = model, device
-        exported = not isinstance(model, torch.nn.Module)
-        # an exported graph runs in the precision it was exported in
-        self.precision = "fp32" if exported else resolve_precision(precision, device, key="--precision")
-        if isinstance(model, torch.nn.Module):
-            model.to(device).eval()
-
-    @torch.inference_mode()
-    def __call__(self, small: Tensor, hints: Hints | None = None) -> Tensor:
-        """(B, 1, h, w) L -> (B, 2, h, w) float32 ab on the device."""
-        with autocast(self.device, self.precision):
-            lab = (
-                self.model.colorize(small.to(self.device), hints=hints)
-                if hints
-                else self.model.colorize(small.to(self.device))
-            )
-        return lab[:, 1:].float()
+# ---- one image --------------------------------------------------------------------------------------
 
 
 def finish(photo: Photo, ab: Tensor, device: torch.device) -> Image.Image:
@@ -278,7 +159,7 @@ def colorize_image(
     model = load_model(model) if isinstance(model, (str, Path)) else model
     photo = photo_from_image(image)
     point_hints = _hints(model, hints, photo)
-    runner = Runner(model, _device(device), precision)
+    runner = Runner(model, resolve(device), precision)
     with temperature_set(model, temperature):
         ab = runner(Plan.of(model, size).shrink(photo.l)[None], point_hints)[0]
     return finish(photo, ab, runner.device)
@@ -291,13 +172,6 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
         raise ConfigError(f"--hints: {type(model).__name__} takes no hints; only SIGGRAPH17 does")
     points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints)
     return Hints.from_points([points], size=photo.size)
-
-
-def _device(name: str | torch.device) -> torch.device:
-    return name if isinstance(name, torch.device) else resolve_device(name)
-
-
-# ---- many photos ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -336,7 +210,7 @@ def _keep(item: Prepared) -> Prepared:
 
 
 @dataclass
-class Summary:
+class Tally:
     """What a run did. `failed` holds (path, reason) pairs."""
 
     done: int = 0
@@ -370,9 +244,9 @@ class Writer:
     """
 
     def __init__(
-        self, jobs: Sequence[Job], summary: Summary, device: torch.device, quality: int, bar: Any, threads: int = 1
+        self, jobs: Sequence[Job], tally: Tally, device: torch.device, quality: int, bar: Any, threads: int = 1
     ) -> None:
-        self.jobs, self.summary, self.device, self.quality, self.bar = jobs, summary, device, quality, bar
+        self.jobs, self.tally, self.device, self.quality, self.bar = jobs, tally, device, quality, bar
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PER_THREAD * threads)
         self.lock = threading.Lock()
         self.threads = [
@@ -403,13 +277,13 @@ class Writer:
 
     def record(self, done: int = 0, skipped: int = 0) -> None:
         with self.lock:
-            self.summary.done += done
-            self.summary.skipped += skipped
+            self.tally.done += done
+            self.tally.skipped += skipped
             self.bar.update(done + skipped)
 
     def fail(self, source: Path, reason: str) -> None:
         with self.lock:
-            self.summary.failed.append((str(source), reason))
+            self.tally.failed.append((str(source), reason))
             self.bar.write(f"failed: {reason}", file=sys.stderr)  # now, not only at the end of a long run
             self.bar.update(1)
 
@@ -433,12 +307,12 @@ def colorize_paths(
     precision: str = "auto",
     offline: bool = False,
     progress: bool = False,
-) -> Summary:
+) -> Tally:
     """Colorize files, folders and globs into `out_dir` (mirroring names and sub-folders).
 
     Usage errors (bad settings, a model that cannot be loaded, outputs that would overwrite
     inputs) raise `ColorizationError` before any photo is read; a photo that cannot be read is
-    reported in the summary and the run goes on. Existing outputs are skipped unless `overwrite`.
+    reported in the tally and the run goes on. Existing outputs are skipped unless `overwrite`.
     """
     check_choice("--format", format, FORMATS)
     for key, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0), ("--quality", quality, 1)):
@@ -453,13 +327,13 @@ def colorize_paths(
         raise ConfigError(f"--hints apply to one photo, but {len(jobs)} were given")
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
     plan = Plan.of(model, size)
-    runner = Runner(model, _device(device), precision)
+    runner = Runner(model, resolve(device), precision)
     remove_partial_files(out_dir)
     todo = [i for i, job in enumerate(jobs) if overwrite or not job.done()]
-    summary = Summary(skipped=len(jobs) - len(todo))
+    tally = Tally(skipped=len(jobs) - len(todo))
     with temperature_set(model, temperature), _progress(len(jobs), progress) as bar:
-        bar.update(summary.skipped)
-        writer = Writer(jobs, summary, runner.device, quality, bar, threads=max(1, workers))
+        bar.update(tally.skipped)
+        writer = Writer(jobs, tally, runner.device, quality, bar, threads=max(1, workers))
         try:
             if hints is not None and todo:
                 _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
@@ -467,8 +341,8 @@ def colorize_paths(
                 _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
         finally:
             writer.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+    tally.seconds = time.perf_counter() - start
+    return tally
 
 
 def _colorize_one(
@@ -516,75 +390,3 @@ def _progress(total: int, enabled: bool):
 
 
 # ---- command line -------------------------------------------------------------------------------
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="colorize",
-        description="Colorize black-and-white photos: files, folders or globs in, full-resolution colour photos out.",
-    )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="a release name (eccv16, siggraph17), a train.py checkpoint, a weight file or an .onnx export",
-    )
-    parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: ./colorized)")
-    parser.add_argument(
-        "--size", type=int, help="working size: the square side of fixed-size models, else the longer side"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--format", default="png", choices=FORMATS)
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1-100")
-    parser.add_argument("--side-by-side", action="store_true", help="also write NAME.compare.png: input | colorized")
-    parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
-    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
-    parser.add_argument(
-        "--temperature", type=float, help="annealed-mean temperature (ECCV16, SIGGRAPH17): lower = more saturated"
-    )
-    parser.add_argument("--hints", help="JSON or CSV of colour points (x, y, colour) for one photo (SIGGRAPH17)")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="decoding processes and writer threads (0: decode in the main process, one writer)",
-    )
-    parser.add_argument(
-        "--precision", default=AUTO, choices=[AUTO, *PRECISIONS], help="auto: bf16 on CUDA, fp32 on CPU"
-    )
-    parser.add_argument("--offline", action="store_true", help="never download weights")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Exit code: 0 all done, 1 some photo failed, 2 a usage error (nothing was colorized)."""
-    args = parse_args(argv)
-    summary = run_task(
-        lambda: colorize_paths(
-            args.inputs,
-            args.model,
-            args.out,
-            size=args.size,
-            device=args.device,
-            batch_size=args.batch_size,
-            format=args.format,
-            quality=args.quality,
-            side_by_side=args.side_by_side,
-            overwrite=args.overwrite,
-            recursive=args.recursive,
-            temperature=args.temperature,
-            hints=args.hints,
-            workers=args.workers,
-            precision=args.precision,
-            offline=args.offline,
-            progress=not args.quiet,
-        )
-    )
-    print(summary.line())
-    return summary.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
