@@ -158,9 +158,7 @@ def test_strict_loading_names_the_first_wrong_missing_and_unexpected_keys():
     with pytest.raises(DataError, match=r"wrong shapes: model1.0.weight \(64, 3, 3, 3\) \(expected \(64, 1, 3, 3\)\)"):
         load_strict(net, wrong, "f.pth")
     missing = {k: v for k, v in state.items() if k != "model2.0.bias"}
-    with pytest.raises(
-        DataError, match=r"^f.pth: does not fit ECCV16Net; missing keys: model2.0.bias \(1 in all\)$"
-    ):
+    with pytest.raises(DataError, match=r"^f.pth: does not fit ECCV16Net; missing keys: model2.0.bias \(1 in all\)$"):
         load_strict(net, missing, "f.pth")
     with pytest.raises(DataError, match=r"unexpected keys: extra.weight"):
         load_strict(net, dict(state, **{"extra.weight": torch.zeros(1)}), "f.pth")

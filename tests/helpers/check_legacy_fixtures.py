@@ -51,6 +51,7 @@ def shown(command: list[str]) -> str:
 
 def check_load(run_dir: Path, name: str, expected: dict[str, torch.Tensor], atol: float) -> str:
     from colorization.checkpoints import load_colorizer
+
     from tests.helpers.make_legacy_fixtures import NUM_THREADS, fixed_hints, fixed_input_l
 
     torch.set_num_threads(NUM_THREADS)
