@@ -320,9 +320,9 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
 
 def test_release_names_point_at_the_authors_hub_files():
     table = RELEASES
-    assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.pt"
+    assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.bin"
     assert (
-        table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.pt"
+        table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.bin"
     )
     assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= table.keys()
 

@@ -326,10 +326,10 @@ def test_tool_commands_name_what_exists(command: Command):
         script_overrides = ["trainer=slurm", "data=kaggle"]  # what the script adds before the user's
         compose_config("train", script_overrides + argv[argv.index(script) + 1 :])
     elif argv[0] == "curl":
-        from colorization.files.downloads import release_files
+        from colorization.inference.releases import RELEASES
 
         target, url = Path(argv[argv.index("-o") + 1]), argv[-1]
-        release = next(r for r in release_files().values() if r.filename == target.name)
+        release = next(r for r in RELEASES.values() if r.filename == target.name)
         assert str(target.parent) == "~/.cache/bw-colorization", "the cache's default place"
         assert url.rsplit("/", 1)[0] == release.url.rsplit("/", 1)[0], f"{url} is not where {release.name} lives"
     else:  # python -m pytest
@@ -385,7 +385,7 @@ class Workspace:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, sample_root, release_files) -> Iterator[Workspace]:
     from colorization.files import downloads
-    from colorization.files.downloads import RELEASE_FILES, ReleaseFile
+    from colorization.inference.releases import RELEASES, Release
     from colorization.jobs.train import train
     from tests.test_downloads import Server
 
@@ -411,8 +411,10 @@ def workspace(tmp_path_factory, sample_root, release_files) -> Iterator[Workspac
             path = release_files[name]
             server.files[f"/{path.name}"] = path.read_bytes()
             digest = path.stem.rsplit("-", 1)[1]
-            release = ReleaseFile(name, server.url(f"/{path.name}"), path.name, digest, path.stat().st_size)
-            patch.setitem(RELEASE_FILES, name, release)
+            known = RELEASES[name]
+            release = Release(name, server.url(f"/{path.name}"), path.name, known.family, known.licence,
+                              path.stat().st_size, digest)  # fmt: skip
+            patch.setitem(RELEASES, name, release)
         yield Workspace(root, run_dir, cache, dict(release_files))
     server.close()
 
@@ -497,11 +499,11 @@ def run_app(argv: list[str], parse_only: bool, monkeypatch: pytest.MonkeyPatch) 
 
 def check_parsed(namespace: argparse.Namespace, cwd: Path) -> None:
     """What a parse-only command names exists: its model (a file or a release name), its folders."""
-    from colorization.files.downloads import release_files
+    from colorization.inference.releases import RELEASES
 
     model = getattr(namespace, "model", None)
     if model is not None:
-        assert (cwd / model).exists() or model in release_files(), f"--model {model}: neither a file nor a release"
+        assert (cwd / model).exists() or model in RELEASES, f"--model {model}: neither a file nor a release"
     for name in getattr(namespace, "inputs", []):
         assert list(cwd.glob(name)) or (cwd / name).exists(), f"{name}: no such input"
     if getattr(namespace, "models", None):
@@ -699,9 +701,9 @@ def test_the_web_page_command_serves_the_page(workspace):
 
 @pytest.fixture(scope="module")
 def cnn():
-    from colorization.inference.loading import build_colorizer
+    from colorization.modules.build import build_module
 
-    return build_colorizer(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
+    return build_module(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
 
 
 @pytest.mark.parametrize(
@@ -741,7 +743,7 @@ def test_hints_for_a_model_that_reads_none_are_a_config_error(cnn):
 
 
 def test_a_row_is_named_after_its_model_config_and_colour_space():
-    from colorization.inference.loading import build_colorizer
+    from colorization.modules.build import build_module
 
-    model = build_colorizer(compose_config("train", ["model=model2"]).model, "hls", "model2")
+    model = build_module(compose_config("train", ["model=model2"]).model, "hls", "model2")
     assert model.display_name == "model2 (hls)"

@@ -44,7 +44,7 @@ class Release:
 
 ZHANG_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 """Where the official `colorizers` package fetches Zhang et al.'s weights from."""
-DDCOLOR_URL = "https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.pt"
+DDCOLOR_URL = "https://huggingface.co/piddnad/{repo}/resolve/main/pytorch_model.bin"
 """The authors' model-hub files (their MODEL_ZOO.md lists four models); no size or digest is published."""
 ZHANG_LICENCE = "BSD-2-Clause"
 DDCOLOR_LICENCE = "Apache-2.0"
