@@ -20,7 +20,7 @@ from colorization.jobs.eval_results import OUTPUT_FILES
 from colorization.jobs.evaluate import GRAY, GROUND_TRUTH, evaluate, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
-from colorization.metrics.image import image as M
+from colorization.metrics import image as M
 from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
 
 MODELS = ("cnn", "model2")

@@ -9,7 +9,7 @@ from skimage.color import deltaE_cie76, deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from colorization.color.spaces import lab_to_rgb
-from colorization.metrics.image import image as M
+from colorization.metrics import image as M
 
 
 def random_lab_pair(batch: int = 3, size: int = 24, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
