@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.files.atomic import atomic_write, remove_partial_files
 from colorization.jobs.tasks import run_task
 from colorization.modules.base import ColorizerModule, attach_ab, shrink_l, working_size
 
@@ -49,13 +49,13 @@ class FullResolution(nn.Module):
 
 
 def export(model: ColorizerModule, out: Path, format: str = "onnx") -> Path:
-    """Write `model`'s full-resolution graph to `out` (through a temporary file and a rename)."""
+    """Write `model`'s full-resolution graph to `out` atomically (`colorization.files.atomic`)."""
     check_choice("--format", format, FORMATS)
     wrapper = FullResolution(model.cpu().eval()).eval()
     example = torch.rand(*EXAMPLE_SIZE) * 100
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
+    remove_partial_files(out.parent)  # what a killed export left
+
+    def write(temporary: Path) -> None:
         if format == "onnx":
             _export_onnx(wrapper, example, temporary)
         else:
@@ -71,10 +71,8 @@ def export(model: ColorizerModule, out: Path, format: str = "onnx") -> Path:
             finally:
                 model._jit_is_scripting = False
             traced.save(str(temporary))
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return out
+
+    return atomic_write(out, write)
 
 
 def _export_onnx(wrapper: FullResolution, example: Tensor, path: Path) -> None:

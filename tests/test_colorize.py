@@ -19,7 +19,8 @@ from skimage import data as skdata
 from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import Plan, Summary, colorize_image, colorize_paths, load_model, main
 from colorization.errors import ColorizationError, ConfigError
-from colorization.files.photos import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.files.atomic import TEMP_MARK
+from colorization.files.photos import lab_to_image, photo_from_image, read_photo
 from colorization.inference.loading import build_colorizer
 from colorization.modules.zhang import ECCV16Module
 from tests.conftest import REPO
@@ -246,7 +247,7 @@ def test_a_run_killed_mid_folder_leaves_no_partial_file_and_a_rerun_completes(cn
     rerun = colorize_paths([scans], str(cnn_checkpoint), out, workers=0)
     assert rerun.skipped == len(finished) and rerun.done == count - len(finished) and not rerun.failed
     assert len(list(out.glob("*.png"))) == count
-    assert not list(out.glob(f".*{PARTIAL_SUFFIX}")), "temporary files of the killed run are gone"
+    assert not list(out.glob(f".*{TEMP_MARK}*")), "temporary files of the killed run are gone"
 
 
 def test_hints_change_the_colour_near_the_point_and_little_elsewhere(siggraph17_file, tmp_path):

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from colorization.data.images import IMAGE_SUFFIXES, mean_chroma, read_rgb
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_write, remove_partial_files
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,16 @@ def index_path(folder: Path, index_dir: Path | None) -> Path:
 
 
 def write_index(path: Path, records: Sequence[ImageRecord]) -> None:
-    """Write the TSV atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".tsv")
-    with os.fdopen(handle, "w", newline="") as file:
-        file.write(INDEX_VERSION + "\n")
-        writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows((r.path, r.bytes, r.width, r.height, f"{r.chroma:.3f}") for r in records)
-    Path(tmp).replace(path)
+    """Write the TSV atomically (`colorization.files.atomic`)."""
+
+    def write(temp: Path) -> None:
+        with temp.open("w", newline="") as file:
+            file.write(INDEX_VERSION + "\n")
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            writer.writerow(COLUMNS)
+            writer.writerows((r.path, r.bytes, r.width, r.height, f"{r.chroma:.3f}") for r in records)
+
+    atomic_write(path, write)
 
 
 def read_index(path: Path) -> list[ImageRecord] | None:
@@ -164,6 +165,7 @@ def load_index(
     if records is None:
         records = build_index(folder, num_workers)
         try:
+            remove_partial_files(path.parent)  # what an indexing run that was killed left
             write_index(path, records)
         except OSError as error:  # a read-only folder: work without the cache
             log.warning(

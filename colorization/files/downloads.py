@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colorization.errors import ConfigError, DataError
+from colorization.files.atomic import atomic_write, remove_partial_files
 
 CACHE_ENV = "COLORIZATION_CACHE"
 OFFLINE_ENV = "COLORIZATION_OFFLINE"
@@ -111,12 +112,13 @@ def resolve_weights(name_or_path: str | Path, offline: bool = False, progress: b
 
 
 def download(release: ReleaseFile, target: Path, progress: bool = True) -> None:
-    """Fetch `release` to `target` through a temporary file, checking size and sha256 prefix."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.download")
-    digest = hashlib.sha256()
-    received = 0
-    try:
+    """Fetch `release` to `target` atomically (`colorization.files.atomic`), checking size and sha256 prefix."""
+    remove_partial_files(target.parent)  # what killed downloads left in the cache
+
+    def fetch(temporary: Path) -> None:
+        # a failed check raises, so that nothing is kept
+        digest = hashlib.sha256()
+        received = 0
         with urllib.request.urlopen(release.url, timeout=TIMEOUT_S) as response, temporary.open("wb") as file:
             announced = response.headers.get("Content-Length")
             total = int(announced) if announced and announced.isdigit() else release.size
@@ -131,14 +133,14 @@ def download(release: ReleaseFile, target: Path, progress: bool = True) -> None:
             raise DataError(f"got {received} of {expected} bytes")
         if not digest.hexdigest().startswith(release.sha256_prefix):
             raise DataError(f"sha256 {digest.hexdigest()[:16]}... does not start with {release.sha256_prefix}")
-        os.replace(temporary, target)
+
+    try:
+        atomic_write(target, fetch)
     except (urllib.error.URLError, http.client.HTTPException, OSError, DataError) as error:
         reason = getattr(error, "reason", None) or error
         raise DataError(
             f"{release.url}: downloading the {release.name!r} weights failed ({reason}); {_by_hand(release, target)}"
         ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _by_hand(release: ReleaseFile, target: Path) -> str:

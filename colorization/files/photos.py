@@ -4,14 +4,13 @@ Reading honours EXIF orientation and takes grayscale, RGB (a sepia or tinted sca
 luminance), RGBA and LA (alpha kept), palette, 16-bit grayscale and float images. L is CIE L* of
 the sRGB values (`colorization.color.spaces.rgb_to_lab`), computed from the file's full precision.
 
-Writing goes to a hidden temporary name in the target folder and is renamed into place, so a
-run that is killed never leaves a half-written image under the final name.
+Writing goes through `colorization.files.atomic`, so a run that is killed never leaves a
+half-written image under the final name.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from colorization.color.spaces import lab_to_rgb_keep_l, rgb_to_lab
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_write
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 """Files with these suffixes are photos; anything else in a folder is ignored."""
@@ -33,8 +33,6 @@ SAME_ALIASES = {"JPEG": (".jpeg",), "TIFF": (".tiff",)}
 ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
-PARTIAL_SUFFIX = ".colorize-partial"
-"""Temporary files being written end with this; a rerun removes those a killed run left."""
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 SIXTEEN_BIT_LEVELS = 65536
 
@@ -160,8 +158,8 @@ def save_image_atomic(
     quality: int = 95,
     exif: bytes | None = None,
     icc: bytes | None = None,
-) -> None:
-    """Write `image` to `path` via a temporary file in the same folder and an atomic rename.
+) -> Path:
+    """Write `image` to `path` atomically (`colorization.files.atomic.atomic_write`); returns `path`.
 
     Alpha is dropped where the format cannot hold it; EXIF and ICC are kept where it can.
     """
@@ -174,23 +172,4 @@ def save_image_atomic(
         options["exif"] = exif
     if icc and format in ICC_FORMATS:
         options["icc_profile"] = icc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    try:
-        with temporary.open("wb") as file:
-            image.save(file, format=format, **options)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def remove_partial_files(folder: Path) -> int:
-    """Delete the temporary files an interrupted run left under `folder`; returns how many."""
-    if not folder.is_dir():
-        return 0
-    stale = [p for p in folder.rglob(f".*{PARTIAL_SUFFIX}") if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+    return atomic_write(path, lambda temp: image.save(temp, format=format, **options))
