@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from colorization.errors import ConfigError, check_choice, exit_on_user_error
+from colorization.files.atomic import atomic_write, remove_partial_files
 from colorization.inference.base import Colorizer, attach_ab, shrink_l, working_size
 from colorization.inference.onnx import METADATA_KEYS
 
@@ -47,13 +47,13 @@ class FullResolution(nn.Module):
 
 
 def export(model: Colorizer, out: Path, format: str = "onnx") -> Path:
-    """Write `model`'s full-resolution graph to `out` (through a temporary file and a rename)."""
+    """Write `model`'s full-resolution graph to `out` atomically (`colorization.files.atomic`)."""
     check_choice("--format", format, FORMATS)
     wrapper = FullResolution(model.cpu().eval()).eval()
     example = torch.rand(*EXAMPLE_SIZE) * 100
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
+    remove_partial_files(out.parent)  # what a killed export left
+
+    def write(temporary: Path) -> None:
         if format == "onnx":
             _export_onnx(wrapper, example, temporary)
         else:
@@ -63,10 +63,8 @@ def export(model: Colorizer, out: Path, format: str = "onnx") -> Path:
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.trace(wrapper, example, check_trace=False)
             traced.save(str(temporary))
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return out
+
+    return atomic_write(out, write)
 
 
 def _export_onnx(wrapper: FullResolution, example: Tensor, path: Path) -> None:

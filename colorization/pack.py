@@ -7,9 +7,10 @@ project's colour code and stored in the Kaggle uint8 encoding (`colorization.dat
 (``data=kaggle`` takes the last ab file as its test set). ``DST/names.txt`` lists the source file
 of each image, in order.
 
-Packing writes into ``.<DST name>.partial`` beside DST and records its progress there, so an
-interrupted run continues where it stopped when started again with the same arguments; DST
-appears (by a rename) only when complete. An existing DST is never touched.
+Packing writes into ``.<DST name>.partial-resumable`` beside DST
+(`colorization.files.atomic.resumable_directory`) and records its settings and progress there, so
+an interrupted or killed run continues where it stopped when started again with the same
+arguments; DST appears (by a rename) only when complete. An existing DST is never touched.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from tqdm import tqdm
 
 from colorization.data.batches import RGB_KEY, lab_to_uint8, rgb_uint8_to_lab
 from colorization.data.folder import Geometry, ImageFolderDataset
-from colorization.data.image_index import load_index, readable_records
+from colorization.data.image_index import ImageRecord, load_index, readable_records
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.data.protocols import RESIZE_CENTRE_CROP
 from colorization.errors import ConfigError, DataError, exit_on_user_error
+from colorization.files.atomic import atomic_write_json, atomic_write_text, remove_partial_files, resumable_directory
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +72,25 @@ def create_arrays(partial: Path, total: int, size: int, chunk: int) -> None:
 
 
 def prepare_partial(partial: Path, settings: dict) -> int:
-    """Start or resume the partial directory; returns how many images are already packed."""
+    """Start or continue the partial directory; returns how many images are already packed.
+
+    The settings file is written last (atomically), after the arrays: a partial without it was
+    stopped while being set up, and is set up again.
+    """
     settings_path = partial / SETTINGS_FILE
-    if partial.exists():
-        if not settings_path.is_file() or json.loads(settings_path.read_text()) != settings:
+    if settings_path.is_file():
+        if json.loads(settings_path.read_text()) != settings:
             raise DataError(f"{partial}: an unfinished pack with other settings or sources; delete it to start again")
         progress = partial / PROGRESS_FILE
         return int(progress.read_text()) if progress.is_file() else 0
-    partial.mkdir(parents=True)
     create_arrays(partial, len(settings["names"]), settings["size"], settings["chunk"])
-    settings_path.write_text(json.dumps(settings, indent=1))
+    atomic_write_json(settings_path, settings)
     return 0
 
 
 def record_progress(partial: Path, done: int) -> None:
-    tmp = partial / (PROGRESS_FILE + ".tmp")
-    tmp.write_text(str(done))
-    tmp.replace(partial / PROGRESS_FILE)
+    """Record that the first `done` images are in the arrays (which must be flushed to disk first)."""
+    atomic_write_text(partial / PROGRESS_FILE, str(done))
 
 
 def pack(src: Path, dst: Path, size: int, chunk: int = KAGGLE_CHUNK, workers: int = 2, min_chroma: float = 0.0) -> Path:
@@ -99,8 +103,21 @@ def pack(src: Path, dst: Path, size: int, chunk: int = KAGGLE_CHUNK, workers: in
     if not records:
         raise DataError(f"{src}: no image has a mean chroma of at least --min-chroma={min_chroma:g}")
     settings = {"source": str(src.resolve()), "size": size, "chunk": chunk, "names": [r.path for r in records]}
-    partial = dst.parent / f".{dst.name}.partial"
-    done = prepare_partial(partial, settings)
+    remove_partial_files(dst.parent)  # what killed writers left; a resumable pack is kept to continue
+    with resumable_directory(dst) as partial:
+        done = prepare_partial(partial, settings)
+        fill_arrays(partial, src, records, size, chunk, workers, done)
+        atomic_write_text(partial / NAMES_FILE, "".join(f"{name}\n" for name in settings["names"]))
+        (partial / PROGRESS_FILE).unlink(missing_ok=True)
+    log.info("packed %d images of %s into %s", len(records), src, dst)
+    return dst
+
+
+def fill_arrays(
+    partial: Path, src: Path, records: list[ImageRecord], size: int, chunk: int, workers: int, done: int
+) -> None:
+    """Convert the images of `records` after the first `done` into the arrays of `partial`, recording
+    the progress after each `BATCH` (in `workers` decoding processes)."""
     dataset = ImageFolderDataset(src, records, Geometry(RESIZE_CENTRE_CROP, size, resize=size))
     # batches are lists that keep an unreadable file's place (None) so it can be named
     loader = DataLoader(
@@ -129,11 +146,6 @@ def pack(src: Path, dst: Path, size: int, chunk: int = KAGGLE_CHUNK, workers: in
                 array.flush()
             record_progress(partial, index)
             bar.update(len(items))
-    (partial / NAMES_FILE).write_text("".join(f"{name}\n" for name in settings["names"]))
-    (partial / PROGRESS_FILE).unlink(missing_ok=True)
-    partial.rename(dst)
-    log.info("packed %d images of %s into %s", len(records), src, dst)
-    return dst
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from colorization.errors import DataError, exit_on_user_error
+from colorization.files.atomic import atomic_write, atomic_write_text, remove_partial_files
 
 # metrics shown in the table, in this order: every key with these prefixes (per-step training
 # values are left out), then the training throughput
@@ -84,11 +85,16 @@ def write_summary(sweep_dir: str | Path) -> str:
     sweep_dir = Path(sweep_dir)
     columns, rows = summarize(sweep_dir)
     markdown = to_markdown(columns, rows)
-    (sweep_dir / "summary.md").write_text(markdown)
-    with (sweep_dir / "summary.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    remove_partial_files(sweep_dir)  # what a killed summary left
+
+    def write_csv(temp: Path) -> None:
+        with temp.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write_text(sweep_dir / "summary.md", markdown)
+    atomic_write(sweep_dir / "summary.csv", write_csv)
     return markdown
 
 

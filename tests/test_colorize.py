@@ -22,7 +22,8 @@ from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
 from colorization.colorize.photos import Tally
 from colorization.errors import ColorizationError, ConfigError
-from colorization.files.photos import PARTIAL_SUFFIX, lab_to_image, photo_from_image, read_photo
+from colorization.files.atomic import TEMP_MARK
+from colorization.files.photos import lab_to_image, photo_from_image, read_photo
 from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
 from tests.conftest import REPO
@@ -249,7 +250,7 @@ def test_a_run_killed_mid_folder_leaves_no_partial_file_and_a_rerun_completes(cn
     rerun = colorize_paths([scans], str(cnn_checkpoint), out, workers=0)
     assert rerun.skipped == len(finished) and rerun.done == count - len(finished) and not rerun.failed
     assert len(list(out.glob("*.png"))) == count
-    assert not list(out.glob(f".*{PARTIAL_SUFFIX}")), "temporary files of the killed run are gone"
+    assert not list(out.glob(f".*{TEMP_MARK}*")), "temporary files of the killed run are gone"
 
 
 def test_hints_change_the_colour_near_the_point_and_little_elsewhere(siggraph17_file, tmp_path):

@@ -27,7 +27,7 @@ from colorization.demo.cli import main
 from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
-from colorization.files.photos import photo_from_image
+from colorization.files.photos import IMAGE_SUFFIXES, photo_from_image
 from tests.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112
@@ -323,6 +323,9 @@ def test_the_page_and_its_assets_come_from_this_server_only(client):
         assert client.get(f"/static/{name}").status_code == 200
     catalog = client.get("/api/models").json()
     assert catalog["examples"] == list(EXAMPLE_PHOTOS) and catalog["max_megapixels"] == 1.0
+    # the file picker offers the decoder's suffixes, from the one list (the page holds none of its own)
+    assert catalog["photo_suffixes"] == list(IMAGE_SUFFIXES) and ".gif" in catalog["photo_suffixes"]
+    assert not re.search(r"\.jpe?g\b", (STATIC / "index.html").read_text())
     for name in EXAMPLE_PHOTOS:
         example = client.get(f"/api/examples/{name}")
         assert Image.open(io.BytesIO(example.content)).format == "PNG"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +19,7 @@ from PIL import Image
 from colorization.colorize import colorize_paths
 from colorization.errors import ConfigError, DataError
 from colorization.files import downloads
+from colorization.files.atomic import temp_path
 from colorization.inference.loading import load_colorizer, resolve
 from colorization.inference.releases import RELEASES, Release
 from colorization.inference.zhang import ECCV16Colorizer
@@ -104,6 +107,17 @@ def test_a_release_is_downloaded_once_checked_and_cached(server, cache, monkeypa
     path = resolve("tiny", progress=False)
     assert path == cache / release.filename and path.read_bytes() == body
     assert resolve("tiny") == path and len(server.requests) == 1, "the second call uses the cache"
+    assert sorted(p.name for p in cache.iterdir()) == [release.filename]
+
+
+def test_a_download_first_removes_what_killed_downloads_left_in_the_cache(server, cache, monkeypatch):
+    release = publish(server, monkeypatch, "tiny", b"w" * 3000)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cache.mkdir()
+    leftover = temp_path(cache / "other-0123abcd.pth", str(dead.pid))
+    leftover.write_bytes(b"half")
+    resolve("tiny", progress=False)
     assert sorted(p.name for p in cache.iterdir()) == [release.filename]
 
 

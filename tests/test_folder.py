@@ -15,8 +15,9 @@ from colorization.color.spaces import rgb_to_lab
 from colorization.data.batches import lab_to_uint8, lab_uint8_to_float, to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
 from colorization.data.image_index import INDEX_NAME, load_index, scan_folder
-from colorization.data.images import mean_chroma, random_resized_box, read_rgb
+from colorization.data.images import mean_chroma, random_resized_box
 from colorization.errors import ConfigError, DataError
+from colorization.files.photos import read_rgb
 from tests.conftest import write_photo_folder
 
 

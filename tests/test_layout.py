@@ -31,7 +31,13 @@ LAYERS = (
     ("colorization.data",),
     ("colorization.modules",),
     ("colorization.jobs",),
-    ("colorization.colorize", "colorization.demo", "colorization.export", "colorization.pack", "colorization.summarize"),
+    (
+        "colorization.colorize",
+        "colorization.demo",
+        "colorization.export",
+        "colorization.pack",
+        "colorization.summarize",
+    ),
 )
 """Bottom to top: base (errors, config instantiation), colour, files and downloads, networks, metrics,
 inference, data, training families, jobs, apps."""

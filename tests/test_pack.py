@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ import colorization.pack as pack_module
 from colorization.data import LabArrays, LabArraysDataModule
 from colorization.data.batches import L_CV_TO_L, to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
+from colorization.errors import DataError
+from colorization.files.atomic import RESUMABLE_TAG, temp_path
 from colorization.pack import main, pack
 from tests.conftest import write_photo_folder
 
@@ -53,7 +57,7 @@ def test_an_interrupted_pack_resumes_where_it_stopped(tmp_path: Path, monkeypatc
     monkeypatch.setattr(pack_module, "rgb_uint8_to_lab", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pack(src, tmp_path / "resumed", size=16, workers=0)
-    partial = tmp_path / ".resumed.partial"
+    partial = temp_path(tmp_path / "resumed", RESUMABLE_TAG)
     assert not (tmp_path / "resumed").exists() and (partial / "progress.txt").read_text() == "4"
 
     calls["n"] = 10  # no more interruptions; count how many batches the second run converts
@@ -63,6 +67,28 @@ def test_an_interrupted_pack_resumes_where_it_stopped(tmp_path: Path, monkeypatc
     assert not partial.exists()
     for name in ("l/gray_scale.npy", "ab/ab/ab1.npy"):
         np.testing.assert_array_equal(np.load(resumed / name), np.load(complete / name))
+
+
+def test_a_second_pack_into_the_same_destination_waits_its_turn_and_a_dead_ones_remains_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    src = write_photo_folder(tmp_path / "photos", count=4)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = temp_path(tmp_path / "other", str(dead.pid))  # a killed writer's, beside the destination
+    leftover.write_bytes(b"half")
+    convert, refusals = pack_module.rgb_uint8_to_lab, []
+
+    def meanwhile_a_second_run(rgb):
+        with pytest.raises(DataError, match=r"partial-resumable: another process is writing it now") as refusal:
+            pack(src, tmp_path / "packed", size=16, workers=0)
+        refusals.append(refusal)
+        return convert(rgb)
+
+    monkeypatch.setattr(pack_module, "rgb_uint8_to_lab", meanwhile_a_second_run)
+    dst = pack(src, tmp_path / "packed", size=16, workers=0)
+    assert len(refusals) == 1 and len(LabArrays(dst)) == 5, "the first run finished all 5 readable photos"
+    assert not leftover.exists()
 
 
 def test_an_existing_destination_is_refused_in_one_line(photo_folder: Path, tmp_path: Path, capsys):

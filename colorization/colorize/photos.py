@@ -25,6 +25,7 @@ from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
+from colorization.files.atomic import remove_partial_files
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
     Photo,
@@ -32,7 +33,6 @@ from colorization.files.photos import (
     output_format,
     photo_from_image,
     read_photo,
-    remove_partial_files,
     save_image_atomic,
     side_by_side,
 )
@@ -328,7 +328,7 @@ def colorize_paths(
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
     plan = Plan.of(model, size)
     runner = Runner(model, resolve(device), precision)
-    remove_partial_files(out_dir)
+    remove_partial_files(out_dir, recursive=True)  # outputs mirror sub-folders; a live run's files are kept
     todo = [i for i, job in enumerate(jobs) if overwrite or not job.done()]
     tally = Tally(skipped=len(jobs) - len(todo))
     with temperature_set(model, temperature), _progress(len(jobs), progress) as bar:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from torch import Tensor
 
 from colorization.data.batches import to_lab_batch
 from colorization.data.lab_arrays import LabArrays
+from colorization.files.atomic import atomic_write, remove_partial_files
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +69,14 @@ def cached_bin_counts(arrays: LabArrays, indices: np.ndarray, centres: Tensor, l
     counts = count_bins_in_arrays(arrays, indices, lookup)
     counts = np.pad(counts, (0, centres.shape[0] - counts.size))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, counts)
-        Path(tmp).replace(path)
+        remove_partial_files(path.parent)  # what a killed run left
+        atomic_write(path, lambda temp: _save_npy(temp, counts))
     except OSError as error:  # a read-only data directory: use the counts without caching them
         log.warning("could not cache the ab prior in %s: %s", path.parent, error)
     return counts
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    # through a file object: given a path, np.save would append ".npy" to the temporary's name
+    with path.open("wb") as file:
+        np.save(file, array)

@@ -1,4 +1,4 @@
-"""`ImageFolderDataModule`: train and evaluate on folders of photos (JPEG, PNG, WebP, BMP, TIFF).
+"""`ImageFolderDataModule`: train and evaluate on folders of photos (JPEG, PNG, WebP, BMP, TIFF, GIF).
 
 Where the images come from (``data=folder``):
 
@@ -9,11 +9,12 @@ Where the images come from (``data=folder``):
   (`colorization.data.protocols`): its images of DIR are the test split, at its size.
 
 Each folder's file list is built once and cached (`colorization.data.image_index`). Images are
-decoded in the DataLoader workers (Pillow, EXIF orientation, RGB). Training takes a random-resized
-crop + horizontal flip at `crop_size`; evaluation resizes the shorter side to `eval_resize` and
-takes the centre `eval_crop_size` square (or what the protocol says). Items are uint8 only:
-``rgb_uint8`` (3, s, s) sRGB; the model converts batches to Lab on its device
-(`colorization.data.batches.to_lab_batch`), so every family and colour space trains unchanged.
+decoded in the DataLoader workers (`colorization.files.photos.read_rgb`: EXIF orientation, 8-bit
+RGB). Training takes a random-resized crop + horizontal flip at `crop_size`; evaluation resizes
+the shorter side to `eval_resize` and takes the centre `eval_crop_size` square (or what the
+protocol says). Items are uint8 only: ``rgb_uint8`` (3, s, s) sRGB; the model converts batches to
+Lab on its device (`colorization.data.batches.to_lab_batch`), so every family and colour space
+trains unchanged.
 
 Training excludes gray-looking photos (mean chroma below `min_chroma`; Zhang et al. 2016 removed
 the grayscale ImageNet images the same way) and reports how many, once. Unreadable files are
@@ -35,10 +36,11 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from colorization.data.batches import RGB_KEY
 from colorization.data.datamodule import SPLITS, SplitsDataModule
-from colorization.data.image_index import READ_ERRORS, ImageRecord, load_index, readable_records
-from colorization.data.images import plain_resize, random_resized_crop, read_rgb, resize_centre_crop, to_uint8_tensor
+from colorization.data.image_index import ImageRecord, load_index, readable_records
+from colorization.data.images import plain_resize, random_resized_crop, resize_centre_crop, to_uint8_tensor
 from colorization.data.protocols import RESIZE_CENTRE_CROP, Protocol, get_protocol
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.files.photos import read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +88,11 @@ class ImageFolderDataset(Dataset):
         path = self.path(item)
         try:
             image = read_rgb(path)
-        except READ_ERRORS as error:
+        except DataError as error:
             # the file changed since it was indexed; never stop an epoch for one photo
             if str(path) not in self._warned:
                 self._warned.add(str(path))
-                log.warning("skipping %s: not a readable image (%s)", path, type(error).__name__)
+                log.warning("skipping a photo that is no longer a readable image: %s", error)
             return None
         # seeded through torch's generator, which Lightning seeds in every worker
         rng = random.Random(int(torch.randint(0, 2**62, ())))

@@ -1,11 +1,12 @@
 """The list of photos under a folder, built once and cached: path, size in bytes, pixels, mean chroma.
 
-A folder is scanned recursively for `IMAGE_SUFFIXES` files and every file is opened once (a
-reduced-size decode, in parallel worker processes): that finds corrupt files before training, the
-oriented size of each image and its mean chroma (to exclude gray-looking photos). The result is
-written as a small TSV, by default ``<folder>/.bw-colorization-index.tsv`` (or in ``index_dir``),
-and read back on later starts, so a second run does not re-scan or re-open 1.2 million files.
-``rescan=True`` rebuilds it after the folder changed; files that vanish are skipped when read.
+A folder is scanned recursively for `IMAGE_SUFFIXES` files and every file is opened once by the
+one photo decoder (`colorization.files.photos`; a reduced-size decode, in parallel worker
+processes): that finds corrupt files before training, the oriented size of each image and its mean
+chroma (to exclude gray-looking photos). The result is written as a small TSV, by default
+``<folder>/.bw-colorization-index.tsv`` (or in ``index_dir``), and read back on later starts, so a
+second run does not re-scan or re-open 1.2 million files. ``rescan=True`` rebuilds it after the
+folder changed; files that vanish are skipped when read.
 """
 
 from __future__ import annotations
@@ -15,24 +16,23 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.data.images import IMAGE_SUFFIXES, mean_chroma, read_rgb
+from colorization.data.images import CHROMA_THUMBNAIL, mean_chroma
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_write, remove_partial_files
+from colorization.files.photos import IMAGE_SUFFIXES, load_image, open_image, to_rgb8, upright_size
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = ".bw-colorization-index.tsv"
-INDEX_VERSION = "# bw-colorization image index v1"
+INDEX_VERSION = "# bw-colorization image index v2"
+"""v2: GIFs are photos too (a v1 index left them out, so it is rebuilt once)."""
 COLUMNS = ("path", "bytes", "width", "height", "chroma")
-READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-"""What Pillow raises for a truncated, corrupt or foreign file."""
 
 
 @dataclass(frozen=True)
@@ -70,21 +70,12 @@ def inspect_file(folder: Path, relative: str) -> ImageRecord:
     path = folder / relative
     try:
         size = path.stat().st_size
-        with Image.open(path) as header:
-            # the upright size at full resolution (the draft decode below may be smaller)
-            width, height = upright_size(header)
-        image = read_rgb(path, draft_size=64)
-        chroma = mean_chroma(image)
-    except READ_ERRORS:
+        with open_image(path) as image:
+            width, height = upright_size(image)  # at full resolution: the draft decode below may be smaller
+            chroma = mean_chroma(to_rgb8(load_image(image, str(path), draft_size=CHROMA_THUMBNAIL)))
+    except (DataError, OSError):  # OSError: the file vanished or cannot be opened at all
         return ImageRecord(relative, path.stat().st_size if path.exists() else 0, 0, 0, math.nan)
     return ImageRecord(relative, size, width, height, chroma)
-
-
-def upright_size(image: Image.Image) -> tuple[int, int]:
-    """(width, height) of an opened image as it stands upright (EXIF orientations 5-8 swap the sides)."""
-    orientation = image.getexif().get(0x0112, 1)
-    width, height = image.size
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 class _Inspect(Dataset):
@@ -121,15 +112,16 @@ def index_path(folder: Path, index_dir: Path | None) -> Path:
 
 
 def write_index(path: Path, records: Sequence[ImageRecord]) -> None:
-    """Write the TSV atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".tsv")
-    with os.fdopen(handle, "w", newline="") as file:
-        file.write(INDEX_VERSION + "\n")
-        writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows((r.path, r.bytes, r.width, r.height, f"{r.chroma:.3f}") for r in records)
-    Path(tmp).replace(path)
+    """Write the TSV atomically (`colorization.files.atomic`)."""
+
+    def write(temp: Path) -> None:
+        with temp.open("w", newline="") as file:
+            file.write(INDEX_VERSION + "\n")
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            writer.writerow(COLUMNS)
+            writer.writerows((r.path, r.bytes, r.width, r.height, f"{r.chroma:.3f}") for r in records)
+
+    atomic_write(path, write)
 
 
 def read_index(path: Path) -> list[ImageRecord] | None:
@@ -164,6 +156,7 @@ def load_index(
     if records is None:
         records = build_index(folder, num_workers)
         try:
+            remove_partial_files(path.parent)  # what an indexing run that was killed left
             write_index(path, records)
         except OSError as error:  # a read-only folder: work without the cache
             log.warning(

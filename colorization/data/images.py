@@ -1,55 +1,28 @@
-"""Reading photo files for the image-folder data: decode, orient, crop and resize, measure chroma.
+"""Geometry and measures of decoded photos for the image-folder data: crop and resize, measure chroma.
 
-All functions work on Pillow images and return uint8; nothing here converts to float Lab (that
-happens on the device, `colorization.data.batches`). Geometry follows the usual ImageNet
-pipelines: a random-resized crop (Szegedy et al. 2015, as torchvision implements it) for training,
-"resize the shorter side, then centre crop" or a plain resize for evaluation.
+Photos are decoded by `colorization.files.photos.read_rgb` (upright 8-bit RGB). The functions here
+work on those Pillow images and return uint8; nothing here converts to float Lab (that happens on
+the device, `colorization.data.batches`). Geometry follows the usual ImageNet pipelines: a
+random-resized crop (Szegedy et al. 2015, as torchvision implements it) for training, "resize the
+shorter side, then centre crop" or a plain resize for evaluation.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-"""File endings the folder scan picks up (compared in lower case)."""
 RESAMPLE = Image.Resampling.BILINEAR
 """Pillow's bilinear filter widens with the scale factor, so downscaling is antialiased."""
 CHROMA_THUMBNAIL = 64
 """Longest side (pixels) at which an image's mean chroma is measured: enough for a mean, cheap to decode."""
 RESIZED_CROP_TRIES = 10
-
-
-def read_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
-    """A photo file as an 8-bit RGB Pillow image, turned upright by its EXIF orientation.
-
-    16-bit gray/colour files are reduced to their top 8 bits, palettes expanded and alpha dropped
-    (composited on white, as a viewer shows it). With `draft_size`, JPEGs are decoded at the
-    smallest 1/2, 1/4 or 1/8 scale whose shorter side is still at least `draft_size` (much faster).
-    Raises `OSError`/`ValueError`/`SyntaxError` (Pillow's errors) for unreadable files.
-    """
-    image = Image.open(path)
-    if draft_size is not None and image.format == "JPEG":
-        short = min(image.size)
-        scale = max(1, short // draft_size)
-        image.draft("RGB", (math.ceil(image.size[0] / scale), math.ceil(image.size[1] / scale)))
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit (or 32-bit integer) gray: keep the top 8 bits of the 16-bit range
-        array = np.asarray(image, dtype=np.uint32) >> 8
-        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
 
 
 def to_uint8_tensor(image: Image.Image) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L
 from colorization.data.datamodule import LabArraysDataModule
 from colorization.data.lab_arrays import AB_DIR, L_FILE
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_directory, remove_partial_files
 from colorization.files.builtin_photos import TEST_PHOTOS, TRAIN_PHOTOS, load_photo
 
 MANIFEST = "sample.json"
@@ -59,7 +59,8 @@ def rgb_to_lab_cv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_sample_dataset(root: Path, image_size: int, train_crops: int, test_crops: int, seed: int) -> None:
-    """Write the sample arrays to `root` atomically; an up-to-date copy is left alone."""
+    """Write the sample arrays to `root` atomically (`colorization.files.atomic.atomic_directory`); an
+    up-to-date copy is left alone, one made with other settings is replaced."""
     settings = {
         "image_size": image_size,
         "train_crops_per_photo": train_crops,
@@ -69,7 +70,7 @@ def write_sample_dataset(root: Path, image_size: int, train_crops: int, test_cro
         "test_photos": list(TEST_PHOTOS),
     }
     manifest = root / MANIFEST
-    if manifest.is_file() and json.loads(manifest.read_text()) == settings:
+    if _made_with(root, settings):
         return
     if root.exists() and not manifest.is_file():
         raise DataError(f"{root}: exists but holds no {MANIFEST}; refusing to overwrite it")
@@ -78,23 +79,27 @@ def write_sample_dataset(root: Path, image_size: int, train_crops: int, test_cro
     for photos, count in ((TRAIN_PHOTOS, train_crops), (TEST_PHOTOS, test_crops)):
         rgb = np.concatenate([random_crops(load_photo(p), count, image_size, rng) for p in photos])
         parts.append(rgb_to_lab_cv(rgb))
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root.parent))
-    (tmp / L_FILE).parent.mkdir(parents=True)
-    (tmp / AB_DIR).mkdir(parents=True)
-    np.save(tmp / L_FILE, np.concatenate([l for l, _ in parts]))
-    for number, (_, ab) in enumerate(parts, start=1):
-        np.save(tmp / AB_DIR / f"ab{number}.npy", ab)
-    (tmp / MANIFEST).write_text(json.dumps(settings, indent=2))
-    if root.exists():
-        shutil.rmtree(root)
+    remove_partial_files(root.parent)  # what a killed run left
     try:
-        tmp.rename(root)
+        with atomic_directory(root) as tmp:
+            (tmp / L_FILE).parent.mkdir(parents=True)
+            (tmp / AB_DIR).mkdir(parents=True)
+            np.save(tmp / L_FILE, np.concatenate([l for l, _ in parts]))
+            for number, (_, ab) in enumerate(parts, start=1):
+                np.save(tmp / AB_DIR / f"ab{number}.npy", ab)
+            (tmp / MANIFEST).write_text(json.dumps(settings, indent=2))
+            if root.exists() and not _made_with(root, settings):
+                shutil.rmtree(root)  # made with other settings (and holding a manifest: ours)
     except OSError:
         # another process (e.g. a second DDP rank) finished the same dataset first
-        shutil.rmtree(tmp)
-        if not (manifest.is_file() and json.loads(manifest.read_text()) == settings):
+        if not _made_with(root, settings):
             raise
+
+
+def _made_with(root: Path, settings: dict) -> bool:
+    """Whether `root` holds a complete sample dataset made with `settings`."""
+    manifest = root / MANIFEST
+    return manifest.is_file() and json.loads(manifest.read_text()) == settings
 
 
 class SamplePhotosDataModule(LabArraysDataModule):

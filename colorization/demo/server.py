@@ -50,6 +50,7 @@ from colorization.demo.uploads import (
     open_upload,
 )
 from colorization.errors import ColorizationError, ConfigError, DataError
+from colorization.files.photos import IMAGE_SUFFIXES
 from colorization.inference.runtime import resolve_device
 
 STATIC = Path(__file__).parent / "static"
@@ -192,6 +193,7 @@ def create_app(demo: Demo) -> Starlette:
                 "models": demo.catalog.describe(),
                 "examples": list(EXAMPLE_PHOTOS),
                 "max_megapixels": demo.max_megapixels,
+                "photo_suffixes": list(IMAGE_SUFFIXES),  # the file picker offers what the decoder takes
             }
         )
 

@@ -1,7 +1,9 @@
 """Uploaded photos: decoded strictly (a bad file is one message, never a crashed server) and kept a while.
 
-An upload is checked in the order that costs least: its bytes, then its header (format and
-pixel count, before any decoding), then the full decode (a truncated or corrupt file fails here).
+An upload goes through the decoder every reader of photos uses (`colorization.files.photos`), in
+the order that costs least: its bytes, then its header (format and pixel count, before any
+decoding), then the full decode (a truncated or corrupt file fails here). The stored photo is
+upright (EXIF orientation applied) and in one of the decoder's canonical modes.
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from colorization.demo import DEFAULT_MAX_MEGAPIXELS
 from colorization.errors import DataError
-from colorization.files.photos import Photo, photo_from_image
+from colorization.files.photos import (
+    EXPECTED_FORMATS,
+    Photo,
+    UnreadablePhotoError,
+    load_image,
+    open_image,
+    photo_from_image,
+    to_eight_bit,
+)
 
-ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
-"""Pillow format -> the name a message uses; the same formats `colorize` reads from folders."""
 BYTES_PER_PIXEL_LIMIT = 8
 """An upload may hold up to this many bytes per allowed pixel (16-bit RGBA, uncompressed), plus a margin."""
 PHOTOS_KEPT = 4
 """How many uploaded photos the server keeps in memory; older ones must be uploaded again."""
-ORIENTATION = 0x0112
-"""The EXIF orientation tag."""
 PREVIEW_SIDE = 1280
 """Longest side of the copy the page shows and recolours while hints are edited; downloads use the full photo."""
 
@@ -36,34 +42,26 @@ def max_upload_bytes(max_megapixels: float) -> int:
 
 
 def open_upload(data: bytes, name: str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Image.Image:
-    """A fully decoded Pillow image from an uploaded file's bytes; `DataError` naming `name` otherwise."""
-    expected = "expected " + ", ".join(sorted(set(ACCEPTED_FORMATS.values())))
+    """An uploaded file's bytes decoded: its first frame, upright; `DataError` naming `name` otherwise."""
     if not data:
-        raise DataError(f"{name}: the file is empty; {expected}")
+        raise DataError(f"{name}: the file is empty; expected {EXPECTED_FORMATS}")
     try:
-        image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        raise DataError(f"{name}: not an image; {expected}") from None
-    if image.format not in ACCEPTED_FORMATS:
-        raise DataError(f"{name}: {image.format} images are not taken; {expected}")
-    width, height = image.size
-    megapixels = width * height / 1e6
-    if megapixels > max_megapixels:
-        raise DataError(
-            f"{name}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
-            "this server takes (--max-megapixels)"
-        )
-    try:
-        image.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        kind = ACCEPTED_FORMATS[image.format]
-        raise DataError(f"{name}: the {kind} file is corrupt or truncated ({error})") from None
-    return image
+        with open_image(io.BytesIO(data), name) as image:
+            width, height = image.size
+            megapixels = width * height / 1e6
+            if megapixels > max_megapixels:
+                raise DataError(
+                    f"{name}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
+                    "this server takes (--max-megapixels)"
+                )
+            return load_image(image, name)
+    except UnreadablePhotoError as error:  # the uploader knows it is an image they sent: say what is wrong with it
+        raise DataError(f"{name}: {error.reason}") from None
 
 
 @dataclass
 class StoredPhoto:
-    """An uploaded photo as decoded, and the upright copy the page works on (made on first use).
+    """An uploaded photo as decoded (upright), and the copy the page works on (made on first use).
 
     Photos larger than `preview_side` are shown and recoloured at that size while hints are
     edited, so a recolour costs about the same for any photo; the download is colorized from
@@ -79,20 +77,19 @@ class StoredPhoto:
 
     @property
     def size(self) -> tuple[int, int]:
-        """(width, height) as displayed, i.e. after EXIF orientation: the frame hints refer to."""
-        width, height = self.image.size
-        return (height, width) if _turned(self.image) else (width, height)
+        """(width, height) as displayed (EXIF orientation applied): the frame hints refer to."""
+        return self.image.size
 
     @property
     def preview(self) -> Image.Image:
-        """The photo upright, its longer side at most `preview_side` (the photo itself when smaller)."""
+        """The photo, its longer side at most `preview_side` (the photo itself when smaller)."""
         if self._preview is None:
-            upright = ImageOps.exif_transpose(self.image)
-            if max(upright.size) > self.preview_side:
-                scale = self.preview_side / max(upright.size)
-                size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
-                upright = upright.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            self._preview = upright
+            preview = self.image
+            if max(preview.size) > self.preview_side:
+                scale = self.preview_side / max(preview.size)
+                size = (max(1, round(preview.width * scale)), max(1, round(preview.height * scale)))
+                preview = preview.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            self._preview = preview
         return self._preview
 
     @property
@@ -111,18 +108,11 @@ class StoredPhoto:
     def preview_png(self) -> bytes:
         """The preview as a PNG any browser shows (TIFF is not one they do)."""
         if self._preview_png is None:
-            image = self.preview
-            if image.mode not in ("1", "L", "LA", "RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
             buffer = io.BytesIO()
-            image.save(buffer, format="PNG", compress_level=1)
+            # 16-bit and float gray shown as the 8-bit gray the data readers see; the other modes are PNG's own
+            to_eight_bit(self.preview).save(buffer, format="PNG", compress_level=1)
             self._preview_png = buffer.getvalue()
         return self._preview_png
-
-
-def _turned(image: Image.Image) -> bool:
-    """Whether the image's EXIF orientation swaps its width and height (orientations 5 to 8)."""
-    return image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
 
 
 class PhotoStore:

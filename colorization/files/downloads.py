@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_write, remove_partial_files
 
 CACHE_ENV = "COLORIZATION_CACHE"
 OFFLINE_ENV = "COLORIZATION_OFFLINE"
@@ -39,13 +40,14 @@ def is_offline() -> bool:
 def download(
     url: str, target: Path, size: int | None = None, sha256_prefix: str = "", label: str = "", progress: bool = True
 ) -> None:
-    """Fetch `url` to `target` through a temporary file, checking its size (`size`, else the announced
-    Content-Length) and sha256 prefix; `label` names the weights in errors. Raises `DataError`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.download")
-    digest = hashlib.sha256()
-    received = 0
-    try:
+    """Fetch `url` to `target` atomically (`colorization.files.atomic`), checking its size (`size`, else the
+    announced Content-Length) and sha256 prefix; `label` names the weights in errors. Raises `DataError`."""
+    remove_partial_files(target.parent)  # what killed downloads left in the cache
+
+    def fetch(temporary: Path) -> None:
+        # a failed check raises, so that nothing is kept
+        digest = hashlib.sha256()
+        received = 0
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, temporary.open("wb") as file:
             announced = response.headers.get("Content-Length")
             total = int(announced) if announced and announced.isdigit() else size
@@ -60,14 +62,14 @@ def download(
             raise DataError(f"got {received} of {expected} bytes")
         if not digest.hexdigest().startswith(sha256_prefix):
             raise DataError(f"sha256 {digest.hexdigest()[:16]}... does not start with {sha256_prefix}")
-        os.replace(temporary, target)
+
+    try:
+        atomic_write(target, fetch)
     except (urllib.error.URLError, http.client.HTTPException, OSError, DataError) as error:
         reason = getattr(error, "reason", None) or error
         raise DataError(
             f"{url}: downloading the {label or target.name!r} weights failed ({reason}); {by_hand(url, target)}"
         ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def by_hand(url: str, target: Path) -> str:

@@ -1,42 +1,87 @@
-"""Photo files in and out: any common image -> full-resolution L (+ alpha); colour results written atomically.
+"""Photo files in and out: the one photo decoder, the one list of photo formats, and colour results written atomically.
 
-Reading honours EXIF orientation and takes grayscale, RGB (a sepia or tinted scan gives its
-luminance), RGBA and LA (alpha kept), palette, 16-bit grayscale and float images. L is CIE L* of
-the sRGB values (`colorization.color.spaces.rgb_to_lab`), computed from the file's full precision.
+Every reader of photos (``colorize``, the web page's uploads, ``data=folder``, its folder index and
+``pack``) goes through one opening path: `open_image` (the header: format and size, before any pixel
+is decoded) then `load_image` (the pixels); `decode` does both. It takes the formats of
+`PHOTO_FORMATS` (files ending in `IMAGE_SUFFIXES`) and gives the first frame (of an animated GIF,
+WebP or PNG, a multi-picture JPEG or a multi-page TIFF), upright (EXIF orientation applied) and in
+one of the `CANONICAL_MODES`: palette becomes RGB (RGBA when it has a transparent colour), CMYK and
+YCbCr become RGB, 1-bit becomes 8-bit gray, 16-bit gray stays 16-bit, float gray stays float.
+Anything wrong (missing, not an image, truncated, over Pillow's decompression-bomb limit) is one
+`DataError` line naming the file.
 
-Writing goes to a hidden temporary name in the target folder and is renamed into place, so a
-run that is killed never leaves a half-written image under the final name.
+Two readers are built on it:
+
+- `read_photo` / `photo_from_image` (``colorize`` and the web page): full-resolution L in [0, 100]
+  computed from the file's full precision (CIE L* of the sRGB values,
+  `colorization.color.spaces.rgb_to_lab`), alpha, EXIF and an RGB ICC profile kept for the output.
+- `read_rgb` (training and evaluation data): 8-bit RGB for uint8 batches (`to_rgb8`: 16-bit and
+  float gray rounded to the nearest of 256 levels, alpha composited on white), optionally decoding
+  JPEGs at reduced size.
+
+Writing (`save_image_atomic`) goes through `colorization.files.atomic`, so a run that is killed
+never leaves a half-written image under the final name.
 """
 
 from __future__ import annotations
 
 import functools
-import os
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from colorization.color.spaces import lab_to_rgb_keep_l, rgb_to_lab
 from colorization.errors import DataError
+from colorization.files.atomic import atomic_write
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
-"""Files with these suffixes are photos; anything else in a folder is ignored."""
+
+class PhotoFormat(NamedTuple):
+    """A file format photos come in."""
+
+    name: str
+    """As messages write it."""
+    suffixes: tuple[str, ...]
+    """File endings (lower case) of its files."""
+
+
+PHOTO_FORMATS = {
+    "JPEG": PhotoFormat("JPEG", (".jpg", ".jpeg")),
+    # a JPEG holding more pictures after the photo (many cameras and phones write them); Pillow calls it MPO
+    "MPO": PhotoFormat("JPEG", (".jpg", ".jpeg")),
+    "PNG": PhotoFormat("PNG", (".png",)),
+    "TIFF": PhotoFormat("TIFF", (".tif", ".tiff")),
+    "WEBP": PhotoFormat("WebP", (".webp",)),
+    "BMP": PhotoFormat("BMP", (".bmp",)),
+    "GIF": PhotoFormat("GIF", (".gif",)),
+}
+"""Pillow's format name -> the format: the photos every reader takes (others are refused)."""
+IMAGE_SUFFIXES = tuple(sorted({suffix for format in PHOTO_FORMATS.values() for suffix in format.suffixes}))
+"""Files with these endings (compared in lower case) are photos; anything else in a folder is ignored."""
+EXPECTED_FORMATS = ", ".join(sorted({format.name for format in PHOTO_FORMATS.values()}))
+"""The formats as an error message lists them."""
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+"""Formats Pillow can decode at 1/2, 1/4 or 1/8 of their size (`load_image`'s `draft_size`)."""
+CANONICAL_MODES = ("L", "I", "F", "RGB", "LA", "RGBA")
+"""Modes of a loaded photo: 8-bit, 16-bit (codes 0..65535 in mode I) and float (0..1) gray; RGB; gray or RGB + alpha."""
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+SIXTEEN_BIT_LEVELS = 65536
+EIGHT_BIT_LEVELS = 256
+READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+"""What Pillow raises for a truncated, corrupt, foreign or oversized file."""
+
 OUTPUT_FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
 """``--format`` -> (Pillow format, suffix)."""
-SAME_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+WRITTEN_AS_READ = ("JPEG", "PNG", "TIFF", "WEBP", "BMP")
 """Formats written back as they came with ``--format same``; others (GIF's 256 colours) become PNG."""
-SAME_ALIASES = {"JPEG": (".jpeg",), "TIFF": (".tiff",)}
 ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 ICC_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
-PARTIAL_SUFFIX = ".colorize-partial"
-"""Temporary files being written end with this; a rerun removes those a killed run left."""
-SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
-SIXTEEN_BIT_LEVELS = 65536
 
 
 @dataclass
@@ -60,41 +105,156 @@ class Photo:
         return tuple(self.l.shape[-2:])
 
 
-def read_photo(path: str | Path) -> Photo:
-    """Decode an image file; raises `DataError` naming the file if it is missing, truncated or not an image."""
-    path = Path(path)
+# ---- the one opening path ---------------------------------------------------------------------------
+
+
+class UnreadablePhotoError(DataError):
+    """A photo file the decoder cannot read: ``<name>: cannot read the image (<reason>)``.
+
+    `reason` alone (which does not name the file) lets a caller word the message its own way.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)  # one argument, so that it pickles and re-raises across processes
+        self.reason = message if reason is None else reason
+
+    @classmethod
+    def of(cls, name: str, reason: str) -> UnreadablePhotoError:
+        return cls(f"{name}: cannot read the image ({reason})", reason)
+
+
+def open_image(source: str | Path | BinaryIO, name: str | None = None) -> Image.Image:
+    """The photo file `source` opened: format, size and metadata read, no pixel decoded yet.
+
+    `name` (default: the path) is how messages call the file. Raises `DataError` for a missing
+    file and one that is not an image or not of `PHOTO_FORMATS`, `UnreadablePhotoError` for one that
+    Pillow cannot open (e.g. over its decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``).
+    Close it (``with``) after `load_image`.
+    """
+    name = str(source) if name is None else name
     try:
-        with Image.open(path) as image:
-            image.load()
-            photo = photo_from_image(image)
-            photo.format = image.format
-            return photo
+        image = Image.open(source)
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise DataError(f"{path}: cannot read the image ({error})") from None
+        raise DataError(f"{name}: file not found") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not an image; expected {EXPECTED_FORMATS}") from None
+    except READ_ERRORS as error:
+        raise UnreadablePhotoError.of(name, _one_line(error)) from None
+    if image.format not in PHOTO_FORMATS:
+        image.close()
+        raise DataError(f"{name}: {image.format} images are not taken; expected {EXPECTED_FORMATS}")
+    return image
+
+
+def load_image(image: Image.Image, name: str, draft_size: int | None = None) -> Image.Image:
+    """The first frame of an `open_image`, decoded, upright and in one of the `CANONICAL_MODES` (a new image).
+
+    With `draft_size`, a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale whose shorter side
+    is still at least `draft_size` pixels (much faster; other formats decode whole). Raises
+    `UnreadablePhotoError` naming `name` for a truncated or corrupt file.
+    """
+    if draft_size is not None and image.format in DRAFT_FORMATS:
+        scale = max(1, min(image.size) // draft_size)
+        image.draft("RGB", (math.ceil(image.size[0] / scale), math.ceil(image.size[1] / scale)))
+    try:
+        image.load()  # the current frame, which a freshly opened file has at its first
+    except READ_ERRORS as error:
+        kind = PHOTO_FORMATS[image.format].name
+        raise UnreadablePhotoError.of(name, f"the {kind} file is corrupt or truncated: {_one_line(error)}") from None
+    try:
+        return upright(image)
+    except READ_ERRORS as error:  # a mode Pillow cannot convert
+        raise UnreadablePhotoError.of(name, _one_line(error)) from None
+
+
+def decode(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """`open_image` and `load_image` of the file `path`: its first frame, upright, in a canonical mode."""
+    with open_image(path) as image:
+        return load_image(image, str(path), draft_size)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """A decoded image turned upright by its EXIF orientation, in one of the `CANONICAL_MODES`.
+
+    Returns a new image whose ``info`` (EXIF without the orientation tag, ICC profile) is kept.
+    """
+    image = ImageOps.exif_transpose(image)  # always a new image; also drops the tag from its EXIF
+    if image.mode in CANONICAL_MODES:
+        return image
+    if image.mode in SIXTEEN_BIT_MODES:
+        return image.convert("I")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("PA", "RGBa"):
+        return image.convert("RGBA")
+    if image.mode == "La":
+        return image.convert("LA")
+    if image.mode == "1":
+        return image.convert("L")
+    return image.convert("RGB")  # CMYK, YCbCr, RGBX, ...
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image as it stands upright (EXIF orientations 5-8 swap the sides)."""
+    turned = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # 0x0112: the orientation tag
+    width, height = image.size
+    return (height, width) if turned else (width, height)
+
+
+# ---- colorize's reader: full-precision L ---------------------------------------------------------------
+
+
+def read_photo(path: str | Path) -> Photo:
+    """Decode an image file at full resolution; raises `DataError` naming the file if it is missing, truncated
+    or not a photo."""
+    with open_image(path) as image:
+        photo = _photo(load_image(image, str(path)))
+        photo.format = image.format
+    return photo
 
 
 def photo_from_image(image: Image.Image) -> Photo:
-    """A `Photo` from a Pillow image of any mode, EXIF orientation applied."""
+    """A `Photo` from a Pillow image of any mode (the Python API's argument, an upload), EXIF orientation applied."""
+    return _photo(upright(image))
+
+
+def _photo(image: Image.Image) -> Photo:
+    """A `Photo` of an upright image in a canonical mode."""
     exif = image.getexif()
-    image = ImageOps.exif_transpose(image)  # also drops the orientation tag from its copy of the EXIF
-    exif = image.getexif() if len(exif) else None
     icc = image.info.get("icc_profile")
-    values, alpha = _values(image)
-    if isinstance(values, tuple):  # gray codes: L through a table of every code's lightness
-        codes, levels = values
-        l = gray_lightness(levels)[torch.from_numpy(codes.astype(np.int64))][None]
-    else:
-        rgb = torch.from_numpy(values).permute(2, 0, 1)[None]
-        l = rgb_to_lab(rgb)[0, :1].clamp(0.0, 100.0).contiguous()
+    alpha = None
+    if image.mode in ("LA", "RGBA"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.uint8).copy()
+        image = image.convert(image.mode[:-1])
     return Photo(
-        l=l,
+        l=_lightness(image),
         alpha=alpha,
-        exif=exif.tobytes() if exif else None,
+        exif=exif.tobytes() if len(exif) else None,
         # an ICC profile describes the file's colour space: only an RGB one also fits the output
         icc=icc if icc and icc[16:20] == b"RGB " else None,
     )
+
+
+def _lightness(image: Image.Image) -> Tensor:
+    """(1, H, W) float32 L in [0, 100] of an image in mode L, I, F or RGB, from all the precision it has."""
+    if image.mode == "RGB":
+        rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        return rgb_to_lab(rgb)[0, :1].clamp(0.0, 100.0).contiguous()
+    codes, levels = _gray_codes(image)  # gray: L through a table of every code's lightness
+    return gray_lightness(levels)[torch.from_numpy(codes.astype(np.int64))][None]
+
+
+def _gray_codes(image: Image.Image) -> tuple[np.ndarray, int]:
+    """A gray image (mode L, I or F) as (H, W) integer codes and their number of levels (256 or 65536).
+
+    16-bit codes outside 0..65535 (a 32-bit integer file) and floats outside [0, 1] are clipped.
+    """
+    if image.mode == "L":
+        return np.asarray(image), EIGHT_BIT_LEVELS
+    if image.mode == "I":
+        return np.asarray(image).clip(0, SIXTEEN_BIT_LEVELS - 1), SIXTEEN_BIT_LEVELS
+    gray = np.asarray(image, dtype=np.float32).clip(0.0, 1.0)
+    return np.round(gray * (SIXTEEN_BIT_LEVELS - 1)).astype(np.int64), SIXTEEN_BIT_LEVELS
 
 
 @functools.cache
@@ -104,25 +264,39 @@ def gray_lightness(levels: int) -> Tensor:
     return rgb_to_lab(gray.expand(1, 3, 1, levels).contiguous())[0, 0, 0].clamp(0.0, 100.0)
 
 
-def _values(image: Image.Image) -> tuple[np.ndarray | tuple[np.ndarray, int], np.ndarray | None]:
-    """The pixel values and (H, W) uint8 alpha or None.
+# ---- the data's reader: 8-bit RGB ---------------------------------------------------------------------
 
-    Values: (H, W, 3) float32 RGB in [0, 1], or gray as ((H, W) integer codes, number of levels).
+
+def read_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """A photo file as an upright 8-bit RGB Pillow image (`to_rgb8`), for uint8 training and evaluation batches.
+
+    `draft_size`: decode JPEGs at reduced size (`load_image`). Raises `DataError` naming the file.
     """
-    alpha = None
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        alpha = np.asarray(image.getchannel("A"), dtype=np.uint8).copy()
-        image = image.convert("RGB" if image.mode in ("RGBA", "PA", "RGBa") else "L")
-    if image.mode in SIXTEEN_BIT_MODES:
-        return (np.asarray(image).clip(0, SIXTEEN_BIT_LEVELS - 1), SIXTEEN_BIT_LEVELS), alpha
-    if image.mode == "F":
-        gray = np.asarray(image, dtype=np.float32).clip(0, 1)
-        return (np.round(gray * (SIXTEEN_BIT_LEVELS - 1)), SIXTEEN_BIT_LEVELS), alpha
-    if image.mode in ("1", "L"):
-        return (np.asarray(image.convert("L")), 256), alpha
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0, alpha
+    return to_rgb8(decode(path, draft_size))
+
+
+def to_eight_bit(image: Image.Image) -> Image.Image:
+    """A canonical image with 16-bit and float gray rounded to 8-bit gray; other modes as they are.
+
+    The one place that decides it: 16-bit code c becomes round(c / 257), the nearest of the 256
+    levels (c * 255 / 65535), so an 8-bit reader's L is within half a code of `read_photo`'s.
+    """
+    if image.mode not in ("I", "F"):
+        return image
+    codes, levels = _gray_codes(image)
+    return Image.fromarray(np.round(codes * ((EIGHT_BIT_LEVELS - 1) / (levels - 1))).astype(np.uint8))
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """A canonical image as 8-bit RGB: gray rounded by `to_eight_bit`, alpha composited on white (as viewers do)."""
+    image = to_eight_bit(image)
+    if image.mode in ("LA", "RGBA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+# ---- colour results ------------------------------------------------------------------------------------
 
 
 def lab_to_image(lab: Tensor, alpha: np.ndarray | None = None) -> Image.Image:
@@ -146,8 +320,8 @@ def output_format(choice: str, input_suffix: str) -> tuple[str, str]:
     """(Pillow format, suffix) for ``--format`` `choice` (png, jpg or same) and the input file's suffix."""
     if choice == "same":
         suffix = input_suffix.lower()
-        for format, same_suffix in SAME_FORMATS.items():
-            if suffix in (same_suffix, *SAME_ALIASES.get(format, ())):
+        for format in WRITTEN_AS_READ:
+            if suffix in PHOTO_FORMATS[format].suffixes:
                 return format, suffix
         return OUTPUT_FORMATS["png"]
     return OUTPUT_FORMATS[choice]
@@ -160,8 +334,8 @@ def save_image_atomic(
     quality: int = 95,
     exif: bytes | None = None,
     icc: bytes | None = None,
-) -> None:
-    """Write `image` to `path` via a temporary file in the same folder and an atomic rename.
+) -> Path:
+    """Write `image` to `path` atomically (`colorization.files.atomic.atomic_write`); returns `path`.
 
     Alpha is dropped where the format cannot hold it; EXIF and ICC are kept where it can.
     """
@@ -174,23 +348,9 @@ def save_image_atomic(
         options["exif"] = exif
     if icc and format in ICC_FORMATS:
         options["icc_profile"] = icc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    try:
-        with temporary.open("wb") as file:
-            image.save(file, format=format, **options)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    return atomic_write(path, lambda temp: image.save(temp, format=format, **options))
 
 
-def remove_partial_files(folder: Path) -> int:
-    """Delete the temporary files an interrupted run left under `folder`; returns how many."""
-    if not folder.is_dir():
-        return 0
-    stale = [p for p in folder.rglob(f".*{PARTIAL_SUFFIX}") if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+def _one_line(error: BaseException) -> str:
+    """An exception's message on one line (some of Pillow's span several)."""
+    return " ".join(str(error).split()) or type(error).__name__

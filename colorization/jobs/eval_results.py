@@ -17,7 +17,7 @@ from rich.table import Table
 from torch import Tensor
 
 from colorization.errors import check_choice
-from colorization.files.atomic import atomic_write, atomic_write_text, strict_json
+from colorization.files.atomic import atomic_write, atomic_write_text, remove_partial_files, strict_json
 from colorization.jobs.loggers import finish_wandb, log_image
 from colorization.jobs.run_dirs import display_path
 from colorization.jobs.sheets import labelled_sheet, save_image
@@ -118,6 +118,7 @@ def write_results(
     `command`, when given, is quoted at the end of results.md so the table can be re-made.
     """
     check_choice("comparison_format", sheet_format, SHEET_FORMATS)
+    remove_partial_files(output_dir)  # what a killed evaluation left
     columns = [*INFO_COLUMNS, *table_metrics(rows), SPEED_COLUMN, *reported]
     md_path, csv_path, json_path = (output_dir / name for name in ("results.md", "results.csv", "results.json"))
     # non-finite numbers (the ground truth's PSNR is +inf) become null: JSON has no infinity

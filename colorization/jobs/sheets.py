@@ -11,6 +11,7 @@ from torch import Tensor
 
 from colorization.color.spaces import lab_to_rgb
 from colorization.files.atomic import atomic_write
+from colorization.files.photos import PHOTO_FORMATS
 
 
 def to_uint8_rgb(lab: Tensor) -> np.ndarray:
@@ -60,6 +61,6 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     """Write an (H, W, 3) uint8 image atomically, creating parent directories; the suffix picks the
     format (``.png`` lossless, ``.jpg``/``.jpeg`` at `JPEG_QUALITY`)."""
     path = Path(path)
-    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    jpeg = path.suffix.lower() in PHOTO_FORMATS["JPEG"].suffixes
     options = {"format": "JPEG", "quality": JPEG_QUALITY} if jpeg else {"format": "PNG"}
     return atomic_write(path, lambda temp: Image.fromarray(image).save(temp, **options))

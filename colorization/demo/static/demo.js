@@ -78,6 +78,7 @@ async function loadCatalog() {
     $("examples").append(button);
   }
   $("max-megapixels").textContent = catalog.max_megapixels;
+  $("file").accept = catalog.photo_suffixes.join(","); // the server's one list of photo suffixes
   modelChanged();
   setState("idle");
 }
