@@ -27,10 +27,9 @@ from skimage import data as skdata
 from benchmarks.timing import SMOKE
 from colorization.colorize import Runner, colorize_paths
 from colorization.files.photos import read_photo
-from colorization.modules.build import build_module
-from colorization.inference.runtime import autocast, resolve_precision
+from colorization.inference.runtime import autocast, resolve_device, resolve_precision
 from colorization.jobs.devices import synchronize
-from colorization.inference.runtime import resolve_device
+from colorization.modules.build import build_module
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 12))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 4))

@@ -20,8 +20,8 @@ import torch
 
 from benchmarks.bench_gan import WARMUP_BATCHES, images_per_second
 from benchmarks.timing import SMOKE
-from colorization.jobs.devices import Timer
 from colorization.inference.runtime import resolve_device
+from colorization.jobs.devices import Timer
 from colorization.modules import DDColorModule, ECCV16Module
 from colorization.modules.base import ColorizerModule
 

@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 
 from benchmarks.loops import bare_trainer
 from benchmarks.timing import interleave, table
-from colorization.modules.build import build_module
 from colorization.jobs.devices import now
+from colorization.modules.build import build_module
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIGS = {

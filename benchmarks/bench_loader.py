@@ -27,8 +27,8 @@ from benchmarks.timing import SMOKE
 from colorization.data import LabArraysDataModule
 from colorization.data.batches import to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
+from colorization.data.packing import pack
 from colorization.files.builtin_photos import TRAIN_PHOTOS, load_photo
-from colorization.pack import pack
 
 PHOTO_SIZE = (500, 375)
 CROP = 224

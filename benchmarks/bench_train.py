@@ -28,11 +28,11 @@ from torch.utils.data import DataLoader
 from benchmarks.families import FAMILIES, ROOT, random_batch, train_config
 from benchmarks.loops import bare_trainer, plain_step
 from benchmarks.timing import SMOKE, interleave, rate, say, seconds, table
-from colorization.modules.build import build_module
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.jobs.callbacks import Throughput
 from colorization.jobs.train import build_trainer
 from colorization.modules.base import ColorizerModule
+from colorization.modules.build import build_module
 
 BATCH = {64: 8, 128: 4, 224: 2}
 """Images per batch at each crop size: about the same number of pixels per step (a quarter of it for the

@@ -8,8 +8,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from colorization.modules.build import build_module
 from colorization.modules.base import ColorizerModule
+from colorization.modules.build import build_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

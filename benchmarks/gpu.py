@@ -28,8 +28,8 @@ from benchmarks.families import random_batch, train_config
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, seconds
 from colorization.data.lab_arrays import AB_DIR, L_FILE
-from colorization.modules.build import build_module
 from colorization.inference.runtime import compile_networks, prepare_for_inference
+from colorization.modules.build import build_module
 
 KAGGLE_FILE_IMAGES = 10_000
 CHUNK = 1_000

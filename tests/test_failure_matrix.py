@@ -302,16 +302,22 @@ def test_load_colorizer_and_release_weights_never_unpickle(tmp_path: Path):
         ("not_imported_module.Network", "not_imported_module.Network"),
     ],
 )
-@pytest.mark.parametrize("entry", ["model", "colorizer"])
-def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown, entry, finished_run, tmp_path):
+@pytest.mark.parametrize("written", ["now", "before checkpoints described their colorizer"])
+def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown, written, finished_run, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("must survive")
     stored = torch.load(finished_run / "checkpoints" / "last.ckpt", weights_only=True)
-    config = stored["colorization"]["model"] if entry == "model" else stored["colorization"]["colorizer"]["config"]
-    config["net"] = {"_target_": target, "file": str(victim), "mode": "w"}
+    net = {"_target_": target, "file": str(victim), "mode": "w"}
+    if written == "now":
+        stored["colorization"]["colorizer"]["config"]["net"] = net
+    else:  # the colorizer then comes from the training config
+        stored["colorization"]["colorizer"] = None
+        stored["colorization"]["model"]["net"] = net
     path = tmp_path / "evil.ckpt"
     torch.save(stored, path)
-    with pytest.raises(DataError, match=rf"evil.ckpt: refused: its stored config sets {entry}.net._target_='{shown}'"):
+    with pytest.raises(
+        DataError, match=rf"evil.ckpt: refused: its stored config sets colorizer.net._target_='{shown}'"
+    ):
         load_colorizer(path)
     assert victim.read_text() == "must survive"
     # the untampered checkpoint still loads

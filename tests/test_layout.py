@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorization.jobs.train import train
 from tests.conftest import REPO
 
 PACKAGE = REPO / "colorization"
@@ -40,7 +41,7 @@ LAYERS = (
     ),
 )
 """Bottom to top: base (errors, config instantiation), colour, files and downloads, networks, metrics,
-inference, data, training families, jobs, apps."""
+inference, data, training families, jobs, apps (the colorizing ones, then the data tools)."""
 
 
 def module_name(path: Path) -> str:
@@ -151,10 +152,12 @@ def test_the_apps_answer_help_without_importing_torch(command, tmp_path):
 
 
 @pytest.mark.slow
-def test_colorizing_from_a_checkpoint_or_a_release_file_imports_no_lightning(checkpoints, release_files, tmp_path):
+def test_colorizing_from_a_checkpoint_or_a_release_file_imports_no_lightning(train_config, release_files, tmp_path):
+    train(train_config("model=cnn", run_dir=tmp_path / "run"))
     photo = tmp_path / "gray.png"
     Image.fromarray(np.full((24, 32), 90, np.uint8)).save(photo)
-    for name, model in (("checkpoint", checkpoints["cnn"]), ("release", release_files["eccv16"])):
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    for name, model in (("checkpoint", checkpoint), ("release", release_files["eccv16"])):
         command = [sys.executable, "-m", "colorization.colorize", str(photo), "--model", str(model)]
         result, imported = imported_at_startup([*command, "--out", str(tmp_path / name), "--quiet"], tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-import colorization.pack as pack_module
+import colorization.data.packing as pack_module
 from colorization.data import LabArrays, LabArraysDataModule
 from colorization.data.batches import L_CV_TO_L, to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
+from colorization.data.packing import pack
 from colorization.errors import DataError
 from colorization.files.atomic import RESUMABLE_TAG, temp_path
-from colorization.pack import main, pack
+from colorization.pack import main
 from tests.conftest import write_photo_folder
 
 

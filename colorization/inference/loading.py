@@ -85,8 +85,6 @@ def load_colorizer(
     check_digest_in_name(path)
     content = safe_load(path, map_location=map_location)
     info = content.get("colorization") if isinstance(content, dict) else None
-    if isinstance(info, dict) and info.get("model"):  # what resuming would build: refused now if foreign
-        check_stored_targets(info["model"], path, "model")
     if isinstance(info, dict) and info.get("model"):
         if not info.get("colorizer"):  # written before checkpoints described their colorizer
             info = {**info, "colorizer": legacy.colorizer_entry(info, content.get("state_dict") or {})}
