@@ -17,7 +17,8 @@ from skimage.color import deltaE_cie76
 from colorization.errors import ConfigError, DataError
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.eval_results import OUTPUT_FILES
-from colorization.jobs.evaluate import GRAY, GROUND_TRUTH, evaluate, spread_positions
+from colorization.jobs.evaluate import evaluate
+from colorization.jobs.scoring import GRAY, GROUND_TRUTH, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
 from colorization.metrics import image as M
