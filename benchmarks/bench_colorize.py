@@ -25,7 +25,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from benchmarks.timing import SMOKE
-from colorization.colorize import Runner, colorize_paths
+from colorization.colorize import colorize_paths
+from colorization.colorize.model import Runner
 from colorization.files.photos import read_photo
 from colorization.inference.runtime import autocast, resolve_device, resolve_precision
 from colorization.jobs.devices import synchronize

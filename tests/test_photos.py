@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
-from colorization.colorize import find_photos
+from colorization.colorize.photos import find_photos
 from colorization.data.image_index import scan_folder
 from colorization.demo.uploads import open_upload
 from colorization.errors import DataError
