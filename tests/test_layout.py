@@ -163,3 +163,23 @@ def test_colorizing_from_a_checkpoint_or_a_release_file_imports_no_lightning(tra
         assert result.returncode == 0, result.stderr[-2000:]
         assert (tmp_path / name / "gray.png").is_file()
         assert "torch" in imported and not imported & {"lightning", "pytorch_lightning", "torchmetrics", "wandb"}
+
+
+def test_the_development_page_draws_every_module():
+    """docs/development.md's layout tree has a line for every module of the package, under its package."""
+    text = (REPO / "docs" / "development.md").read_text()
+    tree = text.split("```text", 1)[1].split("```", 1)[0]
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "__main__.py":
+            continue
+        relative = path.relative_to(PACKAGE)
+        shown = f"{relative.parent.name}/" if path.name == "__init__.py" else path.name
+        if (
+            shown not in tree
+            and relative.parent.name + "/" not in tree
+            or path.name != "__init__.py"
+            and path.name not in tree
+        ):
+            missing.append(str(relative))
+    assert not missing, f"docs/development.md's tree lacks {missing}"
