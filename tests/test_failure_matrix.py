@@ -310,14 +310,14 @@ def test_load_colorizer_refuses_stored_targets_outside_the_package(target, shown
     net = {"_target_": target, "file": str(victim), "mode": "w"}
     if written == "now":
         stored["colorization"]["colorizer"]["config"]["net"] = net
+        entry = "colorizer"
     else:  # the colorizer then comes from the training config
         stored["colorization"]["colorizer"] = None
         stored["colorization"]["model"]["net"] = net
+        entry = "model"
     path = tmp_path / "evil.ckpt"
     torch.save(stored, path)
-    with pytest.raises(
-        DataError, match=rf"evil.ckpt: refused: its stored config sets colorizer.net._target_='{shown}'"
-    ):
+    with pytest.raises(DataError, match=rf"evil.ckpt: refused: its stored config sets {entry}.net._target_='{shown}'"):
         load_colorizer(path)
     assert victim.read_text() == "must survive"
     # the untampered checkpoint still loads

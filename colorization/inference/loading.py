@@ -39,6 +39,8 @@ STORED_TARGETS: dict[str, tuple[type, ...]] = {
 }
 """Module prefixes a checkpoint's stored config may import from -> the classes allowed there
 (this package's colorizers, networks, modules and losses; PyTorch's optimizers and schedulers)."""
+TRAINING_TARGETS = ("colorization.modules.", "colorization.networks.", "torch.optim.")
+"""Where the classes a stored training config names live (the families and their losses, networks, optimizers)."""
 
 
 def resolve(source: str | Path, offline: bool = False, progress: bool = True, kind: str = "file") -> Path:
@@ -86,6 +88,7 @@ def load_colorizer(
     content = safe_load(path, map_location=map_location)
     info = content.get("colorization") if isinstance(content, dict) else None
     if isinstance(info, dict) and info.get("model"):
+        check_training_targets(info["model"], path)
         if not info.get("colorizer"):  # written before checkpoints described their colorizer
             info = {**info, "colorizer": legacy.colorizer_entry(info, content.get("state_dict") or {})}
         if not info["colorizer"]:
@@ -169,13 +172,12 @@ def check_stored_targets(config: Any, source: str | Path, key: str = "model") ->
     """Refuse a stored config whose ``_target_``s name anything but PyTorch modules (colorizers,
     networks, losses, training modules) and PyTorch's optimizers and schedulers.
 
-    A checkpoint's config is instantiated when the checkpoint is loaded, so without this check a
-    file could call any function (``builtins.open``, ``os.system``) with arguments of its choice.
-    A name is first followed to where its class lives now (`colorization.instantiate.current_target`).
-    Names under `STORED_TARGETS`' prefixes (this package, ``torch.optim``) are imported; any other
-    name must be a class already loaded in this process (a network defined outside the package,
-    whose module the caller imported), so reading a checkpoint never imports a module it names.
-    Raises `DataError`.
+    A checkpoint's colorizer config is instantiated when the checkpoint is loaded, so without this
+    check a file could call any function (``builtins.open``, ``os.system``) with arguments of its
+    choice. A name is first followed to where its class lives now (`current_target`). Names under
+    `STORED_TARGETS`' prefixes (this package, ``torch.optim``) are imported; any other name must be a
+    class already loaded in this process (a network defined outside the package, whose module the
+    caller imported), so reading a checkpoint never imports a module it names. Raises `DataError`.
     """
     for where, target in _targets(config, key):
         name = current_target(str(target))
@@ -186,14 +188,38 @@ def check_stored_targets(config: Any, source: str | Path, key: str = "model") ->
             except Exception:  # not importable or not a class: refused below
                 resolved = None
         else:
-            module, _, attribute = name.rpartition(".")
-            resolved = getattr(sys.modules.get(module), attribute, None) if module else None
+            resolved = _loaded_class(name)
         if not (isinstance(resolved, type) and issubclass(resolved, allowed)):
-            raise DataError(
-                f"{source}: refused: its stored config sets {where}._target_={target!r}, which is not a loaded "
-                "network, loss or optimizer class; a checkpoint may only name those (import the module that "
-                "defines a network of your own before loading its checkpoint)"
-            )
+            _refuse(source, where, target)
+
+
+def check_training_targets(config: Any, source: str | Path) -> None:
+    """Refuse a stored training config (``colorization.model``) that names anything but this package's
+    training families, networks and losses, PyTorch's optimizers, or a class already loaded.
+
+    Loading a colorizer never builds the training config (resuming builds today's config and compares
+    the stored one), so its names are checked without importing them: a file that names a foreign
+    function there is corrupt or malicious, and refused like one, without importing Lightning.
+    """
+    allowed = tuple(base for bases in STORED_TARGETS.values() for base in bases)
+    for where, target in _targets(config, "model"):
+        name, loaded = current_target(str(target)), _loaded_class(current_target(str(target)))
+        if not (name.startswith(TRAINING_TARGETS) or (isinstance(loaded, type) and issubclass(loaded, allowed))):
+            _refuse(source, where, target)
+
+
+def _loaded_class(name: str) -> Any:
+    """The object `name` (``module.attribute``) names in an already imported module, else None."""
+    module, _, attribute = name.rpartition(".")
+    return getattr(sys.modules.get(module), attribute, None) if module else None
+
+
+def _refuse(source: str | Path, where: str, target: Any) -> None:
+    raise DataError(
+        f"{source}: refused: its stored config sets {where}._target_={target!r}, which is not a loaded "
+        "network, loss or optimizer class; a checkpoint may only name those (import the module that "
+        "defines a network of your own before loading its checkpoint)"
+    )
 
 
 def _targets(node: Any, key: str) -> Iterator[tuple[str, Any]]:
