@@ -35,6 +35,11 @@ RENAMED_CLASSES = {
 """Classes that were renamed (the networks; the colorizer names now mean the inference classes)."""
 
 
+def target_of(cls: type) -> str:
+    """The ``_target_`` that names `cls` (``package.module.Class``)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def current_target(target: str) -> str:
     """Where the class a stored ``_target_`` names lives now (`target` itself when it did not move)."""
     for old, new in MOVED_MODULES.items():

@@ -1,16 +1,6 @@
 """Pack a folder of photos into the memory-mapped Kaggle Lab-array layout: ``python -m colorization.pack SRC DST``.
 
-Every readable image under SRC (sorted by path) is resized (shorter side to ``--size``), centre
-cropped to ``--size`` x ``--size`` exactly as ``data=folder`` evaluates, converted to Lab by the
-project's colour code and stored in the Kaggle uint8 encoding (`colorization.data.batches`):
-``DST/l/gray_scale.npy`` and ``DST/ab/ab/ab1.npy``, ``ab2.npy``, ... of ``--chunk`` images each
-(``data=kaggle`` takes the last ab file as its test set). ``DST/names.txt`` lists the source file
-of each image, in order.
-
-Packing writes into ``.<DST name>.partial-resumable`` beside DST
-(`colorization.files.atomic.resumable_directory`) and records its settings and progress there, so
-an interrupted or killed run continues where it stopped when started again with the same
-arguments; DST appears (by a rename) only when complete. An existing DST is never touched.
+The command line only; the work (and what it writes, resumably) is `colorization.data.packing`.
 """
 
 from __future__ import annotations

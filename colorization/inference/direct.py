@@ -3,12 +3,14 @@ the GAN generators), decoded to Lab with the input L."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from torch import Tensor, nn
 
 from colorization.color.spaces import normalize_l
 from colorization.inference.base import Colorizer
+from colorization.instantiate import target_of
 
 
 class DirectColorizer(Colorizer):
@@ -29,3 +31,8 @@ class DirectColorizer(Colorizer):
 
     def colorize(self, l: Tensor) -> Tensor:
         return self.colorspace.decode_lab(l, self.predict(l).float())
+
+
+def direct_config(net: Mapping[str, Any], colorspace: str) -> dict[str, Any]:
+    """The config of a `DirectColorizer` whose network is built by the partial config `net`."""
+    return {"_target_": target_of(DirectColorizer), "net": dict(net), "colorspace": colorspace}

@@ -16,15 +16,12 @@ from typing import Any
 from torch import Tensor
 
 from colorization.inference.ddcolor import DDColorColorizer
-from colorization.inference.direct import DirectColorizer
+from colorization.inference.direct import direct_config
 from colorization.inference.zhang import ECCV16_SIGNATURE, ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.instantiate import target_of
 
 Entry = dict[str, Any]
 """``{"config": colorizer config, "networks": {colorizer's network: module's network}}``."""
-
-
-def _target(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _settings(model_cfg: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -35,8 +32,7 @@ def _direct(network: str) -> Callable[[Mapping[str, Any], str, Mapping[str, Tens
     """A regression or GAN module: its `network` (``net``, ``generator``) predicts the colour space's target."""
 
     def entry(model_cfg: Mapping[str, Any], colorspace: str, state_dict: Mapping[str, Tensor]) -> Entry:
-        config = {"_target_": _target(DirectColorizer), "net": model_cfg[network], "colorspace": colorspace}
-        return {"config": config, "networks": {"net": network}}
+        return {"config": direct_config(model_cfg[network], colorspace), "networks": {"net": network}}
 
     return entry
 
@@ -44,19 +40,19 @@ def _direct(network: str) -> Callable[[Mapping[str, Any], str, Mapping[str, Tens
 def _eccv16(model_cfg: Mapping[str, Any], colorspace: str, state_dict: Mapping[str, Tensor]) -> Entry:
     settings = _settings(model_cfg, ("native_size", "temperature"))
     num_bins = state_dict[f"net.{ECCV16_SIGNATURE}"].shape[0]  # 313 from the release, the gamut's from scratch
-    config = {"_target_": _target(ECCV16Colorizer), "colorspace": colorspace, "num_bins": num_bins, **settings}
+    config = {"_target_": target_of(ECCV16Colorizer), "colorspace": colorspace, "num_bins": num_bins, **settings}
     return {"config": config, "networks": {"net": "net"}}
 
 
 def _siggraph17(model_cfg: Mapping[str, Any], colorspace: str, state_dict: Mapping[str, Tensor]) -> Entry:
     settings = _settings(model_cfg, ("native_size", "temperature", "decode"))
-    config = {"_target_": _target(SIGGRAPH17Colorizer), "colorspace": colorspace, **settings}
+    config = {"_target_": target_of(SIGGRAPH17Colorizer), "colorspace": colorspace, **settings}
     return {"config": config, "networks": {"net": "net"}}
 
 
 def _ddcolor(model_cfg: Mapping[str, Any], colorspace: str, state_dict: Mapping[str, Tensor]) -> Entry:
     settings = _settings(model_cfg, ("size", "input_size", "num_queries", "num_layers"))
-    config = {"_target_": _target(DDColorColorizer), "colorspace": colorspace, **settings}
+    config = {"_target_": target_of(DDColorColorizer), "colorspace": colorspace, **settings}
     return {"config": config, "networks": {"net": "net"}}
 
 

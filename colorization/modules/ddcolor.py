@@ -38,6 +38,7 @@ from colorization.errors import ConfigError, DataError
 from colorization.files.weights import load_strict, read_state_dict
 from colorization.inference.ddcolor import INFERENCE_SIZE, DDColorColorizer
 from colorization.inference.loading import resolve
+from colorization.instantiate import target_of
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory, check_optimizer
 from colorization.modules.losses import (
     PERCEPTUAL_LAYER_WEIGHTS,
@@ -179,7 +180,7 @@ class DDColorModule(ColorizerModule):
     def colorizer_config(self) -> dict[str, Any]:
         colorizer = self.colorizer
         return {
-            "_target_": f"{DDColorColorizer.__module__}.{DDColorColorizer.__qualname__}",
+            "_target_": target_of(DDColorColorizer),
             "colorspace": self.colorspace.name,
             "size": colorizer.net.size,
             "input_size": colorizer.native_size,

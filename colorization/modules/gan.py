@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from colorization.color.spaces import normalize_l
 from colorization.errors import ConfigError, check_choice
-from colorization.inference.direct import DirectColorizer
+from colorization.inference.direct import DirectColorizer, direct_config
 from colorization.modules.base import ColorizerModule, OptimizerFactory
 from colorization.modules.losses import GANLoss, VanillaGANLoss
 from colorization.networks.layers import NORMS, init_normal_
@@ -109,11 +109,7 @@ class GANColorizer(ColorizerModule):
     def colorizer_config(self) -> dict[str, Any] | None:
         if self.model_config is None:  # built by hand, not from a config: nothing to rebuild it from
             return None
-        return {
-            "_target_": f"{DirectColorizer.__module__}.{DirectColorizer.__qualname__}",
-            "net": self.model_config["generator"],
-            "colorspace": self.colorspace.name,
-        }
+        return direct_config(self.model_config["generator"], self.colorspace.name)
 
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) generated target-space prediction."""

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from colorization.errors import check_choice
-from colorization.inference.direct import DirectColorizer
+from colorization.inference.direct import DirectColorizer, direct_config
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
@@ -40,11 +40,7 @@ class RegressionColorizer(ColorizerModule):
     def colorizer_config(self) -> dict[str, Any] | None:
         if self.model_config is None:  # built by hand, not from a config: nothing to rebuild it from
             return None
-        return {
-            "_target_": f"{DirectColorizer.__module__}.{DirectColorizer.__qualname__}",
-            "net": self.model_config["net"],
-            "colorspace": self.colorspace.name,
-        }
+        return direct_config(self.model_config["net"], self.colorspace.name)
 
     def forward(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) prediction in the colour space."""

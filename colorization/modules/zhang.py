@@ -41,6 +41,7 @@ from colorization.files.weights import read_state_dict
 from colorization.inference.base import Colorizer
 from colorization.inference.loading import resolve
 from colorization.inference.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
+from colorization.instantiate import target_of
 from colorization.modules.base import ColorizerModule, OptimizerFactory, SchedulerFactory
 from colorization.networks.zhang import ECCV16_BINS
 
@@ -77,7 +78,7 @@ class ZhangModule(ColorizerModule):
     def zhang_config(self, colorizer: type[Colorizer], **settings: Any) -> dict[str, Any]:
         """The config of this module's colorizer: `colorizer`'s target, the shared settings and `settings`."""
         return {
-            "_target_": f"{colorizer.__module__}.{colorizer.__qualname__}",
+            "_target_": target_of(colorizer),
             "colorspace": self.colorspace.name,
             "native_size": self.colorizer.native_size,
             "temperature": self.colorizer.temperature,
