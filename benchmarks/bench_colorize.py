@@ -1,50 +1,49 @@
-"""`colorize` over a folder vs the bare network on the same photos: does decoding/encoding overlap compute?
+"""`colorize` end to end vs the bare network on the same photos: how much of the command's time is the model's?
 
-Writes `PHOTOS` gray PNGs of 1024x768 cut from scikit-image's colour photos, then for ECCV16
-(256x256 working size) and pix2pix (its U-Net at the full 1024x768) measures
+Writes `PHOTOS` gray PNGs of 1024x768 cut from scikit-image's colour photos, then for two
+colorizers interleaves
 
-- bare: `colorize_full` on the already-decoded L tensors, in batches, on the device (one untimed
-  warm-up batch; CUDA synchronised), under the same precision the command uses;
-- command: `colorize_paths` over the folder (decode in DataLoader workers, batching, the network,
-  the writer thread's Lab -> sRGB and PNG encoding, atomic writes), after a warm-up run on two photos.
+- ``bare``: `colorize_full` on the already-decoded full-resolution L, in batches of `BATCH`, on
+  the device the command picks, in its precision (shrink to the working size, network, ab
+  upsampled onto the full L);
+- ``command``: `colorize_paths` over the folder as ``colorize`` runs it (decoding in `WORKERS`
+  DataLoader workers, batching, the network, the writer threads' Lab -> sRGB and PNG encoding,
+  atomic writes), every output rewritten each round.
 
-Random weights: speed does not depend on what the network learned. Environment: ``BENCH_PHOTOS``
-(default 12; 64 on a GPU gives steadier rates), ``BENCH_WORKERS`` (default 4), ``BENCH_BATCH`` (default 8),
-``BENCH_MODELS``.
+The colorizers: ECCV16 (its fixed 256x256 working size, a slow network) and the study's CNN as a
+checkpoint trained on 256-px crops would run it (working size 256x192 here: the photo's longer side
+at the trained size; a fast network, so the command's own work shows). Random weights: speed does not
+depend on what a network learned. Environment: ``BENCH_PHOTOS``, ``BENCH_WORKERS`` (the command's
+default, 2), ``BENCH_BATCH`` (its default, 8).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from PIL import Image
 from skimage import data as skdata
 
-from benchmarks.timing import SMOKE
-from colorization.colorize import colorize_paths
+from benchmarks.families import build_colorizer
+from benchmarks.sections import Section, Summary
+from benchmarks.timing import SMOKE, interleave, rate, table
 from colorization.colorize.model import Runner
+from colorization.colorize.photos import colorize_paths
 from colorization.files.photos import read_photo
-from colorization.inference.runtime import autocast, resolve_device, resolve_precision
-from colorization.jobs.devices import synchronize
-from colorization.modules.build import build_module
+from colorization.inference.base import Colorizer
+from colorization.inference.runtime import resolve_device
 
-PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 12))
-WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
+PHOTOS = int(os.environ.get("BENCH_PHOTOS", 2 if SMOKE else 8))
+WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 BATCH = int(os.environ.get("BENCH_BATCH", 8))
 WIDTH, HEIGHT = 1024, 768
+TRAINED_SIZE = 256
+"""The crop size the CNN is taken to be trained at: `colorize` runs a model without a fixed working
+size with the photo's longer side at its trained size (`colorization.colorize.model.Plan`)."""
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
-MODELS = {
-    "eccv16": {"_target_": "colorization.modules.ECCV16Module"},
-    "pix2pix": {
-        "_target_": "colorization.modules.GANColorizer",
-        "generator": {"_target_": "colorization.networks.UNetGenerator", "_partial_": True},
-        "discriminator": {"_target_": "colorization.networks.PatchDiscriminator", "_partial_": True},
-    },
-}
 
 
 def write_photos(folder: Path, count: int) -> list[Path]:
@@ -59,50 +58,74 @@ def write_photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def bare_rate(model, ls: list[torch.Tensor], device: torch.device, precision: str) -> float:
-    """Images/s of `colorize_full` alone on decoded L, batches of `BATCH`, after one warm-up batch."""
-    runner = Runner(model, device, precision)  # the same device placement and autocast as the command
-    batches = [torch.stack(ls[i : i + BATCH]).to(device) for i in range(0, len(ls), BATCH)]
-    with torch.inference_mode(), autocast(device, runner.precision):
-        model.colorize_full(batches[0])
-        synchronize(device)
-        start = time.perf_counter()
-        for batch in batches:
-            model.colorize_full(batch)
-        synchronize(device)
-    return len(ls) / (time.perf_counter() - start)
+def colorizers() -> dict[str, Colorizer]:
+    cnn = build_colorizer("cnn")
+    cnn.trained_size = TRAINED_SIZE
+    return {"eccv16": build_colorizer("eccv16"), f"cnn (trained at {TRAINED_SIZE} px)": cnn}
 
 
-def run(precision: str = "auto") -> str:
+def bare(colorizer: Colorizer, ls: list[torch.Tensor], device: torch.device, precision: str) -> None:
+    """`colorize_full` on decoded L, batches of `BATCH`, at the working size the command uses."""
+    size = None if colorizer.native_size else colorizer.trained_size
+    for start in range(0, len(ls), BATCH):
+        colorizer.colorize_full(torch.stack(ls[start : start + BATCH]).to(device), size=size, precision=precision)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cost(ratio: float) -> str:
+    """What a command-vs-bare ratio says the command's own work costs, in words."""
+    return "no measurable share of the rate" if ratio >= 0.97 else f"{1 - ratio:.0%} of the rate"
+
+
+def run() -> Section:
     device = resolve_device("auto")
-    names = os.environ.get("BENCH_MODELS", ",".join(MODELS)).split(",")
-    used = resolve_precision(precision, device)
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
-    lines = [
-        f"colorize: {PHOTOS} gray PNGs of {WIDTH}x{HEIGHT}, batch {BATCH}, {WORKERS} decoding workers, "
-        f"{device} ({hardware}), {used}",
-        "",
-        "| model | working size | bare colorize_full img/s | colorize command img/s | command / bare |",
-        "|---|---|---|---|---|",
-    ]
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} thread(s)"
+    rows, ratios = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         paths = write_photos(folder, PHOTOS)
         ls = [read_photo(path).l for path in paths]
-        for name in names:
-            torch.manual_seed(0)
-            model = build_module(MODELS[name], "lab").eval()
-            work = model.working_size(HEIGHT, WIDTH)
-            bare = bare_rate(model, ls, device, precision)
-            kwargs = {"device": str(device), "batch_size": BATCH, "workers": WORKERS, "precision": precision}
-            colorize_paths(paths[:2], model, Path(tmp) / f"warm-{name}", **kwargs)
-            summary = colorize_paths([folder], model, Path(tmp) / f"out-{name}", **kwargs)
-            assert summary.done == PHOTOS and not summary.failed, summary.line()
-            command = summary.images_per_s
-            lines.append(f"| {name} | {work[1]}x{work[0]} | {bare:.2f} | {command:.2f} | {command / bare:.2f}x |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(run())
+        for name, colorizer in colorizers().items():
+            runner = Runner(colorizer, device)  # the command's device placement and precision ("auto")
+            work = colorizer.working_size(HEIGHT, WIDTH, None if colorizer.native_size else colorizer.trained_size)
+            settings = {"device": str(device), "batch_size": BATCH, "workers": WORKERS, "overwrite": True}
+            out = Path(tmp) / f"out-{len(rows)}"
+            measured = interleave(
+                {
+                    "bare": rate(lambda c=colorizer, r=runner: bare(c, ls, device, r.precision), PHOTOS),
+                    "command": rate(lambda c=colorizer, o=out, s=settings: colorize_paths([folder], c, o, **s), PHOTOS),
+                },
+                f"colorize {name}",
+                budget_s=25,
+                max_rounds=6,
+            )
+            ratios[name] = measured.ratios["command"].median
+            rows.append(
+                [
+                    name,
+                    f"{work[1]}x{work[0]}",
+                    measured.rates["bare"].cell("{:.2f}"),
+                    measured.rates["command"].cell("{:.2f}"),
+                    measured.ratios["command"].cell(suffix="x"),
+                    str(len(measured.ratios["command"].values)),
+                ]
+            )
+    figure = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios.items())
+    slow, fast = ratios.values()
+    return Section(
+        title="Colorize: the `colorize` command end to end vs the bare `colorize_full`",
+        body=(
+            f"{PHOTOS} gray PNGs of {WIDTH}x{HEIGHT}, batch {BATCH}, {WORKERS} decoding workers and writer threads, "
+            f"{device} ({hardware}), {runner.precision}. Median (min-max) over interleaved rounds, ratios paired "
+            "per round.\n\n"
+            + table(["model", "working size", "bare img/s", "command img/s", "command vs bare", "rounds"], rows)
+        ),
+        conclusion=(
+            f"What the command adds to the network (decoding, Lab -> sRGB and encoding of {WIDTH}x{HEIGHT} photos, "
+            f"in workers and threads beside it) costs {cost(slow)} with the slow ECCV16 and {cost(fast)} with the "
+            "fast CNN."
+        ),
+        summary=Summary("`colorize` end to end vs the bare `colorize_full` rate", f"{figure} the bare rate"),
+    )

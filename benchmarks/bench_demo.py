@@ -1,32 +1,37 @@
-"""How fast the demo page recolours a photo after a hint: one request through the app vs the network alone.
+"""Web page latency: how long the demo page takes to recolour a photo after a hint, against the network alone.
 
 SIGGRAPH17 (random weights in the release layout; speed does not depend on the values) at its
-256-px working size. Variants, interleaved in each round: the network's forward pass on a
-256x256 L with one hint; a ``POST /api/colorize`` with one hint (decode, shrink, network,
-full-resolution Lab -> sRGB, PNG) for a 451x300 photo and for a 3000x2000 (6 MP) one; and a
-``POST /api/palette`` (suggested colours at a point).
+256-px working size, through the app (`colorization.demo.server.create_app`) with Starlette's test
+client, so HTTP parsing and JSON count but no socket does. Interleaved in each round: the network's
+forward pass on a 256x256 L with one hint; ``POST /api/colorize`` with one hint for a 451x300 photo
+and for a 3000x2000 (6 MP) one (decode, shrink, network, Lab -> sRGB of the page's preview, whose
+longer side is at most 1280 px, PNG); the same for the 6 MP photo at full resolution (``"full": true``,
+the download); and ``POST /api/palette`` (the colours suggested at a point).
 """
 
 from __future__ import annotations
 
 import io
-import statistics
 import tempfile
-import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from PIL import Image
 from skimage import data as skdata
 
-from benchmarks.timing import SMOKE
+from benchmarks.sections import Section, Summary
+from benchmarks.timing import interleave, rate, table
 
-ROUNDS = 1 if SMOKE else 3
 HINT = {"x": 300, "y": 120, "color": "#00ff00"}
+NETWORK = "network forward, 256x256 + 1 hint"
+RECOLOUR = "POST /api/colorize, 451x300 photo, 1 hint"
+PREVIEW_6MP = "POST /api/colorize, 3000x2000 photo, 1 hint (preview)"
+FULL_6MP = "POST /api/colorize, 3000x2000 photo, 1 hint, full resolution"
 
 
-def run() -> str:
+def run() -> Section:
     with warnings.catch_warnings():  # starlette's notice that its test client will move to httpx2
         warnings.simplefilter("ignore", DeprecationWarning)
         from starlette.testclient import TestClient
@@ -40,7 +45,7 @@ def run() -> str:
         torch.save(SIGGRAPH17Net().state_dict(), Path(folder) / "siggraph17.pth")
         catalog = Catalog.scan(folder, torch.device("cpu"), warn=print)
     key = next(iter(catalog.entries))
-    model = catalog.model(key)
+    colorizer = catalog.model(key)
     client = TestClient(create_app(Demo(catalog)))
     photos = {}
     for label, size in (("451x300", (451, 300)), ("3000x2000", (3000, 2000))):
@@ -52,41 +57,50 @@ def run() -> str:
 
     def network() -> None:
         with torch.inference_mode():
-            model.colorize(l, hints=hints)
+            colorizer.colorize(l, hints=hints)
 
-    def recolour(label: str):
+    def post(path: str, **body) -> Callable[[], None]:
         def request() -> None:
-            body = {"photo": photos[label]["id"], "model": key, "hints": [HINT]}
-            assert client.post("/api/colorize", json=body).status_code == 200
+            response = client.post(path, json={"model": key, **body})
+            assert response.status_code == 200, response.text
 
         return request
 
-    def palette() -> None:
-        body = {"photo": photos["451x300"]["id"], "model": key, "x": 300, "y": 120}
-        assert client.post("/api/palette", json=body).status_code == 200
-
-    variants = {
-        "network forward, 256x256 + 1 hint": network,
-        "POST /api/colorize, 451x300 photo, 1 hint": recolour("451x300"),
-        "POST /api/colorize, 3000x2000 photo, 1 hint": recolour("3000x2000"),
-        "POST /api/palette, 451x300 photo": palette,
+    calls = {
+        NETWORK: network,
+        RECOLOUR: post("/api/colorize", photo=photos["451x300"]["id"], hints=[HINT]),
+        PREVIEW_6MP: post("/api/colorize", photo=photos["3000x2000"]["id"], hints=[HINT]),
+        FULL_6MP: post("/api/colorize", photo=photos["3000x2000"]["id"], hints=[HINT], full=True),
+        "POST /api/palette, 451x300 photo": post("/api/palette", photo=photos["451x300"]["id"], x=300, y=120),
     }
-    for step in variants.values():  # warm-up: first-call allocations, oneDNN kernels
-        step()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(ROUNDS):
-        for name, step in variants.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    base = statistics.median(times["network forward, 256x256 + 1 hint"])
-    lines = [
-        f"## Demo recolour latency (SIGGRAPH17 at 256 px, {torch.get_num_threads()} threads, median of {ROUNDS})",
-        "",
-        "| step | seconds | vs network |",
-        "|---|---|---|",
+    # timed as calls per second, so that `interleave` pairs them per round; the table shows the inverse, seconds
+    measured = interleave(
+        {name: rate(call, 1) for name, call in calls.items()}, "demo", budget_s=30, max_rounds=6, unit="calls/s"
+    )
+    rows = [
+        [name, measured.rates[name].reciprocal().cell("{:.2f}"), measured.ratios[name].reciprocal().cell(suffix="x")]
+        for name in measured.names
     ]
-    for name, values in times.items():
-        median = statistics.median(values)
-        lines.append(f"| {name} | {median:.2f} | {median / base:.2f}x |")
-    return "\n".join(lines)
+
+    def seconds_at(name: str) -> float:
+        return measured.rates[name].reciprocal().median
+
+    recolour_s = seconds_at(RECOLOUR)
+    recolour_ratio = measured.ratios[RECOLOUR].reciprocal().median
+    return Section(
+        title="Web page: recolour latency of the demo",
+        body=(
+            f"SIGGRAPH17 at 256 px, CPU, {torch.get_num_threads()} thread(s). Seconds per call, median (min-max) "
+            "over interleaved rounds; `vs network` paired per round.\n\n"
+            + table(["step", "seconds", "vs network"], rows)
+        ),
+        conclusion=(
+            f"A recolour after a hint takes {recolour_s:.2f} s for a small photo, {recolour_ratio:.2f}x the network's "
+            f"own time, {seconds_at(PREVIEW_6MP):.2f} s for a 6 MP photo's preview, and its full-resolution download "
+            f"{seconds_at(FULL_6MP):.2f} s."
+        ),
+        summary=Summary(
+            "Web page: recolour after a hint (SIGGRAPH17, CPU)",
+            f"{recolour_s:.2f} s, {recolour_ratio:.2f}x the network alone",
+        ),
+    )

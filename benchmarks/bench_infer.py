@@ -1,13 +1,14 @@
-"""Inference speed of every family through `colorize_full`, and Zhang et al.'s two against the official code.
+"""Inference: `colorize_full` by precision and memory layout, Zhang et al.'s two against the official code,
+and what bf16 costs in colour accuracy.
 
-Part 1: each family (random weights, its default config) colorizes 256-px L batches of 1 and
-``BENCH_INFER_BATCH`` (16) images in four ways, interleaved: fp32 (the baseline), bf16 autocast,
-channels-last weights (fp32), and ``torch.compile`` of the networks (fp32; compiled once before
-timing). Part 2: ECCV16 and SIGGRAPH17 at 256 px against the official ``colorizers`` package
-(``rz-colorization``, installed with ``--no-deps`` by ``make bench``) on the same weights: random
-weights in the official layout, written to a release file that both load. Part 3: the accuracy
-cost of bf16, ΔE*ab (CIE76 with the same L) between bf16 and fp32 outputs on the built-in test
-photos at full resolution.
+Part 1: each family's colorizer (random weights, its default config) colorizes 256-px L batches of 1
+and ``BENCH_INFER_BATCH`` images, interleaved: fp32 (the baseline), bf16 autocast, channels-last
+weights, both, and ``torch.compile`` of the networks (fp32; compiled in the untimed warm-up).
+Part 2: ECCV16 and SIGGRAPH17 against the official ``colorizers`` package (``rz-colorization``,
+installed with ``--no-deps`` by ``make bench``; its rows are skipped with one line without it) on
+the same weights: random weights in the official layout, written to a release file that
+`load_colorizer` reads. Part 3: ΔE*ab (CIE76, same L) between bf16 and fp32 outputs on the built-in
+test photos at full resolution. Goals: bf16 >= 2x the official code; bf16's mean ΔE*ab < 1.
 """
 
 from __future__ import annotations
@@ -18,20 +19,22 @@ import importlib.util
 import os
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import torch
 
-from benchmarks.families import FAMILIES, build
-from benchmarks.timing import SMOKE, interleave, rate, say, table
+from benchmarks.families import FAMILIES, build_colorizer
+from benchmarks.sections import Section, Summary, verdict
+from benchmarks.timing import SMOKE, Measurement, interleave, rate, say, table
 from colorization.color.spaces import rgb_to_lab
 from colorization.files.builtin_photos import TEST_PHOTOS, load_photo
+from colorization.inference.base import Colorizer
 from colorization.inference.loading import load_colorizer
-from colorization.inference.runtime import compile_networks, prepare_for_inference
+from colorization.inference.runtime import prepare_for_inference
 from colorization.metrics.image import delta_e_cie76
-from colorization.modules.base import ColorizerModule
 
 SIZE = 256
 BATCH = int(os.environ.get("BENCH_INFER_BATCH", "4"))
@@ -42,23 +45,29 @@ SINGLE_ONLY = () if os.environ.get("BENCH_INFER_FULL") == "1" else ("cwgan", "ec
 takes seconds on a 2-core CPU, so a larger batch shows the same ratios at several times the cost."""
 COMPILE = os.environ.get("BENCH_COMPILE", "cnn" if SMOKE else "cnn,pix2pix").split(",")
 """Families whose compiled variant is measured (compiling takes tens of seconds each on a small CPU)."""
-OFFICIAL = {"eccv16": "eccv16", "siggraph17": "siggraph17"}
+LAYOUTS = ("bf16", "channels_last", "bf16 + channels_last")
+"""The variants of part 1 besides fp32 and compile, in table order."""
+OFFICIAL = ("eccv16", "siggraph17")
 OFFICIAL_BATCH = int(os.environ.get("BENCH_OFFICIAL_BATCH", "1"))
+SPEED_GOAL = 2.0
+"""bf16 (our default on a GPU, opt-in on a CPU) against the official code's fp32 forward."""
+ACCURACY_GOAL = 1.0
+"""Mean ΔE*ab of bf16 against fp32: below 1, a difference no one sees side by side."""
 
 
-def inference_variants(model: ColorizerModule, l: torch.Tensor, compile_: bool) -> dict:
-    """fp32 / bf16 / channels_last / compile calls of `colorize_full` on `l`, each returning images/s."""
+def inference_variants(colorizer: Colorizer, l: torch.Tensor, compile_: bool) -> dict:
+    """fp32 / bf16 / channels-last / bf16 + channels-last / compile calls of `colorize_full` on `l` (images/s)."""
     images = l.shape[0]
-    fp32 = prepare_for_inference(model)
-    channels_last = prepare_for_inference(copy.deepcopy(model), channels_last=True)
+    fp32 = prepare_for_inference(colorizer)
+    channels_last = prepare_for_inference(copy.deepcopy(colorizer), channels_last=True)
     variants = {
         "fp32": rate(lambda: fp32.colorize_full(l), images),
         "bf16": rate(lambda: fp32.colorize_full(l, precision="bf16"), images),
         "channels_last": rate(lambda: channels_last.colorize_full(l), images),
+        "bf16 + channels_last": rate(lambda: channels_last.colorize_full(l, precision="bf16"), images),
     }
     if compile_:
-        compiled = copy.deepcopy(model)
-        compile_networks(compiled)
+        compiled = prepare_for_inference(copy.deepcopy(colorizer), compile=True)
         variants["compile"] = rate(lambda: compiled.colorize_full(l), images)
     return variants
 
@@ -67,20 +76,22 @@ def family_rows() -> list[list[str]]:
     rows = []
     for family in FAMILIES:
         for batch in (1,) if family in SINGLE_ONLY else (1, BATCH):
-            model = build(family)
             l = torch.rand(batch, 1, SIZE, SIZE) * 100
             measured = interleave(
-                inference_variants(model, l, family in COMPILE), f"{family} batch {batch}", budget_s=5, max_rounds=6
+                inference_variants(build_colorizer(family), l, family in COMPILE),
+                f"{family} batch {batch}",
+                budget_s=5,
+                max_rounds=6,
             )
             cells = [measured.rates["fp32"].cell("{:.1f}")]
-            cells += [measured.ratios[name].cell(suffix="x") for name in ("bf16", "channels_last")]
+            cells += [measured.ratios[name].cell(suffix="x") for name in LAYOUTS]
             cells.append(measured.ratios["compile"].cell(suffix="x") if "compile" in measured.ratios else "-")
             rows.append([family, str(batch), *cells, str(len(measured.rates["fp32"].values))])
     return rows
 
 
-def official_networks() -> tuple[ModuleType, ModuleType] | None:
-    """The official package's network modules, or None when ``rz-colorization`` is not installed.
+def official_networks() -> dict[str, ModuleType] | None:
+    """The official package's network module of each of `OFFICIAL`, or None when ``rz-colorization`` is not installed.
 
     Its ``__init__`` also imports demo helpers that need matplotlib and IPython (which the networks
     do not use and the project does not install), so the package is entered without running it.
@@ -95,36 +106,28 @@ def official_networks() -> tuple[ModuleType, ModuleType] | None:
     if "IPython" not in sys.modules:  # `from IPython import embed`, never called
         sys.modules["IPython"] = ModuleType("IPython")
         sys.modules["IPython"].embed = None
-    return importlib.import_module("colorizers.siggraph17"), importlib.import_module("colorizers.eccv16")
+    return {kind: importlib.import_module(f"colorizers.{kind}") for kind in OFFICIAL}
 
 
-def release_pair(kind: str, directory: Path) -> tuple[torch.nn.Module, ColorizerModule] | None:
-    """The official `kind` network with random weights and our colorizer loaded from the same weights."""
+def official_rows(batch: int) -> tuple[list[list[str]], dict[str, Measurement]] | None:
+    """Table rows and measurements of ours vs the official code, or None without the official package."""
     modules = official_networks()
     if modules is None:
         return None
-    module = modules[1] if kind == "eccv16" else modules[0]
-    official = getattr(module, OFFICIAL[kind])(pretrained=False).eval()
-    path = directory / f"{kind}-random.pth"
-    torch.save(official.state_dict(), path)
-    return official, load_colorizer(path)
-
-
-def official_rows(batch: int) -> list[list[str]] | None:
-    rows = []
+    rows, measurements = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in OFFICIAL:
-            pair = release_pair(kind, Path(tmp))
-            if pair is None:
-                return None
-            official, ours = pair
+            official = getattr(modules[kind], kind)(pretrained=False).eval()  # the module's builder has its name
+            path = Path(tmp) / f"{kind}-random.pth"
+            torch.save(official.state_dict(), path)
+            ours = load_colorizer(path)
+            ours_cl = prepare_for_inference(copy.deepcopy(ours), channels_last=True)
             l = torch.rand(batch, 1, SIZE, SIZE) * 100
 
             @torch.no_grad()
             def run_official(official=official, l=l) -> torch.Tensor:
                 return torch.cat([l, official(l)], dim=1)  # the release's forward: ab at the input size
 
-            ours_cl = prepare_for_inference(copy.deepcopy(ours), channels_last=True)
             measured = interleave(
                 {
                     "official (fp32)": rate(run_official, batch),
@@ -137,9 +140,10 @@ def official_rows(batch: int) -> list[list[str]] | None:
                 f"{kind} vs official, batch {batch}",
                 budget_s=10,
             )
+            measurements[kind] = measured
             for name in measured.names:
                 rows.append([kind, name, measured.rates[name].cell("{:.2f}"), measured.ratios[name].cell(suffix="x")])
-    return rows
+    return rows, measurements
 
 
 def test_photo_l() -> list[torch.Tensor]:
@@ -148,54 +152,86 @@ def test_photo_l() -> list[torch.Tensor]:
     return [rgb_to_lab(p.permute(2, 0, 1)[None].float() / 255)[:, :1] for p in photos]
 
 
-def accuracy_rows() -> list[list[str]]:
-    rows = []
+def accuracy_rows() -> tuple[list[list[str]], dict[str, float]]:
+    """Table rows, and the mean ΔE*ab of bf16 vs fp32 per family."""
+    rows, means = [], {}
     photos = test_photo_l()
     for family in FAMILIES:
-        model = prepare_for_inference(build(family))
+        colorizer = prepare_for_inference(build_colorizer(family))
         errors, spread = [], []
         for l in photos:
-            fp32 = model.colorize_full(l)
-            bf16 = model.colorize_full(l, precision="bf16")
+            fp32 = colorizer.colorize_full(l)
+            bf16 = colorizer.colorize_full(l, precision="bf16")
             errors.append(delta_e_cie76(bf16, fp32).flatten())
             spread.append(fp32[:, 1:].flatten(1).std(1))
         error = torch.cat(errors)
+        means[family] = float(error.mean())
         say(f"{family}: bf16 vs fp32 ΔE*ab mean {error.mean():.3f}, max {error.max():.3f}")
         rows.append([family, f"{error.mean():.3f}", f"{error.max():.2f}", f"{torch.cat(spread).mean():.2f}"])
-    return rows
+    return rows, means
 
 
-def run() -> str:
-    families = table(
-        ["family", "batch", "fp32 img/s", "bf16 vs fp32", "channels_last vs fp32", "compile vs fp32", "rounds"],
-        family_rows(),
-    )
+def run() -> Section:
+    families = family_rows()
     official = official_rows(OFFICIAL_BATCH)
-    accuracy = table(["family", "mean ΔE*ab", "max ΔE*ab", "std of fp32 a, b"], accuracy_rows())
-    parts = [
-        f"## Inference: `colorize_full` at {SIZE} px\n",
-        "Random weights (each family's default config), L batches of 1 and "
-        f"{BATCH} images at {SIZE}x{SIZE} ({', '.join(SINGLE_ONLY) or 'none'}: batch 1 only; "
-        "`BENCH_INFER_FULL=1 BENCH_INFER_BATCH=16` for the whole matrix). "
-        "Rates: median (min-max) over interleaved rounds; ratios are "
-        "paired per round. `compile`: `torch.compile` of the networks (inductor), compiled before "
-        f"timing; measured for {', '.join(COMPILE)} (`BENCH_COMPILE=...` for others).\n",
-        families,
-        f"### ECCV16 and SIGGRAPH17 vs the official code, batch {OFFICIAL_BATCH}\n",
+    accuracy, mean_errors = accuracy_rows()
+    worst = max(mean_errors, key=mean_errors.get)
+    accurate = mean_errors[worst] < ACCURACY_GOAL
+    body = [
+        f"Each family's colorizer with random weights, L batches of 1 and {BATCH} images at {SIZE}x{SIZE} "
+        f"({', '.join(SINGLE_ONLY) or 'none'}: batch 1 only; `BENCH_INFER_FULL=1 BENCH_INFER_BATCH=16` for "
+        "every batch). `compile`: `torch.compile` of the networks (inductor), measured for "
+        f"{', '.join(COMPILE)} (`BENCH_COMPILE=...` for others). Median (min-max) over interleaved rounds, "
+        "ratios paired per round.\n",
+        table(
+            ["family", "batch", "fp32 img/s", *(f"{name} vs fp32" for name in LAYOUTS), "compile vs fp32", "rounds"],
+            families,
+        ),
+        f"Ours vs the official code (ECCV16 and SIGGRAPH17, batch {OFFICIAL_BATCH}):\n",
     ]
     if official is None:
-        parts.append("Not measured: the official `colorizers` package is not installed (`make bench` installs it).\n")
+        body.append("Not measured: the official code (`rz-colorization`) is not installed; `make bench` installs it.\n")
+        speed_figure, fast = "official code not installed", None
     else:
-        parts += [
-            "The official `colorizers` networks (`rz-colorization` 1.0.5) with random weights in the official "
-            "layout, saved as a release file that ours loads (`load_colorizer`): the same weights. The official "
-            "call is its network's forward on the L batch (ab at the input size), under `torch.no_grad`.\n",
-            table(["model", "code", "img/s", "vs official"], official),
+        rows, measurements = official
+        body += [
+            f"The official `colorizers` networks (`rz-colorization` {version('rz-colorization')}) with random "
+            "weights, saved as a release "
+            "file that ours loads (`load_colorizer`): the same weights. The official call is its network's forward "
+            "on the L batch (ab at the input size) under `torch.no_grad`.\n",
+            table(["model", "code", "img/s", "vs official"], rows),
         ]
-    parts += [
-        "### Accuracy of bf16: ΔE*ab of bf16 vs fp32 outputs\n",
-        f"The built-in test photos ({', '.join(TEST_PHOTOS)}) at full resolution, every pixel; random "
-        "weights, so the last column gives the size of the colours being compared.\n",
-        accuracy,
+        bf16 = {kind: measured.ratios["ours bf16"].median for kind, measured in measurements.items()}
+        both = {kind: measured.ratios["ours bf16 + channels_last"].median for kind, measured in measurements.items()}
+        speed = (
+            ", ".join(f"{kind} {bf16[kind]:.2f}x" for kind in OFFICIAL)
+            + " the official code (with channels-last weights too: "
+            + ", ".join(f"{both[kind]:.2f}x" for kind in OFFICIAL)
+            + ")"
+        )
+        speed_figure = f"bf16: {speed}"
+        fast = min(bf16.values()) >= SPEED_GOAL
+    body += [
+        "bf16 against fp32: ΔE*ab over every pixel of the built-in test photos "
+        f"({', '.join(TEST_PHOTOS)}) at full resolution; random weights, so the last column gives the size of "
+        "the colours compared.\n",
+        table(["family", "mean ΔE*ab", "max ΔE*ab", "std of fp32 a, b"], accuracy),
     ]
-    return "\n".join(parts)
+    accuracy_figure = f"bf16 mean ΔE*ab at most {mean_errors[worst]:.2f} ({worst})"
+    if fast is None:
+        conclusion = f"Without the official code only accuracy is judged: {accuracy_figure}."
+        met = verdict(accurate) + " (accuracy only)"
+    else:
+        conclusion = f"In bf16 ours runs at {speed}, and {accuracy_figure}."
+        met = verdict(fast and accurate)
+    return Section(
+        title="Inference: by precision and layout, and against the official Zhang et al. code",
+        body="\n".join(body),
+        conclusion=conclusion,
+        summary=Summary(
+            "Inference vs the official Zhang et al. code, and bf16's colour error (CPU)",
+            f"{speed_figure}; {accuracy_figure}",
+            f"bf16 >= {SPEED_GOAL:.0f}x the official code; mean ΔE*ab < {ACCURACY_GOAL:.0f}",
+            met,
+        ),
+    )

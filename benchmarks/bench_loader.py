@@ -1,29 +1,34 @@
-"""Loader throughput: a folder of JPEGs (``data=folder``) vs the same images packed into Lab arrays,
-against what the models consume on the same CPU. ``python -m benchmarks loader``.
+"""Loader vs model: do the training loaders deliver images faster than the fastest model trains on them?
 
 The folder holds ImageNet-like photos: JPEG, 500x375, quality 90, cut from scikit-image's colour
-photos. Training loaders (random crops + flips of 224 px, batch 32) are iterated for whole epochs
-after one warm-up epoch (persistent workers, so worker start-up is not counted); the folder is
-packed with ``colorization.pack`` at 224 for the memmap comparison. Model rates are training steps
-on random 224-px batches: the study CNN (model1, and model2, the fastest model) and pix2pix.
-Batches leave the loader as uint8; their conversion to Lab belongs to the model's step on the
-device, and is timed separately here (``to_lab_batch``).
+photos; ``colorization.pack`` packs the same folder into Lab arrays (the Kaggle layout) at 224 px.
+Interleaved round by round, against the training rate of the fastest model (model2, the stride-2
+study CNN, batch 16 at 224 px in the plain loop):
+
+- the training loaders, ``data=folder`` (JPEG decode, random-resized crop, flip) and ``data=kaggle``
+  on the packed arrays (random crop, flip), with 0 and 2 workers: one whole epoch per call, batch 32,
+  persistent workers (started in the untimed warm-up epoch);
+- `to_lab_batch` on one batch of each, on the CPU: batches leave the loader as uint8 and become
+  float Lab in the model's step, on the device (here the CPU, on a GPU the GPU);
+- the default model (model1, ``model=cnn``) training on the same batches, for scale.
+
+Goal: a loader with 2 workers delivers >= 5x what the fastest model consumes.
 """
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
-from benchmarks.bench_cnn import TrainStep
-from benchmarks.bench_gan import images_per_second
-from benchmarks.timing import SMOKE
+from benchmarks.families import build_from, random_batch
+from benchmarks.loops import plain_step
+from benchmarks.sections import Section, Summary, verdict
+from benchmarks.timing import SMOKE, interleave, rate, table
 from colorization.data import LabArraysDataModule
 from colorization.data.batches import to_lab_batch
 from colorization.data.folder import ImageFolderDataModule
@@ -31,8 +36,19 @@ from colorization.data.packing import pack
 from colorization.files.builtin_photos import TRAIN_PHOTOS, load_photo
 
 PHOTO_SIZE = (500, 375)
+IMAGES = 32 if SMOKE else 256
 CROP = 224
 BATCH = 32
+MODEL_BATCH = 16
+GOAL = 5.0
+FASTEST = "training: model2 (the fastest model)"
+DEFAULT = "training: model1 (`model=cnn`, the default)"
+FOLDER, ARRAYS = "JPEG folder", "packed arrays"
+CONFIG = {FOLDER: "data=folder", ARRAYS: "data=kaggle"}
+
+
+def loader_label(name: str, workers: int) -> str:
+    return f"{name} (`{CONFIG[name]}`), {workers} workers"
 
 
 def write_jpegs(folder: Path, count: int) -> Path:
@@ -51,73 +67,68 @@ def write_jpegs(folder: Path, count: int) -> Path:
     return folder
 
 
-def loader_rate(loader, epochs: int) -> float:
-    """Images per second over `epochs` epochs, after one untimed epoch."""
+def epoch(loader: DataLoader) -> None:
     for _ in loader:
         pass
-    start, images = time.perf_counter(), 0
-    for _ in range(epochs):
-        for batch in loader:
-            images += len(batch["index"])
-    return images / (time.perf_counter() - start)
 
 
-def conversion_rate(batch: dict, repeats: int = 5) -> float:
-    """Images per second of `to_lab_batch` on one uint8 batch (CPU)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        to_lab_batch(batch)
-        times.append(time.perf_counter() - start)
-    return len(batch["index"]) / statistics.median(times)
+def training(model: str, steps: int) -> Callable[[], float]:
+    """A variant: `steps` plain-loop steps of `model` on random batches of `MODEL_BATCH` at `CROP` px."""
+    step = plain_step(build_from([f"model={model}"]))
+    batch = random_batch(MODEL_BATCH, CROP)
+    return rate(lambda: [step(batch) for _ in range(steps)], MODEL_BATCH * steps)
 
 
-def model_rate(step: TrainStep, batch: int, steps: int = 2) -> float:
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - start)
-
-
-def run(images: int = 32 if SMOKE else 256, epochs: int = 1) -> str:
-    rows = ["| what | img/s | vs fastest model |", "|---|---|---|"]
+def run() -> Section:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_jpegs(Path(tmp) / "photos", images)
+        folder = write_jpegs(Path(tmp) / "photos", IMAGES)
         packed = pack(folder, Path(tmp) / "packed", size=CROP, workers=2)
         datamodules = {
-            "data=folder, {} workers (JPEG decode + random-resized crop + flip)": lambda workers: ImageFolderDataModule(
+            FOLDER: lambda workers: ImageFolderDataModule(
                 root=str(folder), crop_size=CROP, batch_size=BATCH, val_fraction=0, test_fraction=0,
                 num_workers=workers, persistent_workers=workers > 0,
             ),
-            "data=kaggle on the packed arrays, {} workers (random crop + flip)": lambda workers: LabArraysDataModule(
-                str(packed), crop_size=CROP, batch_size=BATCH, val_fraction=0.0, test_start=images,
+            ARRAYS: lambda workers: LabArraysDataModule(
+                str(packed), crop_size=CROP, batch_size=BATCH, val_fraction=0.0, test_start=IMAGES,
                 num_workers=workers, persistent_workers=workers > 0,
             ),
         }  # fmt: skip
-        rates: dict[str, float] = {}
-        first_batches = []  # one uint8 batch of each kind, for the conversion rates
-        for label, build in datamodules.items():
+        calls = {FASTEST: training("model2", steps=4)}
+        for name, build in datamodules.items():
             for workers in (0, 2):
-                dm = build(workers)
-                dm.setup("fit")
-                rates[label.format(workers)] = loader_rate(dm.train_dataloader(), epochs)
-                if workers == 0:
-                    first_batches.append(next(iter(dm.train_dataloader())))
-    rgb_batch, lab_batch = first_batches
-    rates["to_lab_batch of rgb_uint8 (kornia RGB -> Lab), CPU"] = conversion_rate(rgb_batch)
-    rates["to_lab_batch of lab_uint8 (scale + offset), CPU"] = conversion_rate(lab_batch)
-    models = {
-        "training: model1 (study CNN), batch 16": model_rate(TrainStep("lab", 16, CROP), 16),
-        "training: model2 (stride 2, the fastest model), batch 16": model_rate(
-            TrainStep("lab", 16, CROP, stride=2), 16
-        ),
-        "training: pix2pix, batch 16": images_per_second(["model=pix2pix"], 16, CROP, batches=4)[0],
-    }
-    fastest = max(models.values())
-    rows += [f"| {name} | {rate:.1f} | {rate / fastest:.1f}x |" for name, rate in {**rates, **models}.items()]
-    header = (
-        f"## Loader vs model throughput: {images} JPEGs of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, {CROP}-px crops, "
-        f"batch {BATCH}, {torch.get_num_threads()} torch threads, {epochs} timed epochs\n\n"
+                datamodule = build(workers)
+                datamodule.setup("fit")
+                loader = datamodule.train_dataloader()
+                calls[loader_label(name, workers)] = rate(lambda loader=loader: epoch(loader), IMAGES)
+            sample = build(0)
+            sample.setup("fit")
+            batch = next(iter(sample.train_dataloader()))
+            kind = "rgb_uint8: kornia's RGB -> Lab" if "rgb_uint8" in batch else "lab_uint8: scale and offset"
+            calls[f"`to_lab_batch` of one batch ({name}, {kind})"] = rate(lambda b=batch: to_lab_batch(b), BATCH)
+        calls[DEFAULT] = training("model1", steps=1)
+        measured = interleave(calls, "loader", budget_s=30, max_rounds=8)
+    rows = [[n, measured.rates[n].cell("{:.0f}"), measured.ratios[n].cell("{:.1f}", "x")] for n in measured.names]
+    fed = {name: measured.ratios[loader_label(name, 2)].median for name in datamodules}
+    figures = ", ".join(f"the {name} {ratio:.1f}x" for name, ratio in fed.items())
+    short = [name for name, ratio in fed.items() if ratio < GOAL]
+    conclusion = (
+        f"With 2 workers the loaders deliver {figures} what the fastest model trains on at {CROP} px, "
+        + (f"so the {' and the '.join(short)} can hold it back" if short else "so neither holds it back")
+        + f"; the default model (model1) consumes {measured.ratios[DEFAULT].median:.2f}x the fastest's rate."
     )
-    return header + "\n".join(rows) + "\n"
+    return Section(
+        title="Loader vs model: images per second delivered and consumed",
+        body=(
+            f"{IMAGES} JPEGs of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} (and the same packed into Lab arrays), {CROP}-px "
+            f"crops, loader batches of {BATCH}, one epoch per call; models train on random batches of "
+            f"{MODEL_BATCH} in the plain loop. Median (min-max) over interleaved rounds, ratios paired per round.\n\n"
+            + table(["what", "img/s", "vs the fastest model"], rows)
+        ),
+        conclusion=conclusion,
+        summary=Summary(
+            f"Loader vs the fastest model's training at {CROP} px (2 workers)",
+            figures,
+            f">= {GOAL:.0f}x",
+            verdict(not short) + (f" ({', '.join(short)})" if short else ""),
+        ),
+    )

@@ -8,6 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from colorization.inference.base import Colorizer
 from colorization.modules.base import ColorizerModule
 from colorization.modules.build import build_module
 
@@ -29,10 +30,21 @@ def train_config(overrides: list[str], name: str = "train") -> DictConfig:
         return compose(config_name=name, overrides=overrides)
 
 
-def build(family: str, extra: list[str] | None = None) -> ColorizerModule:
-    """A freshly initialised colorizer of `family` (random weights), in train mode."""
-    cfg = train_config([*FAMILIES[family], *(extra or [])])
+def build_from(overrides: list[str]) -> ColorizerModule:
+    """The training module ``train.py OVERRIDES`` would train, freshly initialised (random weights), in train mode."""
+    cfg = train_config(overrides)
     return build_module(cfg.model, cfg.colorspace.name)
+
+
+def build(family: str) -> ColorizerModule:
+    """A freshly initialised training module of `family` (random weights), in train mode."""
+    return build_from(FAMILIES[family])
+
+
+def build_colorizer(family: str) -> Colorizer:
+    """The inference colorizer of a freshly built `family`, in eval mode (random weights: speed does not depend
+    on them)."""
+    return build(family).colorizer.eval()
 
 
 def random_batch(batch: int, size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
-from benchmarks.families import random_batch, train_config
+from benchmarks.families import build_from, random_batch, train_config
 from benchmarks.loops import plain_step
 from benchmarks.timing import interleave, rate, seconds
 from colorization.data.lab_arrays import AB_DIR, L_FILE
-from colorization.inference.runtime import compile_networks, prepare_for_inference
-from colorization.modules.build import build_module
+from colorization.inference.runtime import prepare_for_inference
+from colorization.modules.base import ColorizerModule
 
 KAGGLE_FILE_IMAGES = 10_000
 CHUNK = 1_000
@@ -57,15 +58,17 @@ def write_arrays(root: Path, images: int, size: int, seed: int = 0) -> None:
         ab_file.flush()
 
 
-def _model(overrides: list[str]):
+def _model(overrides: list[str]) -> tuple[DictConfig, ColorizerModule, torch.device, str]:
+    """The config, the training module (on the GPU when there is one), the device and the trainer's precision."""
     cfg = train_config(overrides)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_module(cfg.model, cfg.colorspace.name).to(device)
+    model = build_from(overrides).to(device)
     precision = "bf16" if "bf16" in str(cfg.trainer.get("precision", "")) else "fp32"
     return cfg, model, device, precision
 
 
 def plain(name: str, steps: int, overrides: list[str]) -> str:
+    """A row of gpu_check.sh's run table: the plain loop's images/s for ``train.py OVERRIDES``'s model."""
     cfg, model, device, precision = _model(overrides)
     batch_size, size = int(cfg.data.batch_size), int(cfg.data.crop_size)
     batches = [random_batch(batch_size, size, device) for _ in range(4)]
@@ -79,13 +82,13 @@ def plain(name: str, steps: int, overrides: list[str]) -> str:
 
 
 def infer(batch: int, overrides: list[str]) -> str:
+    """A row of gpu_check.sh's inference table: `colorize_full` images/s by precision, layout and compilation."""
     cfg, model, device, _ = _model(overrides)
     size = int(cfg.data.crop_size)
     l = torch.rand(batch, 1, size, size, device=device) * 100
-    fp32 = prepare_for_inference(model)
-    channels_last = prepare_for_inference(copy.deepcopy(model), channels_last=True)
-    compiled = copy.deepcopy(model)
-    compile_networks(compiled)
+    fp32 = prepare_for_inference(model.colorizer)
+    channels_last = prepare_for_inference(copy.deepcopy(model.colorizer), channels_last=True)
+    compiled = prepare_for_inference(copy.deepcopy(model.colorizer), compile=True)
     measured = interleave(
         {
             "fp32": rate(lambda: fp32.colorize_full(l), batch),

@@ -8,7 +8,8 @@
 #    on in-memory batches on the GPU (python -m benchmarks.gpu plain), and colorize_full images/s
 #    fp32 / bf16 / bf16 + channels_last / compile (python -m benchmarks.gpu infer).
 # 2. FAMILY_RUNS=1 (default 0): every family trains briefly on the built-in photos with trainer=gpu,
-#    plus trainer=ddp; then `python -m benchmarks gan`.
+#    plus trainer=ddp; then the plain loop of each GAN loss at 128 px (what `python -m benchmarks train`
+#    compares on the CPU).
 # Dry run without a GPU (checks the script, not the numbers):
 #   TRAINER=cpu IMAGES=64 SIZE=32 DOWNS=5 BATCH=1 WORKERS=0 STEPS=3 WARMUP=1 FAMILY_RUNS=0 bash benchmarks/gpu_check.sh OUT
 set -u
@@ -118,8 +119,14 @@ if [ "$TRAINER" = gpu ]; then train ddp_1node trainer=ddp trainer.max_epochs=2; 
 
 {
   echo
-  echo '## `python -m benchmarks gan`'
+  echo "## The GAN losses in the plain loop: batch 16 at 128 px, no data loading"
   echo
-  $PY -m benchmarks gan 2>> "$LOG"
+  echo "| run | command (after train.py) | rc | wall s | train img/s | val/cie76 | test/cie76 |"
+  echo "|---|---|---|---|---|---|---|"
 } >> "$SUMMARY"
+for gan in "pix2pix model=pix2pix" "pix2pix_wgangp model=pix2pix model/gan_loss=wgangp" "cwgan model=cwgan"; do
+  # shellcheck disable=SC2086  # $gan holds the name and its overrides
+  $PY -m benchmarks.gpu plain --steps 100 --name $gan data.crop_size=128 data.batch_size=16 "trainer=$TRAINER" \
+    >> "$SUMMARY" 2>> "$LOG"
+done
 cat "$SUMMARY"

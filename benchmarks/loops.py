@@ -1,10 +1,12 @@
-"""A plain PyTorch training loop over a colorizer's own networks and losses: the yardstick for the framework.
+"""The training loops a benchmark times a training module with: plain PyTorch, and Lightning with nothing configured.
 
 `plain_step` does what Lightning does for one batch of a family (forward, loss, backward,
 optimizer step; for the GANs the critic step and then the generator step with the critic frozen),
 without the Trainer: no hooks, no logging, no loaders. Loss code is the family's own
 (`training_step` for single-optimizer families; `critic_loss`/`generator_loss` for GANs), so any
-difference to the Trainer is the framework's.
+difference to the Trainer is the framework's. `lightning_rate` fits a module with `bare_trainer`
+on batches in memory: Lightning's own loop, the way to time a family `plain_step` does not cover
+(DDColor's manual optimization).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from colorization.color.spaces import normalize_l
+from colorization.jobs.callbacks import Throughput
 from colorization.modules.base import ColorizerModule
 from colorization.modules.gan import GANColorizer
 
@@ -51,7 +55,9 @@ def plain_step(module: ColorizerModule, precision: str = "fp32") -> Callable[[Ba
     return step
 
 
-def _gan_step(module: GANColorizer, optimizers: list[torch.optim.Optimizer], autocast) -> Callable[[Batch], None]:
+def _gan_step(
+    module: GANColorizer, optimizers: list[torch.optim.Optimizer], autocast: torch.autocast
+) -> Callable[[Batch], None]:
     opt_g, opt_d = optimizers
     state = {"critic_steps": 0}
 
@@ -94,3 +100,21 @@ def bare_trainer(callbacks: list[L.Callback], accelerator: str = "cpu", precisio
         enable_model_summary=False,
         callbacks=callbacks,
     )
+
+
+def fit_rate(trainer: L.Trainer, module: ColorizerModule, **fit_kwargs) -> float:
+    """Training images/s of one `fit`, read from the trainer's `Throughput` callback (`train/images_per_sec`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few batches, no validation: Lightning says so at length
+        trainer.fit(module, **fit_kwargs)
+    return float(trainer.callback_metrics["train/images_per_sec"])
+
+
+def lightning_rate(module: ColorizerModule, batches: list[Batch], accelerator: str = "cpu") -> float:
+    """Training images/s of Lightning's own loop over `batches` (in memory), the first batch a warm-up.
+
+    On ``gpu`` it trains in bf16-mixed, as ``trainer=gpu`` does.
+    """
+    precision = "bf16-mixed" if accelerator == "gpu" else "32-true"
+    trainer = bare_trainer([Throughput(warmup_batches=1)], accelerator, precision)
+    return fit_rate(trainer, module, train_dataloaders=DataLoader(batches, batch_size=None))

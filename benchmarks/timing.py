@@ -33,6 +33,7 @@ def say(message: str) -> None:
 
 
 def synchronize() -> None:
+    """Wait for queued CUDA work, so that it counts in the call that queued it."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
@@ -63,6 +64,10 @@ class Stats:
         q1, _, q3 = statistics.quantiles(self.values, n=4)
         return (q3 - q1) / 2 / abs(self.median) / len(self.values) ** 0.5
 
+    def reciprocal(self) -> Stats:
+        """1/value per round: seconds per call from calls per second, or the inverse of a ratio."""
+        return Stats([1 / value for value in self.values])
+
     def cell(self, fmt: str = "{:.2f}", suffix: str = "") -> str:
         """``median (min-max)`` for a table cell."""
         low, high = min(self.values), max(self.values)
@@ -78,6 +83,7 @@ class Measurement:
     ratios: dict[str, Stats]
 
     def settled(self, precision: float = RELATIVE_PRECISION) -> bool:
+        """Whether the median of every ratio is known to `precision` (relative)."""
         return all(self.ratios[name].uncertainty() < precision for name in self.names[1:])
 
 

@@ -1,4 +1,5 @@
-"""The benchmark harness: sections per area in BENCHMARKS.md, interleaved rounds and paired ratios."""
+"""The benchmark harness: sections per benchmark and the summary table in BENCHMARKS.md, interleaved rounds and
+paired ratios, the plain loop."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import itertools
 
 import torch
 
-from benchmarks.__main__ import place, with_provenance
+from benchmarks.__main__ import available
 from benchmarks.loops import plain_step
+from benchmarks.sections import WHOLE_RUN, Section, Summary, commit, place, summarize
 from benchmarks.timing import Stats, interleave
 from tests.conftest import compose_config
+
+QUESTIONS = {"train", "loader", "infer", "colorize", "eval", "demo", "ddcolor"}
+"""The benchmarks that answer the questions people ask again (one `bench_<name>.py` each)."""
+
+
+def test_every_recurring_question_has_one_benchmark():
+    assert set(available()) >= QUESTIONS  # and room for more (a video benchmark is planned)
 
 
 def test_a_section_replaces_only_its_own_markers_and_new_ones_are_appended():
@@ -23,8 +32,28 @@ def test_a_section_replaces_only_its_own_markers_and_new_ones_are_appended():
     assert place(appended, "a", "## A\nnewer\n").count("<!-- bench:a -->") == 1
 
 
-def test_the_provenance_line_goes_under_the_title():
-    assert with_provenance("## Title\n\nbody\n", "Command: x") == "## Title\n\nCommand: x\n\nbody\n"
+def test_a_section_renders_title_provenance_tables_conclusion_and_its_summary_row():
+    section = Section("Title", "| a |\n|---|\n| 1 |\n", "It is fast.", Summary("Q?", "1x", ">= 1x", "yes"))
+    text = section.render("Command: `make bench ARGS=x`.")
+    assert text.startswith("## Title\n\nCommand: `make bench ARGS=x`.\n\n| a |")
+    assert "**Conclusion.** It is fast." in text and text.endswith("<!-- summary: | Q? | 1x | >= 1x | yes | -->\n")
+
+
+def test_the_summary_table_is_rebuilt_from_the_sections_in_their_order_and_keeps_the_whole_run_row():
+    document = "# Benchmarks\n\n<!-- bench:summary -->\n<!-- /bench:summary -->\n"
+    for name, question in (("b", "B?"), ("a", "A?")):
+        document = place(document, name, Section(name, "", "", Summary(question, "1x")).render("p"))
+    document += "\n## GPU (by hand)\n<!-- summary: | GPU? | not measured (no GPU lent) | >= 0.9x | - | -->\n"
+    whole = Summary(WHOLE_RUN, "500 s", "< 10 minutes", "yes")
+    first = summarize(document, whole)
+    rows = [line for line in first.split("<!-- /bench:summary -->")[0].splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| B?", "| A?", "| GPU?", f"| {WHOLE_RUN}"]
+    again = summarize(place(first, "a", Section("a", "", "", Summary("A?", "2x")).render("p")))
+    assert "| A? | 2x | - | - |" in again and "| A? | 1x |" not in again and whole.row() in again
+
+
+def test_the_commit_measured_is_a_short_hash():
+    assert commit().split()[0].isalnum()
 
 
 def test_ratios_are_paired_per_round_so_a_shared_slowdown_cancels(capsys):
