@@ -287,11 +287,27 @@ def _write_subtitles(
         container.mux(packet)
 
 
+def write_converted_film(path: Path, gray: np.ndarray, codec: str, pix_fmt: str) -> Path:
+    """Gray frames stored in another pixel format (e.g. 10-bit ``yuv420p10le``, ``rgb24``), converted by FFmpeg."""
+    container = av.open(str(path), "w")
+    video = container.add_stream(codec, rate=FPS)
+    video.width, video.height, video.pix_fmt = gray.shape[2], gray.shape[1], pix_fmt
+    for t, picture in enumerate(gray):
+        rgb = av.VideoFrame.from_ndarray(np.repeat(picture[..., None], 3, axis=-1), format="rgb24")
+        frame = rgb.reformat(format=pix_fmt, dst_colorspace="itu601", dst_color_range=1)  # limited range, BT.601
+        frame.pts, frame.time_base = t, 1 / FPS
+        container.mux(video.encode(frame))
+    container.mux(video.encode(None))
+    container.close()
+    return path
+
+
 def write_empty_film(path: Path, height: int = 48, width: int = 64) -> Path:
-    """An MP4 with a video stream and no frame in it."""
+    """A film whose video stream has no frame (Matroska keeps the empty track; MP4 would drop it), with sound."""
     container = av.open(str(path), "w")
     video = container.add_stream("libx264", rate=FPS)
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    _write_tone(container, _add_audio(container, "aac"), duration_s=0.5)
     container.close()
     return path
 
