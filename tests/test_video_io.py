@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from colorization.colorspaces import rgb_to_lab
 from colorization.errors import ConfigError, DataError
+from colorization.video import io as video_io
 from colorization.video.colorize import colorize_video, colorize_videos
 from colorization.video.io import OtherStream, open_film, probe
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
@@ -107,6 +108,21 @@ def test_colorized_film_keeps_frames_time_size_rotation_sound_and_luma(pan_film,
     mid = (lab[:, 0] > MID_TONES[0]) & (lab[:, 0] < MID_TONES[1])
     assert lab[:, 1][mid].mean() == pytest.approx(COLOUR[0], abs=2.0)
     assert lab[:, 2][mid].mean() == pytest.approx(COLOUR[1], abs=2.0)
+
+
+def test_frames_stream_through_one_batch_at_a_time(pan_film, tmp_path, monkeypatch):
+    decoded, batches, reports = [], [], []
+    read_luma = video_io.luma_plane
+    monkeypatch.setattr(video_io, "luma_plane", lambda frame, spec: decoded.append(1) or read_luma(frame, spec))
+
+    def colorize_small(l: torch.Tensor) -> torch.Tensor:
+        batches.append((len(l), len(decoded)))  # batch size, frames decoded so far
+        return orange(l)
+
+    colorize_video(pan_film, tmp_path / "pan.mp4", colorize_small, halve, batch_size=5, progress=reports.append)
+    assert batches == [(5, 5), (5, 10), (5, 15), (5, 20), (4, 24)]  # never more than a batch ahead
+    assert [(r.frames, r.total) for r in reports] == [(5, 24), (10, 24), (15, 24), (20, 24), (24, 24)]
+    assert reports[-1].eta_s == 0.0 and reports[-1].frames_per_s > 0
 
 
 def test_variable_frame_rate_is_kept(tmp_path):
