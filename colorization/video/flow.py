@@ -22,6 +22,8 @@ temporal metrics (`colorization.video.temporal_metrics`).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -68,9 +70,16 @@ class FlowEstimator:
         return self(a, b), self(b, a)
 
 
-def _sampling_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    height, width = flow.shape[:2]
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) float32 x and y of every pixel centre (read-only: shared between calls)."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
+def _sampling_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = _pixel_grid(*flow.shape[:2])
     return xs + flow[..., 0], ys + flow[..., 1]
 
 
