@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from colorization.colorspaces import rgb_to_lab
 from colorization.errors import ConfigError, DataError
 from colorization.video import io as video_io
-from colorization.video.colorize import colorize_video, colorize_videos
+from colorization.video.colorize import TqdmProgress, colorize_video, colorize_videos
 from colorization.video.io import OtherStream, open_film, probe
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
 from tests.helpers.clips import (
@@ -123,6 +123,14 @@ def test_frames_stream_through_one_batch_at_a_time(pan_film, tmp_path, monkeypat
     assert batches == [(5, 5), (5, 10), (5, 15), (5, 20), (4, 24)]  # never more than a batch ahead
     assert [(r.frames, r.total) for r in reports] == [(5, 24), (10, 24), (15, 24), (20, 24), (24, 24)]
     assert reports[-1].eta_s == 0.0 and reports[-1].frames_per_s > 0
+
+
+def test_the_progress_bar_shows_frames_rate_and_eta(pan_film, tmp_path, capsys):
+    bar = TqdmProgress()
+    colorize_video(pan_film, tmp_path / "pan.mp4", orange, halve, batch_size=12, progress=bar)
+    bar.close()
+    shown = capsys.readouterr().err
+    assert "pan.mp4" in shown and "24/24" in shown and "frame/s" in shown and "<00:00" in shown  # ETA
 
 
 def test_variable_frame_rate_is_kept(tmp_path):

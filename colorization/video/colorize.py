@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,9 +201,9 @@ def colorize_videos(
     out_dir: str | Path,
     colorize_small: ColorizeSmall,
     shrink: Shrink,
-    deflicker: str = "flow",
+    deflicker: str | TemporalFilter | None = "flow",
     overwrite: bool = False,
-    **settings,
+    **settings: Any,
 ) -> BatchSummary:
     """Colorize several films into ``out_dir/<name>.mp4``; a film that fails is reported and the rest go on.
 
@@ -228,16 +229,19 @@ def colorize_videos(
 
 
 class TqdmProgress:
-    """A `progress` callback drawing one tqdm bar per film: frames, frames/s and the ETA."""
+    """A `progress` callback drawing one tqdm bar per film (on stderr): frames, frames/s and the ETA.
+
+    A new film (another source, or the count starting again) starts a new bar; `close` ends the last.
+    """
 
     def __init__(self) -> None:
-        self._bar = None
+        self._bar: Any = None
         self._source: Path | None = None
 
     def __call__(self, progress: Progress) -> None:
         from tqdm import tqdm  # a dependency of lightning; imported only when a bar is drawn
 
-        if progress.source != self._source:
+        if self._bar is None or progress.source != self._source or progress.frames < self._bar.n:
             self.close()
             self._source = progress.source
             self._bar = tqdm(total=progress.total, unit="frame", desc=progress.source.name, dynamic_ncols=True)
