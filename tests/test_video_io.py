@@ -176,13 +176,9 @@ def test_films_in_10_bits_or_rgb_are_read_as_8_bit_luma(tmp_path, name, codec, p
     assert np.array_equal(np.stack(lumas(result.target)), np.stack(lumas(source)))
 
 
-def test_matroska_pcm_and_srt_become_aac_and_mp4_text(tmp_path, caplog):
-    source = write_film(
-        tmp_path / "old.mkv",
-        film_clip(12).gray,
-        audio="pcm_s16le",
-        subtitles=[(0.1, 0.4, "Hello"), (0.3, 0.45, "there")],
-    )
+def test_matroska_pcm_srt_and_a_font_become_aac_mp4_text_and_a_warning(tmp_path, caplog):
+    cues = [(0.1, 0.4, "Hello"), (0.3, 0.45, "there")]
+    source = write_film(tmp_path / "old.mkv", film_clip(12).gray, audio="pcm_s16le", subtitles=cues, attachment=b"font")
     with caplog.at_level(logging.WARNING):
         result = colorize_video(source, tmp_path / "out" / "old.mp4", orange, halve)
     assert [(s.kind, s.codec) for s in probe(result.target).other_streams] == [
@@ -192,6 +188,8 @@ def test_matroska_pcm_and_srt_become_aac_and_mp4_text(tmp_path, caplog):
     warnings = [record.getMessage() for record in caplog.records]
     assert any("pcm_s16le" in w and "re-encoded to AAC" in w for w in warnings)
     assert any("srt" in w and "mov_text" in w for w in warnings)
+    assert any("attachment stream #3 (none)" in w and "left out" in w for w in warnings)
+    assert len(warnings) == 3
     with av.open(str(result.target)) as container:
         text = b"".join(bytes(p) for p in container.demux(container.streams.subtitles[0]) if p.size)
     with av.open(str(result.target)) as container:

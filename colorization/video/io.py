@@ -29,8 +29,8 @@ Writing (`FilmWriter`) makes an MP4 with H.264 (libx264) at a CRF on x264's scal
   when MP4 can hold them and common players play them there. Otherwise, with one warning line
   each: audio MP4 players do not play (PCM from .mov/.avi/.mkv, Vorbis, DTS, ...) is re-encoded
   to AAC (what a user expects: the film plays with its sound everywhere); text subtitles (SRT,
-  ASS, WebVTT) become MP4's ``mov_text``; bitmap subtitles, data and attachment streams cannot be
-  carried and are left out.
+  ASS, WebVTT) become MP4's ``mov_text``; bitmap subtitles, further video streams, data and
+  attachment streams (fonts in .mkv) are left out.
 
 Bad input raises one-line `DataError`s naming the file: unreadable or truncated (the MP4 index is
 at the end and gets cut off, or a packet is cut short), no video stream, no frames.
@@ -90,7 +90,6 @@ DEFAULT_ASS_HEADER = (
     b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
 )
 """The style sheet FFmpeg's text-subtitle encoders parse; FFmpeg's decoders make the same default one."""
-CARRIED_KINDS = ("audio", "subtitle")
 
 
 @dataclass(frozen=True)
@@ -198,11 +197,14 @@ def probe(path: str | Path) -> VideoInfo:
             pix_fmt=first.format.name,
             ycbcr=_spec(first),
             other_streams=tuple(
-                OtherStream(s.index, s.type, s.codec_context.name if s.codec_context else "none")
-                for s in container.streams
-                if s.index != stream.index
+                OtherStream(s.index, s.type, codec_name(s)) for s in container.streams if s.index != stream.index
             ),
         )
+
+
+def codec_name(stream: av.stream.Stream) -> str:
+    """FFmpeg's name of a stream's codec; ``none`` for streams without one (Matroska attachments)."""
+    return stream.codec_context.name if stream.codec_context is not None else "none"
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
@@ -245,8 +247,8 @@ class FilmReader:
         self._container = _open_input(path)
         self._video = _video_stream(self._container, path)
         self._video.thread_type = "AUTO"  # frame-threaded decoding: several times faster on long films
-        self.carried = [s for s in self._container.streams if s.type in CARRIED_KINDS]
-        """The input's audio and subtitle streams, in file order (`FilmWriter` decides how each is carried)."""
+        self.carried = [s for s in self._container.streams if s.index != self._video.index]
+        """The input's other streams, in file order: `FilmWriter` decides how each is carried, or that it is not."""
         self.frames_read = 0
         self._last_pts: int | None = None
 
@@ -402,7 +404,7 @@ class FilmWriter:
         return video
 
     def _add_carried(self, source: av.stream.Stream) -> None:
-        codec = source.codec_context.name
+        codec = codec_name(source)
         where = f"{self.info.path}: {source.type} stream #{source.index} ({codec})"
         if source.type == "audio" and codec in MP4_AUDIO or source.type == "subtitle" and codec == MP4_SUBTITLE:
             target = self._container.add_stream_from_template(source)

@@ -205,12 +205,14 @@ def write_film(
     pix_fmt: str = "yuv420p",
     codec: str = "libx264",
     options: dict[str, str] | None = None,
+    attachment: bytes | None = None,
 ) -> Path:
     """Write (T, H, W) gray frames as a film (container from the suffix) with a sine tone and subtitles.
 
     `pts` (in `time_base`, default 1 / fps) makes a variable frame rate; `audio` is the audio codec
     (None: no audio); `subtitles` are (start s, end s, text) cues in an ``srt`` stream; `options`
-    are the container's (e.g. ``{"movflags": "+faststart"}``).
+    are the container's (e.g. ``{"movflags": "+faststart"}``); `attachment` is a font file's bytes
+    attached as Matroska does.
     """
     time_base = time_base or 1 / fps
     pts = list(pts) if pts is not None else list(range(len(gray)))
@@ -222,6 +224,8 @@ def write_film(
         video.set_display_rotation(rotation)
     sound = _add_audio(container, audio)
     text = _add_subtitles(container, subtitles)
+    if attachment is not None:
+        container.add_attachment("font.ttf", "application/x-truetype-font", attachment)
     for y, when in zip(gray_to_y(gray), pts, strict=True):
         frame = _video_frame(y, pix_fmt)
         frame.pts, frame.time_base = when, time_base
