@@ -32,8 +32,11 @@ Writing (`FilmWriter`) makes an MP4 with H.264 (libx264) at a CRF on x264's scal
   ASS, WebVTT) become MP4's ``mov_text``; bitmap subtitles, further video streams, data and
   attachment streams (fonts in .mkv) are left out.
 
-Bad input raises one-line `DataError`s naming the file: unreadable or truncated (the MP4 index is
-at the end and gets cut off, or a packet is cut short), no video stream, no frames.
+Bad input raises one-line `DataError`s naming the file: missing or unreadable (a cut-off MP4
+whose index was at the end is unreadable), truncated (a cut-off MP4/MOV whose index came first
+ends before the frames it lists), damaged past a frame (the decoder fails), no video stream, no
+frames. A cut-off Matroska or MPEG-TS file keeps no frame count to compare with: it is read up to
+where it ends.
 """
 
 from __future__ import annotations
