@@ -6,7 +6,7 @@ then times, in interleaved rounds (`benchmarks.timing.interleave`), frames per s
 - decode + encode: decode a frame (PyAV) and encode it with libx264 at crf 18 into an MP4 in memory,
   its Y' kept and its chroma neutral: what every colorized frame costs whatever the model;
 - chroma at 480p: the predicted ab (the scene's true ab at 256x256) upsampled onto the
-  full-resolution L, Lab -> sRGB keeping L, and sRGB -> Cb/Cr (`colorization.video.colorize`'s
+  full-resolution L, Lab -> sRGB keeping L, and sRGB -> Cb/Cr (`colorization.inference.films`'s
   per-frame work besides the network; its cost grows with the share of out-of-gamut colours);
 - the filter (`Deflicker`) at 854x480 (a network that runs at the film's own size) and at 256x256
   (ECCV16's working size).
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.timing import SMOKE, interleave, rate, table
-from colorization.colorspaces import lab_to_rgb_keep_l
+from colorization.color.spaces import lab_to_rgb_keep_l
 from colorization.video.deflicker import Deflicker
 from colorization.video.io import luma_plane, probe
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
@@ -60,7 +60,7 @@ def decode_encode(path: Path) -> None:
 
 
 def chroma(ls: list[torch.Tensor], ab_small: torch.Tensor, spec: YCbCrSpec) -> None:
-    """The per-frame work of `colorization.video.colorize` besides the network and the filter."""
+    """The per-frame work of `colorization.inference.films` besides the network and the filter."""
     for l in ls:
         ab = F.interpolate(ab_small[None], size=l.shape[-2:], mode="bilinear", align_corners=False)
         rgb = lab_to_rgb_keep_l(torch.cat([l[None], ab], dim=1))[0]

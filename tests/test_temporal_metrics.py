@@ -11,7 +11,7 @@ import scipy.stats
 
 from colorization.errors import DataError
 from colorization.video.flow import motion_boundary, occluded
-from colorization.video.temporal_metrics import CDC, WarpingError, js_divergence, pair_warping_error
+from colorization.metrics.temporal import CDC, WarpingError, js_divergence, pair_warping_error
 from tests.helpers.clips import film_clip
 
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 from colorization.errors import ConfigError, DataError
 from colorization.video import io as video_io
-from colorization.video.colorize import TqdmProgress, colorize_video, colorize_videos
+from colorization.inference.films import TqdmProgress, colorize_video, colorize_videos
 from colorization.video.io import OtherStream, open_film, probe
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
 from tests.helpers.clips import (
@@ -248,7 +248,7 @@ def test_a_killed_run_leaves_no_film_under_its_name(pan_film, tmp_path):
     target = tmp_path / "killed.mp4"
     script = f"""
 import os, signal, torch
-from colorization.video.colorize import colorize_video
+from colorization.inference.films import colorize_video
 calls = []
 def colorize_small(l):
     calls.append(1)

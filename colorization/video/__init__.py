@@ -1,5 +1,12 @@
-"""Colorizing films: reading and writing them (`io`, `ycbcr`), motion (`flow`), the temporal filter
-(`deflicker`), temporal metrics (`temporal_metrics`) and the streaming pipeline (`colorize`).
+"""Films: reading and writing them (`io`, `ycbcr`), motion between frames (`flow`) and the temporal filter
+on a colorized film's chroma (`deflicker`).
 
-Needs the ``video`` extra (PyAV, OpenCV): ``pip install -e ".[video]"``.
+The layer above `colorization.files`: it knows nothing of networks. The temporal metrics live beside
+the image metrics (`colorization.metrics.temporal`), the streaming pipeline beside the other ways of
+running a colorizer (`colorization.inference.films`). Needs the ``video`` extra (PyAV, OpenCV), which
+``make install`` installs; importing this package alone imports neither, so the command lines can
+list `VIDEO_SUFFIXES` without them.
 """
+
+VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm")
+"""Files with these endings (compared in lower case) are films; FFmpeg reads each of these containers."""

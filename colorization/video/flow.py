@@ -1,7 +1,7 @@
 """Motion between gray frames: optical flow, backward warping and the occlusion check.
 
 One definition of each, shared by the temporal filter (`colorization.video.deflicker`) and the
-temporal metrics (`colorization.video.temporal_metrics`).
+temporal metrics (`colorization.metrics.temporal`).
 
 - Flow: OpenCV's DIS (Kroeger et al., ECCV 2016; no weights, a few ms per frame at a network's
   working size, `DIS_PRESET`) on frames normalised for exposure first: old films flicker in exposure by about

@@ -361,7 +361,7 @@ class FilmWriter:
     `chroma_subsampled` says which chroma planes `write` expects: (H / 2, W / 2) when True (4:2:0),
     (H, W) when False (4:4:4, odd sizes). Use as a context manager: leaving it normally flushes the
     encoders and finishes the file; an error leaves an unfinished file for the caller to delete
-    (`colorization.atomic.atomic_write` does).
+    (`colorization.files.atomic.atomic_write` does).
     """
 
     def __init__(

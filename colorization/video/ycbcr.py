@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 
 KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
 """Luma weights (Kr, Kb) of each matrix (ITU-R BT.601, BT.709, BT.2020 non-constant luminance)."""

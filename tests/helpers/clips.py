@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from skimage import data
 
-from colorization.colorspaces import rgb_to_lab
+from colorization.color.spaces import rgb_to_lab
 
 FPS = Fraction(24)
 AUDIO_RATE = 48_000

@@ -8,7 +8,7 @@ depend on the package's model classes:
 
 Each frame's predicted ab goes through the temporal filter (`colorization.video.deflicker`) at
 the working size, is upsampled bilinearly onto the full-resolution L (as photos are), turned
-into sRGB keeping L (`colorization.colorspaces.lab_to_rgb_keep_l`) and into the output's Cb/Cr;
+into sRGB keeping L (`colorization.color.spaces.lab_to_rgb_keep_l`) and into the output's Cb/Cr;
 the output keeps the input's Y' plane (`colorization.video.ycbcr`). Audio and subtitles are
 carried as `colorization.video.io` describes. Memory holds one batch of frames plus the
 filter's one-frame state, whatever the film's length. The output is written atomically: a
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from colorization.atomic import atomic_write
-from colorization.colorspaces import lab_to_rgb_keep_l
+from colorization.files.atomic import atomic_write
+from colorization.color.spaces import lab_to_rgb_keep_l
 from colorization.errors import ConfigError, DataError, check_int
 from colorization.video.deflicker import Deflicker, TemporalFilter, make_deflicker
 from colorization.video.io import (
