@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from colorization.color.spaces import rgb_to_lab
 from colorization.errors import ConfigError, DataError
+from colorization.inference.films import stream_film
 from colorization.video.deflicker import Deflicker, make_deflicker
 from colorization.video.flow import inside, warp
-from tests.helpers.clips import Clip, film_clip, moving_square, pan_and_zoom, scene_cut_clip
+from colorization.video.io import open_film
+from tests.helpers.clips import Clip, film_clip, moving_square, pan_and_zoom, scene_cut_clip, write_film
 
 FLICKER_SCALE = 20.0
 """ab units of the random net's response; its input L is centred on 50 and divided by `L_SCALE`."""
@@ -143,3 +146,49 @@ def test_reset_starts_a_new_film():
     run(deflicker, clip.l_frames, predicted)
     deflicker.reset()
     assert torch.equal(deflicker(clip.l_frames[1], predicted[1]), predicted[1])  # nothing carried from before
+
+
+def film_ab(path) -> torch.Tensor:
+    """(T, 2, H, W) ab of a film's frames as a player shows them."""
+    with open_film(path) as film:
+        rgb = np.stack([frame.rgb for frame in film.frames(rgb=True)])
+    return rgb_to_lab(torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0)[:, 1:]
+
+
+class Recorded:
+    """A temporal filter (or none) that keeps the ab it hands on: the pipeline calls it once per frame, in order."""
+
+    def __init__(self, inner: Deflicker | None) -> None:
+        self.inner, self.ab = inner, []
+
+    def __call__(self, l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        out = self.inner(l, ab) if self.inner is not None else ab
+        self.ab.append(out.clone())
+        return out
+
+
+def test_a_colorized_film_flickers_half_as_much_with_the_default_filter(tmp_path):
+    """The acceptance test through the whole pipeline: frames decoded from a file, the filter inside it."""
+    clip = film_clip(frames=24)
+    source = write_film(tmp_path / "pan.mp4", clip.gray)
+    net = flickering_colorizer()
+
+    def colorize_small(l: torch.Tensor) -> torch.Tensor:  # a colour of its own plus the net's grainy response
+        return torch.tensor([15.0, 25.0]).view(1, 2, 1, 1) + FLICKER_SCALE * net((l - 50.0) / L_SCALE)
+
+    chroma = {"flow": Recorded(Deflicker()), "none": Recorded(None)}  # the default filter, and --deflicker none
+    films = {
+        name: stream_film(source, tmp_path / name / "pan.mp4", colorize_small, lambda l: l, deflicker=recorded)
+        for name, recorded in chroma.items()
+    }
+    filtered, unfiltered = (torch.stack(chroma[name].ab) for name in ("flow", "none"))
+    ratio = chroma_warping_error(clip, filtered) / chroma_warping_error(clip, unfiltered)
+    kept = mean_chroma(filtered) / mean_chroma(unfiltered)
+    assert ratio <= 0.5, f"warping error ratio {ratio:.3f}"
+    assert kept >= 0.8, f"chroma kept {kept:.3f}"
+
+    # the films as a player shows them: steadier too, though their chroma also follows the film's own luma
+    # (grain and exposure change the colour that a fixed ab has on screen, which no filter of ab removes)
+    shown = {name: film_ab(result.target) for name, result in films.items()}
+    assert chroma_warping_error(clip, shown["flow"]) < 0.85 * chroma_warping_error(clip, shown["none"])
+    assert mean_chroma(shown["flow"]) >= 0.8 * mean_chroma(shown["none"])

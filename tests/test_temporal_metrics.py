@@ -10,8 +10,8 @@ import pytest
 import scipy.stats
 
 from colorization.errors import DataError
-from colorization.video.flow import motion_boundary, occluded
 from colorization.metrics.temporal import CDC, WarpingError, js_divergence, pair_warping_error
+from colorization.video.flow import motion_boundary, occluded
 from tests.helpers.clips import film_clip
 
 

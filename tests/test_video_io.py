@@ -8,6 +8,7 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import torch.nn.functional as F
 
 from colorization.color.spaces import rgb_to_lab
 from colorization.errors import ConfigError, DataError
+from colorization.inference import films
+from colorization.inference.films import stream_film
 from colorization.video import io as video_io
-from colorization.inference.films import TqdmProgress, colorize_video, colorize_videos
 from colorization.video.io import OtherStream, open_film, probe
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
 from tests.helpers.clips import (
@@ -83,7 +85,7 @@ def test_probe(pan_film):
 
 @pytest.mark.parametrize("crf", [0, 18])
 def test_colorized_film_keeps_frames_time_size_rotation_sound_and_luma(pan_film, tmp_path, crf):
-    result = colorize_video(pan_film, tmp_path / "pan.mp4", orange, halve, crf=crf)
+    result = stream_film(pan_film, tmp_path / "pan.mp4", orange, halve, crf=crf)
     assert result.frames == 24 and result.target == tmp_path / "pan.mp4"
 
     before, after = probe(pan_film), probe(result.target)
@@ -96,7 +98,7 @@ def test_colorized_film_keeps_frames_time_size_rotation_sound_and_luma(pan_film,
     if crf == 0:
         assert np.array_equal(y_in, y_out)
     else:  # codec rounding only: as close as the same film re-encoded without colour
-        gray = colorize_video(pan_film, tmp_path / "gray.mp4", lambda l: torch.zeros(len(l), 2, *l.shape[-2:]), halve)
+        gray = stream_film(pan_film, tmp_path / "gray.mp4", lambda l: torch.zeros(len(l), 2, *l.shape[-2:]), halve)
         y_gray = np.stack(lumas(gray.target)).astype(int)
         assert np.abs(y_in - y_out).mean() <= 1.1 * np.abs(y_in - y_gray).mean()
         assert 10 * np.log10(255**2 / ((y_in - y_out) ** 2).mean()) > 38  # PSNR of Y', dB
@@ -110,7 +112,7 @@ def test_colorized_film_keeps_frames_time_size_rotation_sound_and_luma(pan_film,
     assert lab[:, 2][mid].mean() == pytest.approx(COLOUR[1], abs=2.0)
 
 
-def test_frames_stream_through_one_batch_at_a_time(pan_film, tmp_path, monkeypatch):
+def test_frames_stream_with_a_bounded_lead_and_progress_after_each_batch(pan_film, tmp_path, monkeypatch):
     decoded, batches, reports = [], [], []
     read_luma = video_io.luma_plane
     monkeypatch.setattr(video_io, "luma_plane", lambda frame, spec: decoded.append(1) or read_luma(frame, spec))
@@ -119,31 +121,43 @@ def test_frames_stream_through_one_batch_at_a_time(pan_film, tmp_path, monkeypat
         batches.append((len(l), len(decoded)))  # batch size, frames decoded so far
         return orange(l)
 
-    colorize_video(pan_film, tmp_path / "pan.mp4", colorize_small, halve, batch_size=5, progress=reports.append)
-    assert batches == [(5, 5), (5, 10), (5, 15), (5, 20), (4, 24)]  # never more than a batch ahead
+    stream_film(pan_film, tmp_path / "pan.mp4", colorize_small, halve, batch_size=5, progress=reports.append)
+    assert [size for size, _ in batches] == [5, 5, 5, 5, 4]
+    # the reader runs ahead of the network by at most its queue (and the frame in its hands), never the film
+    ahead = [decoded_then - 5 * (k + 1) for k, (_, decoded_then) in enumerate(batches)]
+    assert max(ahead) <= films.QUEUED_BATCHES * 5 + 1, ahead
     assert [(r.frames, r.total) for r in reports] == [(5, 24), (10, 24), (15, 24), (20, 24), (24, 24)]
     assert reports[-1].eta_s == 0.0 and reports[-1].frames_per_s > 0
 
 
-def test_the_progress_bar_shows_frames_rate_and_eta(pan_film, tmp_path, capsys):
-    bar = TqdmProgress()
-    colorize_video(pan_film, tmp_path / "pan.mp4", orange, halve, batch_size=12, progress=bar)
-    bar.close()
-    shown = capsys.readouterr().err
-    assert "pan.mp4" in shown and "24/24" in shown and "frame/s" in shown and "<00:00" in shown  # ETA
+def test_an_error_in_any_stage_stops_the_film_with_that_error(pan_film, tmp_path, monkeypatch):
+    def failing_network(l: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        stream_film(pan_film, tmp_path / "a.mp4", failing_network, halve)
+
+    def failing_write(self, frame, cb, cr):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(video_io.FilmWriter, "write", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        stream_film(pan_film, tmp_path / "b.mp4", orange, halve, batch_size=2)
+    assert not list(tmp_path.iterdir())  # neither output, nor a temporary
+    assert [t.name for t in threading.enumerate() if t.name.startswith("film-")] == []  # no stage outlives it
 
 
 def test_variable_frame_rate_is_kept(tmp_path):
     pts = [0, 1, 3, 4, 7, 8, 9, 13, 14, 18]
     source = write_film(tmp_path / "vfr.mp4", film_clip(len(pts)).gray, pts=pts, audio=None)
-    result = colorize_video(source, tmp_path / "out" / "vfr.mp4", orange, halve)
+    result = stream_film(source, tmp_path / "out" / "vfr.mp4", orange, halve)
     assert times(result.target) == [Fraction(p, 24) for p in pts]
 
 
 def test_an_odd_sized_film_keeps_its_size_in_444(tmp_path, caplog):
     source = write_film(tmp_path / "odd.mp4", film_clip(4, 241, 321).gray, pix_fmt="yuv444p", audio=None)
     with caplog.at_level(logging.WARNING):
-        result = colorize_video(source, tmp_path / "out" / "odd.mp4", orange, halve, crf=0)
+        result = stream_film(source, tmp_path / "out" / "odd.mp4", orange, halve, crf=0)
     info = probe(result.target)
     assert (info.width, info.height, info.pix_fmt) == (321, 241, "yuv444p")
     assert np.array_equal(np.stack(lumas(source)), np.stack(lumas(result.target)))
@@ -153,13 +167,13 @@ def test_an_odd_sized_film_keeps_its_size_in_444(tmp_path, caplog):
 
 def test_a_film_without_sound_stays_silent(tmp_path):
     source = write_film(tmp_path / "silent.mp4", film_clip(4).gray, audio=None)
-    result = colorize_video(source, tmp_path / "out" / "silent.mp4", orange, halve)
+    result = stream_film(source, tmp_path / "out" / "silent.mp4", orange, halve)
     assert probe(result.target).other_streams == ()
 
 
 def test_full_range_input_keeps_its_range(tmp_path):
     source = write_film(tmp_path / "full.mp4", film_clip(4).gray, pix_fmt="yuvj420p", audio=None)
-    result = colorize_video(source, tmp_path / "out" / "full.mp4", orange, halve, crf=0)
+    result = stream_film(source, tmp_path / "out" / "full.mp4", orange, halve, crf=0)
     assert probe(result.target).ycbcr.full_range
     assert np.array_equal(np.stack(lumas(source)), np.stack(lumas(result.target)))
 
@@ -172,7 +186,7 @@ def test_films_in_10_bits_or_rgb_are_read_as_8_bit_luma(tmp_path, name, codec, p
     source = write_converted_film(tmp_path / name, gray, codec, pix_fmt)
     assert probe(source).pix_fmt == pix_fmt
     assert np.abs(np.stack(lumas(source)).astype(int) - gray_to_y(gray)).max() <= 1
-    result = colorize_video(source, tmp_path / "out.mp4", orange, halve, crf=0)
+    result = stream_film(source, tmp_path / "out.mp4", orange, halve, crf=0)
     assert np.array_equal(np.stack(lumas(result.target)), np.stack(lumas(source)))
 
 
@@ -180,7 +194,7 @@ def test_matroska_pcm_srt_and_a_font_become_aac_mp4_text_and_a_warning(tmp_path,
     cues = [(0.1, 0.4, "Hello"), (0.3, 0.45, "there")]
     source = write_film(tmp_path / "old.mkv", film_clip(12).gray, audio="pcm_s16le", subtitles=cues, attachment=b"font")
     with caplog.at_level(logging.WARNING):
-        result = colorize_video(source, tmp_path / "out" / "old.mp4", orange, halve)
+        result = stream_film(source, tmp_path / "out" / "old.mp4", orange, halve)
     assert [(s.kind, s.codec) for s in probe(result.target).other_streams] == [
         ("audio", "aac"),
         ("subtitle", "mov_text"),
@@ -199,7 +213,7 @@ def test_matroska_pcm_srt_and_a_font_become_aac_mp4_text_and_a_warning(tmp_path,
 
 
 def test_a_section_starts_at_zero(pan_film, tmp_path):
-    result = colorize_video(pan_film, tmp_path / "part.mp4", orange, halve, start_s=0.25, end_s=0.75)
+    result = stream_film(pan_film, tmp_path / "part.mp4", orange, halve, start_s=0.25, end_s=0.75)
     assert result.frames == 12  # frames at 6/24 .. 17/24 s
     assert times(result.target) == [Fraction(t, 24) for t in range(12)]
     with av.open(str(result.target)) as container:
@@ -222,40 +236,24 @@ def test_broken_films_fail_with_one_line_and_leave_nothing(tmp_path):
     for source, message in expected.items():
         target = tmp_path / "out" / source.name
         with pytest.raises(DataError, match=message) as error:
-            colorize_video(source, target, orange, halve)
+            stream_film(source, target, orange, halve)
         assert str(source) in str(error.value) and "\n" not in str(error.value)
         assert not target.exists()
     assert not list((tmp_path / "out").glob(".*partial*"))  # no temporary file left behind
-
-
-def test_a_batch_goes_on_past_a_broken_film(pan_film, tmp_path, caplog):
-    broken = truncate(write_film(tmp_path / "broken.mp4", film_clip(8).gray), keep=0.5)
-    silent = write_film(tmp_path / "silent.mp4", film_clip(6).gray, audio=None)
-    out = tmp_path / "out"
-    with caplog.at_level(logging.ERROR):
-        summary = colorize_videos([pan_film, broken, silent], out, orange, halve)
-    assert [r.source for r in summary.done] == [pan_film, silent]
-    assert [path for path, _ in summary.failed] == [broken]
-    assert sorted(p.name for p in out.iterdir()) == ["pan.mp4", "silent.mp4"]
-    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
-    assert len(errors) == 1 and str(broken) in errors[0]
-
-    again = colorize_videos([pan_film, broken, silent], out, orange, halve)  # a rerun skips what is done
-    assert again.skipped == [pan_film, silent] and not again.done
 
 
 def test_a_killed_run_leaves_no_film_under_its_name(pan_film, tmp_path):
     target = tmp_path / "killed.mp4"
     script = f"""
 import os, signal, torch
-from colorization.inference.films import colorize_video
+from colorization.inference.films import stream_film
 calls = []
 def colorize_small(l):
     calls.append(1)
-    if len(calls) == 2:  # the first batch is already encoded into the temporary file
+    if len(calls) == 2:  # the output was opened under its temporary name when the film started
         os.kill(os.getpid(), signal.SIGKILL)
     return torch.zeros(len(l), 2, *l.shape[-2:])
-colorize_video({str(pan_film)!r}, {str(target)!r}, colorize_small, lambda l: l, batch_size=8)
+stream_film({str(pan_film)!r}, {str(target)!r}, colorize_small, lambda l: l, batch_size=8)
 """
     process = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120)
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()
@@ -274,9 +272,9 @@ def test_bad_settings_are_refused_in_one_line(pan_film, tmp_path):
     ]
     for settings, message in cases:
         with pytest.raises(ConfigError, match=message):
-            colorize_video(pan_film, target, orange, halve, **settings)
+            stream_film(pan_film, target, orange, halve, **settings)
     with pytest.raises(ConfigError, match=r"colorize_small returned shape \(8, 3, 36, 48\)"):
-        colorize_video(pan_film, target, lambda l: torch.zeros(len(l), 3, *l.shape[-2:]), halve)
+        stream_film(pan_film, target, lambda l: torch.zeros(len(l), 3, *l.shape[-2:]), halve)
     assert not target.exists()
 
 

@@ -55,13 +55,16 @@ import av
 import av.error
 import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
+from av.video.reformatter import Interpolation
 
 from colorization.errors import ConfigError, DataError, check_int
-from colorization.video.ycbcr import YCbCrSpec, spec_from_tags
+from colorization.video.ycbcr import FULL_RANGE_CODE, YCbCrSpec, spec_from_tags
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MAX_FRAMES = 10**9
+"""The largest `max_frames` taken (a day of film at 10,000 frames per second)."""
 DEFAULT_CRF = 18
 CRF_RANGE = (0, 51)
 """x264's CRF scale: 0 is lossless, 18 visually lossless, 23 x264's default, 51 the worst."""
@@ -75,6 +78,9 @@ LUMA_FIRST_FORMATS = frozenset(
 )
 """8-bit pixel formats whose first plane is Y': read as decoded. Others are converted to `FULL_CHROMA_FORMAT`."""
 SWS_MATRICES = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020"}
+RGB_INTERPOLATION = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+"""swscale's flags for Y'CbCr -> RGB: without the last two its 8-bit RGB is off by up to 2 codes (BT.601's red,
+Y'CbCr 81, 90, 240, becomes 253 instead of 254, the rounding of its exact 254.4)."""
 MP4_AUDIO = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus", "flac", "alac"})
 """Audio codecs copied into MP4 unchanged; every other audio codec is re-encoded to AAC."""
 AAC_BITS_PER_CHANNEL = 96_000
@@ -138,6 +144,8 @@ class Frame:
     time_s: float
     y: np.ndarray
     """(H, W) uint8: the decoded Y' plane, in the range of `VideoInfo.ycbcr`."""
+    rgb: np.ndarray | None = None
+    """(H, W, 3) uint8 sRGB as a player shows the frame (`rgb_of`), when asked for."""
 
 
 @contextmanager
@@ -234,19 +242,42 @@ def luma_plane(frame: av.VideoFrame, spec: YCbCrSpec) -> np.ndarray:
     return rows[:, : frame.width].copy()
 
 
+def rgb_of(frame: av.VideoFrame, spec: YCbCrSpec) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB of a decoded frame as players show it: Y'CbCr converted with the film's matrix and
+    range (`spec`, its tags or what players assume), chroma upsampled bilinearly, by FFmpeg's swscale."""
+    if not frame.format.name.startswith(("yuv", "nv", "gray")):
+        return frame.to_ndarray(format="rgb24")
+    rgb = frame.reformat(
+        format="rgb24",
+        src_colorspace=SWS_MATRICES[spec.matrix],
+        src_color_range=spec.range_code,
+        dst_color_range=FULL_RANGE_CODE,
+        interpolation=RGB_INTERPOLATION,
+    )
+    return rgb.to_ndarray()
+
+
 class FilmReader:
     """An open film, read once from start to end (or a section of it): `frames` streams its frames.
 
     Use as a context manager (`open_film`); it holds the file open.
     """
 
-    def __init__(self, path: str | Path, start_s: float | None = None, end_s: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        max_frames: int | None = None,
+    ) -> None:
         start_s, end_s = seconds(start_s, "start"), seconds(end_s, "end")
         if end_s is not None and end_s <= (start_s or 0.0):
             raise ConfigError(f"end={end_s} is not after start={start_s or 0}; expected start < end (seconds)")
+        if max_frames is not None:
+            check_int("max_frames", max_frames, 1, MAX_FRAMES)
         self.info = probe(path)
         path = self.info.path
-        self.start_s, self.end_s = start_s, end_s
+        self.start_s, self.end_s, self.max_frames = start_s, end_s, max_frames
         self._container = _open_input(path)
         self._video = _video_stream(self._container, path)
         self._video.thread_type = "AUTO"  # frame-threaded decoding: several times faster on long films
@@ -265,12 +296,17 @@ class FilmReader:
         self._container.close()
 
     @property
+    def whole(self) -> bool:
+        """Whether the whole film is read (no section, no frame limit)."""
+        return self.start_s is None and self.end_s is None and self.max_frames is None
+
+    @property
     def origin_s(self) -> float:
         """Source time that becomes 0 in the output: the section's start, 0 for a whole film."""
         return self.start_s or 0.0
 
-    def frames(self, on_packet: Callable[[av.Packet], None] | None = None) -> Iterator[Frame]:
-        """Decoded frames in presentation order, one at a time.
+    def frames(self, on_packet: Callable[[av.Packet], None] | None = None, rgb: bool = False) -> Iterator[Frame]:
+        """Decoded frames in presentation order, one at a time (at most `max_frames`); with `rgb`, each with its sRGB.
 
         `on_packet` receives the packets of `carried` streams as they are demuxed (within the
         section, if one was asked), for a writer to copy them; without it only video is read.
@@ -291,7 +327,7 @@ class FilmReader:
                 continue
             video_packets += packet.size > 0
             for decoded in self._read(packet.decode):
-                frame = self._frame(decoded)
+                frame = self._frame(decoded, rgb)
                 if self.start_s is not None and frame.time_s < self.start_s:
                     continue  # decoded from the keyframe before the section
                 if self.end_s is not None and frame.time_s >= self.end_s:
@@ -299,9 +335,11 @@ class FilmReader:
                 self._last_pts = frame.pts
                 self.frames_read += 1
                 yield frame
+                if self.frames_read == self.max_frames:
+                    return
         self._check_complete(video_packets)
 
-    def _frame(self, decoded: av.VideoFrame) -> Frame:
+    def _frame(self, decoded: av.VideoFrame, rgb: bool) -> Frame:
         """A decoded frame as a `Frame`; its pts made strictly increasing (a damaged file may repeat one)."""
         pts, previous = decoded.pts, self._last_pts
         if pts is None:  # no timestamp at all (raw streams): one nominal frame after the previous
@@ -316,7 +354,8 @@ class FilmReader:
             )
             pts = previous + 1
         y = self._read(lambda: luma_plane(decoded, self.info.ycbcr))
-        return Frame(self.frames_read, pts, float(pts * self.info.time_base), y)
+        colour = self._read(lambda: rgb_of(decoded, self.info.ycbcr)) if rgb else None
+        return Frame(self.frames_read, pts, float(pts * self.info.time_base), y, colour)
 
     def _read(self, step: Callable[[], T]) -> T:
         """`step()`, its FFmpeg errors reported as this film being damaged after the frames read so far."""
@@ -338,7 +377,7 @@ class FilmReader:
         if self.frames_read == 0:
             raise DataError(f"{self.info.path}: no frame in {self._section()}")
         listed = self._video.frames  # 0 where the container keeps no count (Matroska, MPEG-TS)
-        if self.start_s is None and self.end_s is None and packets < listed:
+        if self.whole and packets < listed:
             raise DataError(
                 f"{self.info.path}: the file ends after {packets} of the {listed} frames its index lists; "
                 "it is truncated (an interrupted download or copy?)"
@@ -350,9 +389,11 @@ class FilmReader:
         return f"the section {self.start_s or 0} .. {self.end_s if self.end_s is not None else 'end'} s"
 
 
-def open_film(path: str | Path, start_s: float | None = None, end_s: float | None = None) -> FilmReader:
-    """A `FilmReader` for the film at `path` (the section [start_s, end_s) in seconds, if given)."""
-    return FilmReader(path, start_s, end_s)
+def open_film(
+    path: str | Path, start_s: float | None = None, end_s: float | None = None, max_frames: int | None = None
+) -> FilmReader:
+    """A `FilmReader` for the film at `path`: the section [start_s, end_s) in seconds if given, at most `max_frames`."""
+    return FilmReader(path, start_s, end_s, max_frames)
 
 
 class FilmWriter:
