@@ -43,8 +43,9 @@ from colorization.files.atomic import atomic_write
 from colorization.inference.base import Colorizer, attach_ab
 from colorization.inference.running import Plan, Runner
 from colorization.inference.runtime import resolve_device
+from colorization.video import DEFAULT_CRF
 from colorization.video.deflicker import Deflicker, TemporalFilter, make_deflicker
-from colorization.video.io import DEFAULT_CRF, FilmReader, FilmWriter, Frame, check_crf, open_film
+from colorization.video.io import FilmReader, FilmWriter, Frame, check_crf, open_film
 from colorization.video.ycbcr import YCbCrSpec, luma_to_l, rgb_to_cbcr
 
 DEFAULT_BATCH = 8
@@ -150,7 +151,7 @@ def stream_film(
 ) -> FilmResult:
     """Colorize the film `source` into the MP4 `target` (written atomically); see the module docstring.
 
-    `deflicker`: a name of `colorization.video.deflicker.FILTERS` (``flow``, ``none``), a filter
+    `deflicker`: a name of `colorization.video.FILTERS` (``flow``, ``none``), a filter
     (a `Deflicker` is `reset` first), or None. `start_s`/`end_s` colorize only that section (in
     seconds; the output starts at 0), `max_frames` at most that many frames. `progress` is called
     after every batch written. Raises `DataError` for an unreadable, truncated or empty film and

@@ -56,6 +56,7 @@ import torch
 from torch import Tensor
 
 from colorization.errors import ConfigError, DataError, check_choice
+from colorization.video import FILTERS
 from colorization.video.flow import FlowEstimator, normalize_exposure, occluded, warp
 
 DEFAULT_STRENGTH = 0.8
@@ -154,8 +155,7 @@ class Deflicker:
 
 
 TemporalFilter = Callable[[Tensor, Tensor], Tensor]
-FILTERS = ("flow", "none")
-"""``--deflicker`` choices: ``flow`` (`Deflicker`, the default) or ``none`` (each frame as predicted)."""
+"""(1, h, w) L and (2, h, w) ab of the next frame -> its (2, h, w) ab: `Deflicker`, or another filter."""
 
 
 def make_deflicker(name: str = "flow", **settings: float) -> Deflicker | None:

@@ -58,6 +58,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
 from colorization.errors import ConfigError, DataError, check_int
+from colorization.video import CRF_RANGE, DEFAULT_CRF
 from colorization.video.ycbcr import FULL_RANGE_CODE, YCbCrSpec, spec_from_tags
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,6 @@ T = TypeVar("T")
 
 MAX_FRAMES = 10**9
 """The largest `max_frames` taken (a day of film at 10,000 frames per second)."""
-DEFAULT_CRF = 18
-CRF_RANGE = (0, 51)
-"""x264's CRF scale: 0 is lossless, 18 visually lossless, 23 x264's default, 51 the worst."""
 OUTPUT_FORMAT = "mp4"
 OUTPUT_SUFFIX = ".mp4"
 SUBSAMPLED_FORMAT = "yuv420p"
