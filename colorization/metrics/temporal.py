@@ -74,26 +74,49 @@ def pair_warping_error(frame: np.ndarray, following: np.ndarray, flow_fw: np.nda
     return float(squared.sum() / count)
 
 
-class WarpingError:
-    """One film's E_warp, fed frame by frame (module docstring).
+class InputMotion:
+    """The flows between consecutive *input* frames that E_warp warps with, estimated once per pair.
 
-    Either `update(output, input_l)` with each output frame and its input's L (flows estimated
-    here with DIS, one previous frame kept), or `update_pair` with flows from elsewhere.
+    Several outputs of one input film (models, filters) share them: `update` each input frame once,
+    then give the flows to each output's `WarpingError.update_pair`.
     """
 
     def __init__(self, flow: FlowEstimator | None = None) -> None:
         self._flow = flow or FlowEstimator()
+        self._previous: np.ndarray | None = None
+
+    def update(self, input_l: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Input frame t's (H, W) L (any gray scale; exposure is normalised) -> (flow t-1 -> t, flow t -> t-1),
+        each (H, W, 2); None for the first frame."""
+        gray = normalize_exposure(input_l)
+        flows = self._flow.pair(self._previous, gray) if self._previous is not None else None
+        self._previous = gray
+        return flows
+
+
+class WarpingError:
+    """One film's E_warp, fed frame by frame (module docstring).
+
+    Either `update(output, input_l)` with each output frame and its input's L (flows estimated here,
+    `InputMotion`, one previous frame kept), or `update_pair` with flows from elsewhere.
+    """
+
+    label, fmt = "E_warp", "{:.4g}"
+    higher_is_better = False
+    """How tables show it (as `colorization.metrics.image` metrics say)."""
+
+    def __init__(self, flow: FlowEstimator | None = None) -> None:
+        self._motion = InputMotion(flow)
         self.total = 0.0
         self.pairs = 0
-        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._previous: np.ndarray | None = None
 
     def update(self, output: np.ndarray, input_l: np.ndarray) -> None:
         """Add output frame t (H, W, 3) and its input's (H, W) L (any gray scale; exposure is normalised)."""
-        gray = normalize_exposure(input_l)
-        if self._previous is not None:
-            previous_output, previous_gray = self._previous
-            self.update_pair(previous_output, output, *self._flow.pair(previous_gray, gray))
-        self._previous = (output, gray)
+        flows = self._motion.update(input_l)
+        if flows is not None:
+            self.update_pair(self._previous, output, *flows)
+        self._previous = output
 
     def update_pair(self, frame: np.ndarray, following: np.ndarray, flow_fw: np.ndarray, flow_bw: np.ndarray) -> float:
         """Add one pair (see `pair_warping_error`); returns its error."""
@@ -130,6 +153,9 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 class CDC:
     """One film's colour distribution consistency, fed frame by frame; keeps the last 4 frames' histograms."""
 
+    label, fmt = "CDC", "{:.4g}"
+    higher_is_better = False
+
     def __init__(self, dilations: Sequence[int] = CDC_DILATIONS, weights: Sequence[float] = CDC_WEIGHTS) -> None:
         self.dilations, self.weights = tuple(dilations), tuple(weights)
         self._history: deque[np.ndarray] = deque(maxlen=max(self.dilations))
@@ -156,3 +182,8 @@ class CDC:
     def compute(self) -> float:
         """The film's CDC: `per_channel` averaged over the three channels."""
         return float(self.per_channel().mean())
+
+
+TEMPORAL_METRICS: dict[str, type] = {"cdc": CDC, "warp_error": WarpingError}
+"""The film metrics, in table order, after the image metrics (``evaluate.py data=video``): one value per film,
+averaged over the films."""

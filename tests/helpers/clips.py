@@ -306,6 +306,27 @@ def write_converted_film(path: Path, gray: np.ndarray, codec: str, pix_fmt: str)
     return path
 
 
+def write_colour_film(path: Path, rgb: np.ndarray, fps: Fraction = FPS, audio: str | None = None) -> Path:
+    """(T, H, W, 3) sRGB frames (float in [0, 1]) as a colour H.264 film, stored as cameras do (BT.601, limited
+    range, 4:2:0), with a sine tone in `audio`'s codec (None: silent)."""
+    codes = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+    container = av.open(str(path), "w")
+    video = container.add_stream("libx264", rate=fps)
+    video.width, video.height, video.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
+    video.time_base = video.codec_context.time_base = 1 / fps
+    sound = _add_audio(container, audio)
+    for t, picture in enumerate(codes):
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace="itu601", dst_color_range=1)
+        frame.pts, frame.time_base = t, 1 / fps
+        container.mux(video.encode(frame))
+    container.mux(video.encode(None))
+    if sound is not None:
+        _write_tone(container, sound, len(codes) / fps)
+    container.close()
+    return path
+
+
 def write_empty_film(path: Path, height: int = 48, width: int = 64) -> Path:
     """A film whose video stream has no frame (Matroska keeps the empty track; MP4 would drop it), with sound."""
     container = av.open(str(path), "w")
