@@ -11,7 +11,7 @@ skipped (its output exists) or failed (one line naming it and why) in the run's 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,19 +172,20 @@ def colorize_video(
     start_s: float | None = None,
     end_s: float | None = None,
     offline: bool = False,
-    progress: bool = False,
+    progress: bool | Callable[[Progress], None] = False,
 ) -> FilmResult:
     """Colorize one film into the MP4 `target` (default ``colorized/<name>.mp4``), replacing it if it exists.
 
     `model`: a loaded colorizer or anything `load_model` takes. The options are the command's
-    (``--deflicker``, ``--crf``, ``--start``/``--end`` in seconds, ...). Returns what was written:
-    `FilmResult` (source, target, frames, seconds). Raises `DataError` for a film that cannot be
-    read and `ConfigError` for bad settings, in one line each; nothing is written then.
+    (``--deflicker``, ``--crf``, ``--start``/``--end`` in seconds, ...). `progress`: True draws a
+    progress bar; a callable gets a `Progress` after every batch of frames written. Returns what was
+    written: `FilmResult` (source, target, frames, seconds). Raises `DataError` for a film that
+    cannot be read and `ConfigError` for bad settings, in one line each; nothing is written then.
     """
     settings = FilmSettings(deflicker, crf, start_s, end_s).check()
     target = Path(target) if target is not None else Path(DEFAULT_OUT) / (Path(source).stem + OUTPUT_SUFFIX)
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
-    bar = TqdmProgress() if progress else None
+    bar = progress if callable(progress) else TqdmProgress() if progress else None
     try:
         with temperature_set(model, temperature):
             return colorize_film(
@@ -202,5 +203,5 @@ def colorize_video(
                 progress=bar,
             )
     finally:
-        if bar is not None:
+        if isinstance(bar, TqdmProgress):
             bar.close()
