@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
-from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
+from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
 from colorization.files.atomic import remove_partial_files
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
@@ -360,8 +360,10 @@ def colorize_paths(
         raise ConfigError(f"--hints apply to one photo, but {len(jobs)} photo(s) and {len(films)} film(s) were given")
     if films:
         from colorization.colorize import video  # PyAV and OpenCV: only when there are films
+        from colorization.inference.films import MAX_BATCH
 
         film_settings = video.FilmSettings(deflicker, crf, start_s, end_s).check()
+        check_int("--batch-size", batch_size, 1, MAX_BATCH)  # a film's batches have a ceiling
         film_jobs = video.plan_films(films, out_dir, inputs={source for source, _ in found})
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
     plan = Plan.of(model, size)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -323,7 +324,7 @@ class _Pipeline:
             written += len(item.frames)
             self.report(written)
 
-    def _chroma(self, frame: Frame, l_small: Tensor, ab_small: Tensor) -> tuple[Any, Any]:
+    def _chroma(self, frame: Frame, l_small: Tensor, ab_small: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """One frame's (Cb, Cr) uint8 planes from its predicted working-size ab (filtered here, in order)."""
         with torch.inference_mode():
             if self.temporal is not None:
