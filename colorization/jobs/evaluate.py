@@ -3,8 +3,10 @@
 Every source (`colorization.inference.sources`: a training checkpoint of any family, or a release weight
 file) colorizes the same images at its native resolution with the full-resolution L re-attached
 (`ColorizerModule.colorize_full`); the reference rows ``gray`` (a = b = 0) and ``ground truth``
-are scored by the same metric objects (`colorization.metrics.image.FULL_METRICS`). Results go to a run
-directory that must not already hold results (`colorization.jobs.eval_results.OUTPUT_FILES`).
+are scored by the same metric objects (`colorization.metrics.image.FULL_METRICS`). With ``data=video``
+the data is a folder of colour films instead, colorized and scored as `colorization.jobs.film_scoring`
+says. Results go to a run directory that must not already hold results
+(`colorization.jobs.eval_results.OUTPUT_FILES`).
 """
 
 from __future__ import annotations
