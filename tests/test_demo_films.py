@@ -170,4 +170,7 @@ def test_bad_clips_and_requests_are_one_message_and_the_server_goes_on(client, c
         response = client.post(url.strip(), json=body)
         assert response.status_code == 400 and message in response.json()["error"], response.text
     assert client.get(f"/api/films/{film}/jobs/nope").status_code == 400
+    job = client.post(f"/api/films/{film}/colorize", json={"model": model}).json()["job"]
+    assert finished(client, film, job)["error"] is None
+    assert client.get(f"/api/films/{film}/jobs/{job}/other").status_code == 400
     assert client.get("/api/models").json()["film_suffixes"] == [".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm"]

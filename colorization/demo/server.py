@@ -279,8 +279,11 @@ def create_app(demo: Demo) -> Starlette:
         job = demo.film_job(stored.key, request.path_params["job"])
         if not job.done or job.error is not None:
             raise DataError(f"colorization {job.key!r} has no film: {job.error or 'it is still running'}")
-        if request.path_params["what"] == "playable":
+        what = request.path_params["what"]
+        if what == "playable":
             return FileResponse(job.playable, media_type="video/mp4")
+        if what != "film":
+            raise DataError(f"{request.url.path}: expected .../playable or .../film")
         return FileResponse(job.output, media_type="video/mp4", filename=f"{Path(stored.name).stem}-colorized.mp4")
 
     async def user_error(request: Request, error: Exception) -> Response:
