@@ -281,3 +281,33 @@ def test_no_request_leaves_this_machine(browser, server):
     wait_for(browser, lambda d: state(d) == "idle")
     urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert urls and all(url.startswith(server) for url in urls), urls
+
+
+def test_a_clip_is_colorized_and_played_beside_its_original(page, models, tmp_path, downloads):
+    from tests.helpers.clips import film_clip, write_film
+
+    choose_model(page, models[1]["cnn"])
+    upload(page, write_film(tmp_path / "reel.mp4", film_clip(24).gray))  # 1 s, 96x72, with a tone
+    wait_for(page, lambda d: state(d) == "ready" and d.find_element(By.ID, "film-result").get_attribute("src"))
+    videos = """
+        const wait = (v) => (v.readyState >= 2 ? null : new Promise((r) => v.addEventListener('loadeddata', r)));
+        const [o, c] = ['film-original', 'film-result'].map((id) => document.getElementById(id));
+        await Promise.all([wait(o), wait(c)]);
+        return [o, c].map((v) => [v.videoWidth, v.videoHeight, Math.round(v.duration * 10) / 10, v.error]);
+    """
+    assert page.execute_script(videos) == [[96, 72, 1.0, None], [96, 72, 1.0, None]]  # both decode in the browser
+    assert page.find_element(By.ID, "film-status").text.startswith("· 24 of 24 frames")
+    assert not page.find_element(By.ID, "viewer").is_displayed()  # the photo viewer makes way
+    # playing the original plays the colorized film with it, at the same time
+    # (muted: a page may play sound only after a click, and a script's play() is not one)
+    page.execute_script("const o = document.getElementById('film-original'); o.muted = true; o.play();")
+    wait_for(page, lambda d: d.execute_script("return document.getElementById('film-original').currentTime") > 0.3)
+    both = "const o = document.getElementById('film-original'), c = document.getElementById('film-result');"
+    original_time, colorized_time, paused = page.execute_script(
+        both + "return [o.currentTime, c.currentTime, c.paused]"
+    )
+    assert abs(original_time - colorized_time) < 0.3 and not paused
+    page.execute_script(both + "o.pause();")
+    wait_for(page, lambda d: d.execute_script("return document.getElementById('film-result').paused"))
+    saved = download(page, "film-download", downloads, ".mp4")
+    assert saved.name == "reel-colorized.mp4" and saved.stat().st_size > 1000

@@ -42,6 +42,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from PIL import Image
 
 from tests.conftest import CONF_DIR, REPO, compose_config, tiny_overrides
+from tests.helpers.clips import film_clip, write_film
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 README_MAX_LINES = 300
@@ -63,6 +65,10 @@ OFFICIAL_FILES = {"colorization_release_v2-9b330a0b.pth": "eccv16", "siggraph17-
 """Official weight files the pages name, and the release whose random-weight stand-in replaces each."""
 SERVED_RELEASES = ("eccv16", "siggraph17")
 """Release names served from 127.0.0.1; the other names (DDColor's) are only parsed."""
+FILM_FRAMES = 6
+"""Frames of the film the pages' film commands colorize (ECCV16 costs a fraction of a second per frame)."""
+REEL_SECONDS = 13
+"""Length of the film in ``reels/``: the pages colorize its seconds 10 to 12."""
 RUN_NAME = "2026-01-01_00-00-00_000000_cnn-lab"
 SWEEP_NAME = "2026-01-01_00-00-00_000000"
 PLACEHOLDER = re.compile(r"<[\w-]+>")
@@ -377,7 +383,7 @@ class Workspace:
     def page_dir(self, page: Path) -> Path:
         folder = self.root / "pages" / page.stem
         folder.mkdir(parents=True)
-        for name in ("photo.jpg", "portrait.jpg", "scans", "old", "photos", "logs"):
+        for name in ("photo.jpg", "portrait.jpg", "scans", "old", "photos", "logs", "film.mp4", "reels"):
             (folder / name).symlink_to(self.root / name)
         return folder
 
@@ -397,6 +403,9 @@ def workspace(tmp_path_factory, sample_root, release_files) -> Iterator[Workspac
     write_photo(root / "scans" / "b.tif", (48, 64), 5)
     for k in range(2):
         write_photo(root / "photos" / f"p{k}.jpg", (72, 56), k)
+    write_film(root / "film.mp4", film_clip(FILM_FRAMES, 48, 64).gray)  # with a tone
+    (root / "reels").mkdir()
+    write_film(root / "reels" / "newsreel.mp4", film_clip(REEL_SECONDS * 2, 48, 64).gray, fps=Fraction(2), audio=None)
 
     run_dir = root / "logs" / "train" / "runs" / RUN_NAME
     train(compose_config("train", [*tiny_overrides(sample_root, run_dir), "trainer.log_every_n_steps=1"]))
@@ -558,8 +567,13 @@ def run_page(page: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, 
 
 
 def readme_promises(cwd: Path, workspace: Workspace) -> None:
+    from colorization.video.io import probe
+
     colour = Image.open(cwd / "photo_colour.png")
     assert colour.size == Image.open(workspace.root / "photo.jpg").size and colour.mode == "RGB"
+    film = probe(cwd / "colorized" / "film.mp4")
+    assert (film.frame_count, film.width, film.height) == (FILM_FRAMES, 64, 48)
+    assert [stream.kind for stream in film.other_streams] == ["audio"]
 
 
 def training_promises(cwd: Path, workspace: Workspace) -> None:
@@ -579,6 +593,12 @@ def operations_promises(cwd: Path, workspace: Workspace) -> None:
 
 def colorize_promises(cwd: Path, workspace: Workspace) -> None:
     import onnxruntime
+
+    from colorization.video.io import probe
+
+    for film in (cwd / "plain" / "film.mp4", cwd / "film_colour.mp4"):  # (colorized/ is reused by later commands)
+        assert probe(film).frame_count == FILM_FRAMES, film
+    assert probe(cwd / "trial" / "newsreel.mp4").frame_count == 4  # --start 10 --end 12 at 2 frames/s
 
     # as the page runs an export outside this project: onnxruntime and NumPy alone, any size
     l = (np.random.default_rng(0).random((1, 1, 40, 30)) * 100).astype(np.float32)

@@ -26,6 +26,7 @@ LAYERS = (
     ("colorization", "colorization.errors", "colorization.instantiate"),
     ("colorization.color",),
     ("colorization.files",),
+    ("colorization.video",),
     ("colorization.networks",),
     ("colorization.metrics",),
     ("colorization.inference",),
@@ -40,7 +41,7 @@ LAYERS = (
         "colorization.summarize",
     ),
 )
-"""Bottom to top: base (errors, config instantiation), colour, files and downloads, networks, metrics,
+"""Bottom to top: base (errors, config instantiation), colour, files and downloads, films, networks, metrics,
 inference, data, training families, jobs, apps (the colorizing ones, then the data tools)."""
 
 

@@ -1,4 +1,4 @@
-"""Colorize photo files: ``colorize INPUT... --model SOURCE`` and the Python API behind it.
+"""Colorize photos and films: ``colorize INPUT... --model SOURCE`` and the Python API behind it.
 
 A photo's L (full resolution) is shrunk to the model's working size, colorized there, and the
 predicted ab is upsampled and joined to the original L (`Colorizer.colorize_full`'s contract), so
@@ -6,15 +6,18 @@ every output has the input's exact size and luminance. For a folder the work is 
 (`colorize.photos`): DataLoader workers decode and shrink photos, the main thread batches photos
 of one working size and runs the network on the device, and writer threads build and write each
 output (atomically: a killed run leaves no half-written image, and a rerun skips what is done).
+Films among the inputs are colorized frame by frame into MP4s that keep their luma, timing and
+sound (`colorize.video`).
 
 Python::
 
-    from colorization.colorize import colorize_image, colorize_paths
+    from colorization.colorize import colorize_image, colorize_paths, colorize_video
     colour = colorize_image(Image.open("old.jpg"), "eccv16")
     tally = colorize_paths(["scans/"], "eccv16", "colorized", recursive=True)
+    film = colorize_video("old.mp4", "eccv16")  # colorized/old.mp4
 
 Importing this package is cheap (the command line answers ``--help`` without loading torch); the
-API's functions are imported from `colorize.photos` when first used.
+API's functions are imported from `colorize.photos` and `colorize.video` when first used.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ DEFAULT_OUT = "colorized"
 FAILED_EXIT_CODE = 1
 """The exit code of a run in which some photo failed (2 is a usage error: nothing was colorized)."""
 
-API = {"colorize_image": "colorization.colorize.photos", "colorize_paths": "colorization.colorize.photos"}
+API = {
+    "colorize_image": "colorization.colorize.photos",
+    "colorize_paths": "colorization.colorize.photos",
+    "colorize_video": "colorization.colorize.video",
+}
 """The public functions and the module that defines each."""
 __all__ = ["DEFAULT_OUT", "FAILED_EXIT_CODE", "FORMATS", *API]
 

@@ -1,7 +1,8 @@
 """The ``colorize`` command line: arguments in, `colorize_paths` run, one line of tally out.
 
 Imports nothing heavy at the top, so ``colorize --help`` answers at once; the pipeline
-(`colorization.colorize.photos`, torch and the models) is imported when a run starts.
+(`colorization.colorize.photos`, torch and the models; `colorization.colorize.video` and PyAV for
+films) is imported when a run starts.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from collections.abc import Sequence
 from colorization.colorize import DEFAULT_OUT, FORMATS
 from colorization.errors import exit_on_user_error
 from colorization.inference import AUTO, PRECISIONS
+from colorization.video import CRF_RANGE, DEFAULT_CRF, FILTERS, VIDEO_SUFFIXES
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="colorize",
-        description="Colorize black-and-white photos: files, folders or globs in, full-resolution colour photos out.",
+        description="Colorize black-and-white photos and films: files, folders or globs in, full-resolution colour "
+        "photos and films (OUT/NAME.mp4) out.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=f"photo or film files, folders or globs (films: {', '.join(s[1:] for s in VIDEO_SUFFIXES)})",
+    )
     parser.add_argument(
         "--model",
         required=True,
@@ -31,9 +39,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--format", default="png", choices=FORMATS)
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality, 1-100")
-    parser.add_argument("--side-by-side", action="store_true", help="also write NAME.compare.png: input | colorized")
+    parser.add_argument("--format", default="png", choices=FORMATS, help="of colorized photos (same: as read)")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of photos, 1-100")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="photos: also write NAME.compare.png: input | colorized"
+    )
     parser.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument(
@@ -44,13 +54,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=2,
-        help="decoding processes and writer threads (0: decode in the main process, one writer)",
+        help="photo decoding processes and writer threads (0: decode in the main process, one writer)",
     )
     parser.add_argument(
         "--precision", default=AUTO, choices=[AUTO, *PRECISIONS], help="auto: bf16 on CUDA, fp32 on CPU"
     )
+    films = parser.add_argument_group("films")
+    films.add_argument(
+        "--deflicker",
+        default=FILTERS[0],
+        choices=FILTERS,
+        help="flow: steady colours along the motion (default); none: every frame as the model colours it",
+    )
+    films.add_argument(
+        "--crf",
+        type=int,
+        default=DEFAULT_CRF,
+        help=f"H.264 quality on x264's scale, {CRF_RANGE[0]} lossless .. {CRF_RANGE[1]} worst (default {DEFAULT_CRF})",
+    )
+    films.add_argument("--start", type=float, metavar="SECONDS", help="colorize from this time on")
+    films.add_argument("--end", type=float, metavar="SECONDS", help="colorize up to this time")
     parser.add_argument("--offline", action="store_true", help="never download weights")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 
@@ -78,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             precision=args.precision,
             offline=args.offline,
             progress=not args.quiet,
+            deflicker=args.deflicker,
+            crf=args.crf,
+            start_s=args.start,
+            end_s=args.end,
         )
     )
     print(tally.line())

@@ -1,7 +1,8 @@
 """The photo pipeline behind ``colorize``: files, folders and globs in, full-resolution colour photos out.
 
 See `colorization.colorize` for the contract. Every photo ends as done, skipped or failed
-(`Tally`); outputs are written atomically (`colorization.files.photos.save_image_atomic`).
+(`Tally`); outputs are written atomically (`colorization.files.photos.save_image_atomic`). Films
+found among the inputs go to `colorization.colorize.video`, which counts them in the same tally.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
-from colorization.errors import ColorizationError, ConfigError, DataError, check_choice
+from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
 from colorization.files.atomic import remove_partial_files
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
@@ -37,6 +38,7 @@ from colorization.files.photos import (
     side_by_side,
 )
 from colorization.inference.base import Colorizer, attach_ab, takes_hints
+from colorization.video import DEFAULT_CRF, VIDEO_SUFFIXES
 
 COMPARE_SUFFIX = ".compare.png"
 GLOB_CHARACTERS = frozenset("*?[")
@@ -63,12 +65,16 @@ class Job:
 
 
 def find_photos(
-    inputs: Sequence[str | Path], recursive: bool = False, exclude: Path | None = None
+    inputs: Sequence[str | Path],
+    recursive: bool = False,
+    exclude: Path | None = None,
+    suffixes: Sequence[str] = IMAGE_SUFFIXES,
 ) -> list[tuple[Path, Path]]:
-    """(photo path, path relative to its output root) for files, folders and globs, in a stable order.
+    """(path, path relative to its output root) for files, folders and globs, in a stable order.
 
-    Files whose suffix is not an image's are ignored inside folders (and refused when named
-    directly); `exclude` (the output folder) is never scanned, nor accepted as an input folder.
+    Files whose suffix is not one of `suffixes` (photos by default; ``colorize`` adds films) are
+    ignored inside folders (and refused when named directly); `exclude` (the output folder) is
+    never scanned, nor accepted as an input folder.
     """
     exclude = exclude.resolve() if exclude is not None else None
     found: dict[Path, Path] = {}
@@ -86,12 +92,12 @@ def find_photos(
                     resolved = path.resolve()
                     if exclude is not None and resolved.is_relative_to(exclude):
                         continue
-                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                    if path.is_file() and path.suffix.lower() in suffixes:
                         found.setdefault(resolved, path.relative_to(match))
             elif match.is_file():
-                if match.suffix.lower() not in IMAGE_SUFFIXES:
+                if match.suffix.lower() not in suffixes:
                     if match is matches[0] and len(matches) == 1 and text == str(match):
-                        raise DataError(f"{match}: not an image file; expected one of {sorted(IMAGE_SUFFIXES)}")
+                        raise DataError(f"{match}: not a file this reads; expected one of {sorted(suffixes)}")
                     continue
                 found.setdefault(match.resolve(), Path(match.name))
             else:
@@ -211,28 +217,47 @@ def _keep(item: Prepared) -> Prepared:
 
 @dataclass
 class Tally:
-    """What a run did. `failed` holds (path, reason) pairs."""
+    """What a run did, photos and films alike. `failed` holds (path, reason) pairs."""
 
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    films: int = 0
+    """The films among `done`."""
+    frames: int = 0
+    """Their frames."""
+    film_seconds: float = 0.0
+    """The part of `seconds` spent on films."""
 
     @property
     def images_per_s(self) -> float:
-        return self.done / self.seconds if self.seconds > 0 else 0.0
+        """Photos per second of the time spent on photos."""
+        photo_seconds = self.seconds - self.film_seconds
+        return (self.done - self.films) / photo_seconds if photo_seconds > 0 else 0.0
+
+    @property
+    def frames_per_s(self) -> float:
+        """Film frames per second of the time spent on films."""
+        return self.frames / self.film_seconds if self.film_seconds > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
         return FAILED_EXIT_CODE if self.failed else 0
 
     def line(self) -> str:
-        """``done N, skipped N, failed N (paths), S s, R images/s``."""
+        """``done N, skipped N, failed N (paths), S s, R images/s``; after films ``F frames at R frames/s`` too
+        (instead of the photos' rate when there were only films)."""
         failed = f"failed {len(self.failed)}"
         if self.failed:
             names = [path for path, _ in self.failed[:SHOW_FAILED]]
             failed += f" ({', '.join(names)}{', ...' if len(self.failed) > SHOW_FAILED else ''})"
-        rate = f"{self.seconds:.1f} s, {self.images_per_s:.2f} images/s"
+        rates = [f"{self.seconds:.1f} s"]
+        if self.done > self.films or not self.films:
+            rates.append(f"{self.images_per_s:.2f} images/s")
+        if self.films:
+            rates.append(f"{self.frames} frames at {self.frames_per_s:.1f} frames/s")
+        rate = ", ".join(rates)
         return f"done {self.done}, skipped {self.skipped}, {failed}, {rate}"
 
 
@@ -307,12 +332,18 @@ def colorize_paths(
     precision: str = "auto",
     offline: bool = False,
     progress: bool = False,
+    deflicker: str = "flow",
+    crf: int = DEFAULT_CRF,
+    start_s: float | None = None,
+    end_s: float | None = None,
 ) -> Tally:
-    """Colorize files, folders and globs into `out_dir` (mirroring names and sub-folders).
+    """Colorize photos and films (files, folders and globs) into `out_dir`, mirroring names and sub-folders.
 
-    Usage errors (bad settings, a model that cannot be loaded, outputs that would overwrite
-    inputs) raise `ColorizationError` before any photo is read; a photo that cannot be read is
-    reported in the tally and the run goes on. Existing outputs are skipped unless `overwrite`.
+    Photos become photos; films become ``<name>.mp4`` (`colorization.colorize.video`), which
+    `deflicker`, `crf` and the section `start_s`..`end_s` (seconds) apply to. Usage errors (bad
+    settings, a model that cannot be loaded, outputs that would overwrite inputs) raise
+    `ColorizationError` before any file is read; a photo or film that cannot be read is reported in
+    the tally and the run goes on. Existing outputs are skipped unless `overwrite`.
     """
     check_choice("--format", format, FORMATS)
     for key, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0), ("--quality", quality, 1)):
@@ -322,25 +353,48 @@ def colorize_paths(
             )
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    jobs = plan_jobs(find_photos(paths, recursive, exclude=out_dir), out_dir, format, side_by_side)
-    if hints is not None and len(jobs) != 1:
-        raise ConfigError(f"--hints apply to one photo, but {len(jobs)} were given")
+    found = find_photos(paths, recursive, exclude=out_dir, suffixes=(*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
+    films = [(source, relative) for source, relative in found if source.suffix.lower() in VIDEO_SUFFIXES]
+    jobs = plan_jobs([item for item in found if item not in films], out_dir, format, side_by_side)
+    if hints is not None and (len(jobs) != 1 or films):
+        raise ConfigError(f"--hints apply to one photo, but {len(jobs)} photo(s) and {len(films)} film(s) were given")
+    if films:
+        from colorization.colorize import video  # PyAV and OpenCV: only when there are films
+        from colorization.inference.films import MAX_BATCH
+
+        film_settings = video.FilmSettings(deflicker, crf, start_s, end_s).check()
+        check_int("--batch-size", batch_size, 1, MAX_BATCH)  # a film's batches have a ceiling
+        film_jobs = video.plan_films(films, out_dir, inputs={source for source, _ in found})
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
     plan = Plan.of(model, size)
     runner = Runner(model, resolve(device), precision)
     remove_partial_files(out_dir, recursive=True)  # outputs mirror sub-folders; a live run's files are kept
     todo = [i for i, job in enumerate(jobs) if overwrite or not job.done()]
     tally = Tally(skipped=len(jobs) - len(todo))
-    with temperature_set(model, temperature), _progress(len(jobs), progress) as bar:
-        bar.update(tally.skipped)
-        writer = Writer(jobs, tally, runner.device, quality, bar, threads=max(1, workers))
-        try:
-            if hints is not None and todo:
-                _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
-            else:
-                _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
-        finally:
-            writer.close()
+    with temperature_set(model, temperature):
+        with _progress(len(jobs), progress and bool(jobs)) as bar:
+            bar.update(tally.skipped)
+            writer = Writer(jobs, tally, runner.device, quality, bar, threads=max(1, workers))
+            try:
+                if hints is not None and todo:
+                    _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
+                elif todo:
+                    _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
+            finally:
+                writer.close()
+        if films:
+            video.colorize_films(
+                film_jobs,
+                model,
+                tally,
+                settings=film_settings,
+                size=size,
+                device=runner.device,
+                precision=precision,
+                batch_size=batch_size,
+                overwrite=overwrite,
+                progress=progress,
+            )
     tally.seconds = time.perf_counter() - start
     return tally
 
@@ -387,6 +441,3 @@ def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc="colorize", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
-
-
-# ---- command line -------------------------------------------------------------------------------

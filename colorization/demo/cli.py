@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from colorization.demo import DEFAULT_MAX_MEGAPIXELS
+from colorization.demo import DEFAULT_MAX_FILM_SECONDS, DEFAULT_MAX_MEGAPIXELS
 from colorization.errors import exit_on_user_error
 
 DEFAULT_PORT = 8765
@@ -18,7 +18,7 @@ DEFAULT_PORT = 8765
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="colorize-demo",
-        description="Serve a local web page that colorizes photos with the colorizers found in a folder.",
+        description="Serve a local web page that colorizes photos and short films with the colorizers in a folder.",
     )
     parser.add_argument(
         "--models", required=True, help="folder of train.py checkpoints (.ckpt) and release weight files (.pth)"
@@ -27,6 +27,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
     parser.add_argument(
         "--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS, help="largest photo accepted (default 50)"
+    )
+    parser.add_argument(
+        "--max-film-seconds",
+        type=float,
+        default=DEFAULT_MAX_FILM_SECONDS,
+        help="longest clip accepted (default 30)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     return parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""``colorize-demo --models DIR``: a local web page that colorizes photos with the colorizers in DIR.
+"""``colorize-demo --models DIR``: a local web page that colorizes photos and short films with the colorizers in DIR.
 
 The app is Starlette (ASGI, served by uvicorn) around the project's own code: models come from
 `colorization.inference.sources` (`catalog`), every colour result from `colorization.colorize.colorize_image`
@@ -16,6 +16,12 @@ API (JSON unless said; errors are ``{"error": "..."}`` with status 400, and the 
   preview as PNG, or with ``"full": true`` the full-resolution PNG. Hints are in the photo's pixels.
 - ``POST /api/palette`` ``{"photo", "model", "x", "y", "hints"}``: ``{"colors": [...]}`` likeliest first.
 - ``POST /api/hints?photo=ID&name=FILE`` (body: a hints file): ``{"hints": [...]}``.
+- ``POST /api/films?name=FILE`` (body: a clip): ``{"id", "name", "width", "height", "seconds", "frames"}``.
+- ``GET /api/films/ID/original``: the clip as browsers play it (MP4).
+- ``POST /api/films/ID/colorize`` ``{"model", "deflicker"}``: starts colorizing it; ``{"job", ...}`` (`films.FilmJob`).
+- ``GET /api/films/ID/jobs/JOB``: its progress ``{"frames", "total", "frames_per_s", "eta_s", "done", "error"}``.
+- ``GET /api/films/ID/jobs/JOB/playable``: the colorized clip as the page plays it; ``.../film``: as
+  ``colorize`` writes it (the download).
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ from starlette.staticfiles import StaticFiles
 
 from colorization.color.hints import Hints, parse_hints
 from colorization.colorize.photos import colorize_image
-from colorization.demo import DEFAULT_MAX_MEGAPIXELS
+from colorization.demo import DEFAULT_MAX_FILM_SECONDS, DEFAULT_MAX_MEGAPIXELS
 from colorization.demo.catalog import EXAMPLE_PHOTOS, Catalog, example_png
+from colorization.demo.films import FilmJob, FilmStore
 from colorization.demo.palette import hint_records, scale_hints, suggest_colours
 from colorization.demo.uploads import (
     PREVIEW_SIDE,
@@ -52,6 +59,7 @@ from colorization.demo.uploads import (
 from colorization.errors import ColorizationError, ConfigError, DataError
 from colorization.files.photos import IMAGE_SUFFIXES
 from colorization.inference.runtime import resolve_device
+from colorization.video import FILTERS, VIDEO_SUFFIXES
 
 STATIC = Path(__file__).parent / "static"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -70,10 +78,15 @@ class Demo:
     """
 
     def __init__(
-        self, catalog: Catalog, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS, preview_side: int = PREVIEW_SIDE
+        self,
+        catalog: Catalog,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+        preview_side: int = PREVIEW_SIDE,
+        max_film_seconds: float = DEFAULT_MAX_FILM_SECONDS,
     ) -> None:
         self.catalog, self.max_megapixels = catalog, max_megapixels
         self.photos = PhotoStore(preview_side=preview_side)
+        self.films = FilmStore(max_film_seconds)
         self.model_lock = threading.Lock()
 
     def upload(self, data: bytes, name: str) -> dict:
@@ -136,6 +149,24 @@ class Demo:
         Hints.from_points([points], size=(height, width))  # refuses points outside the photo, naming them
         return {"hints": hint_records(points, stored.preview_photo, stored.scale)}
 
+    def upload_film(self, data: bytes, name: str) -> dict:
+        return self.films.add(data, name, self.max_megapixels).describe()
+
+    def colorize_film(self, film_key: str, request: dict) -> dict:
+        """Start colorizing an uploaded clip with the request's model and filter; the job's first state."""
+        stored = self.films.get(film_key)
+        key = _field(request, "model", str)
+        self.catalog.model(key)  # an unknown model is refused now, not later in the job
+        deflicker = request.get("deflicker", FILTERS[0])
+        job = self.films.colorize(stored, lambda: self.catalog.model(key), deflicker, self.device, self.model_lock)
+        return job.describe()
+
+    def film_job(self, film_key: str, job_key: str) -> FilmJob:
+        job = self.films.get(film_key).jobs.get(job_key)
+        if job is None:
+            raise DataError(f"colorization {job_key!r} of film {film_key!r} is not on the server")
+        return job
+
     @property
     def device(self) -> torch.device:
         return self.catalog.device
@@ -194,6 +225,8 @@ def create_app(demo: Demo) -> Starlette:
                 "examples": list(EXAMPLE_PHOTOS),
                 "max_megapixels": demo.max_megapixels,
                 "photo_suffixes": list(IMAGE_SUFFIXES),  # the file picker offers what the decoder takes
+                "film_suffixes": list(VIDEO_SUFFIXES),
+                "max_film_seconds": demo.films.max_seconds,
             }
         )
 
@@ -226,6 +259,33 @@ def create_app(demo: Demo) -> Starlette:
             raise DataError(f"{name}: not a text file; expected a .json or .csv hints file") from None
         return JSONResponse(await run_in_threadpool(demo.read_hints, text, name, request.query_params.get("photo", "")))
 
+    async def upload_film(request: Request) -> Response:
+        name = Path(request.query_params.get("name") or "upload.mp4").name
+        data = await _read_body(request, max_upload_bytes(demo.max_megapixels), name)
+        return JSONResponse(await run_in_threadpool(demo.upload_film, data, name))
+
+    async def film_original(request: Request) -> Response:
+        return FileResponse(demo.films.get(request.path_params["film"]).original, media_type="video/mp4")
+
+    async def colorize_film(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(await run_in_threadpool(demo.colorize_film, request.path_params["film"], body))
+
+    async def film_job(request: Request) -> Response:
+        return JSONResponse(demo.film_job(request.path_params["film"], request.path_params["job"]).describe())
+
+    async def film_result(request: Request) -> Response:
+        stored = demo.films.get(request.path_params["film"])
+        job = demo.film_job(stored.key, request.path_params["job"])
+        if not job.done or job.error is not None:
+            raise DataError(f"colorization {job.key!r} has no film: {job.error or 'it is still running'}")
+        what = request.path_params["what"]
+        if what == "playable":
+            return FileResponse(job.playable, media_type="video/mp4")
+        if what != "film":
+            raise DataError(f"{request.url.path}: expected .../playable or .../film")
+        return FileResponse(job.output, media_type="video/mp4", filename=f"{Path(stored.name).stem}-colorized.mp4")
+
     async def user_error(request: Request, error: Exception) -> Response:
         return JSONResponse({"error": str(error)}, status_code=400)
 
@@ -242,6 +302,11 @@ def create_app(demo: Demo) -> Starlette:
         Route("/api/colorize", colorize, methods=["POST"]),
         Route("/api/palette", palette, methods=["POST"]),
         Route("/api/hints", hints, methods=["POST"]),
+        Route("/api/films", upload_film, methods=["POST"]),
+        Route("/api/films/{film}/original", film_original),
+        Route("/api/films/{film}/colorize", colorize_film, methods=["POST"]),
+        Route("/api/films/{film}/jobs/{job}", film_job),
+        Route("/api/films/{film}/jobs/{job}/{what:str}", film_result),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={ColorizationError: user_error, Exception: bug})
@@ -274,18 +339,22 @@ def host_warning(host: str) -> str | None:
     )
 
 
-def build_demo(models: str | Path, max_megapixels: float, device: str) -> Demo:
+def build_demo(
+    models: str | Path, max_megapixels: float, device: str, max_film_seconds: float = DEFAULT_MAX_FILM_SECONDS
+) -> Demo:
     """Everything the server needs, checked before it starts listening."""
     if not max_megapixels > 0:
         raise ConfigError(f"--max-megapixels={max_megapixels}: expected a number > 0")
+    if not max_film_seconds > 0:
+        raise ConfigError(f"--max-film-seconds={max_film_seconds}: expected a number > 0")
     catalog = Catalog.scan(models, resolve_device(device), warn=lambda line: print(line, file=sys.stderr))
-    return Demo(catalog, max_megapixels)
+    return Demo(catalog, max_megapixels, max_film_seconds=max_film_seconds)
 
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    demo = build_demo(args.models, args.max_megapixels, args.device)
+    demo = build_demo(args.models, args.max_megapixels, args.device, args.max_film_seconds)
     sock = listen(args.host, args.port)
     warning = host_warning(args.host)
     if warning:
@@ -295,4 +364,7 @@ def serve(args: argparse.Namespace) -> None:
     names = ", ".join(entry.name for entry in demo.catalog.entries.values())
     print(f"serving http://{shown}:{port} ({len(demo.catalog.entries)} colorizers: {names}); Ctrl+C stops")
     server = uvicorn.Server(uvicorn.Config(create_app(demo), log_level="warning"))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        demo.films.close()  # the uploaded clips and their colorizations

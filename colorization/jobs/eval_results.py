@@ -26,10 +26,21 @@ from colorization.metrics.image import FULL_METRICS, OPTIONAL_METRICS, metric_he
 
 SHEET_FORMATS = ("jpg", "png")
 """Formats of the comparison sheet: JPEG (small, the default) or lossless PNG."""
-OUTPUT_FILES = ("results.md", "results.csv", "results.json", *(f"comparison.{fmt}" for fmt in SHEET_FORMATS))
-"""Every file an evaluation may write; a run directory holding any of them is not written to again."""
+OUTPUT_FILES = (
+    "results.md",
+    "results.csv",
+    "results.json",
+    *(f"comparison.{fmt}" for fmt in SHEET_FORMATS),
+    "films",
+)
+"""Every file (and the folder of colorized films) an evaluation may write; a run directory holding any of them
+is not written to again."""
 INFO_COLUMNS = ("model", "checkpoint", "data", "protocol", "split", "images", "image_size")
+FILMS_COLUMN = "films"
+"""An evaluation of films (``data=video``) also says how many films it scored, after `INFO_COLUMNS`."""
 SPEED_COLUMN = "images_per_s"
+MIXED_SIZES = "mixed"
+"""The ``image_size`` of films that do not share one."""
 
 
 def comparison_sheet(columns: list[Tensor], names: list[str], tile: int | None = None) -> np.ndarray:
@@ -53,10 +64,25 @@ def _markdown_number(value: float | None, fmt: str) -> str:
     return fmt.format(value)
 
 
+def is_films(rows: list[dict[str, Any]]) -> bool:
+    """Whether the rows score films (``data=video``) rather than photos."""
+    return rows[0].get(FILMS_COLUMN) is not None
+
+
+def info_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """`INFO_COLUMNS`, and `FILMS_COLUMN` for films."""
+    return [*INFO_COLUMNS, FILMS_COLUMN] if is_films(rows) else list(INFO_COLUMNS)
+
+
 def table_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`FULL_METRICS`, then each of `OPTIONAL_METRICS` that the rows hold (e.g. FID with ``fid.weights``)."""
+    """`FULL_METRICS`, then each of `OPTIONAL_METRICS` that the rows hold (e.g. FID with ``fid.weights``), then
+    for films the temporal metrics."""
     present = {key: metric for key, metric in OPTIONAL_METRICS.items() if any(row.get(key) is not None for row in rows)}
-    return {**FULL_METRICS, **present}
+    if not is_films(rows):
+        return {**FULL_METRICS, **present}
+    from colorization.metrics.temporal import TEMPORAL_METRICS  # OpenCV: only when there are films
+
+    return {**FULL_METRICS, **present, **TEMPORAL_METRICS}
 
 
 def _metric_cell(key: str, value: float | None, fmt: str, images: int) -> str:
@@ -84,7 +110,8 @@ def fid_note(rows: list[dict[str, Any]]) -> str:
 def table_cells(rows: list[dict[str, Any]], reported: list[str]) -> tuple[list[str], list[list[str]]]:
     """The results table as text: headers (metric label and better direction) and one list of cells per row."""
     metrics = table_metrics(rows)
-    headers = ["model", *(metric_header(metric) for metric in metrics.values()), "images/s", *reported]
+    speed = "frames/s" if is_films(rows) else "images/s"  # a film's speed: of the whole pipeline
+    headers = ["model", *(metric_header(metric) for metric in metrics.values()), speed, *reported]
     cells = []
     for row in rows:
         line = [row["model"]]
@@ -98,6 +125,14 @@ def table_cells(rows: list[dict[str, Any]], reported: list[str]) -> tuple[list[s
 def table_caption(rows: list[dict[str, Any]]) -> str:
     """What the table was measured on, in one sentence (the protocol, when the data follows one)."""
     first = rows[0]
+    if is_films(rows):
+        size = "films of several sizes" if first["image_size"] == MIXED_SIZES else f"{first['image_size']} px"
+        return (
+            f"{first['images']} frames ({size}, whole) of {first[FILMS_COLUMN]} colour films in "
+            f"`{first['data']}`, turned gray and colorized as `colorize` does, with the temporal filter and without "
+            "it (deflicker none); cdc and warp_error per film, averaged over the films; frames/s of the whole "
+            "pipeline (decoding, network, filter, encoding)."
+        )
     how = f"protocol {first['protocol']}" if first.get("protocol") else "centre crops"
     return (
         f"{first['images']} images ({first['image_size']} px, {how}) of the `{first['split']}` split of "
@@ -119,7 +154,7 @@ def write_results(
     """
     check_choice("comparison_format", sheet_format, SHEET_FORMATS)
     remove_partial_files(output_dir)  # what a killed evaluation left
-    columns = [*INFO_COLUMNS, *table_metrics(rows), SPEED_COLUMN, *reported]
+    columns = [*info_columns(rows), *table_metrics(rows), SPEED_COLUMN, *reported]
     md_path, csv_path, json_path = (output_dir / name for name in ("results.md", "results.csv", "results.json"))
     # non-finite numbers (the ground truth's PSNR is +inf) become null: JSON has no infinity
     atomic_write_text(json_path, strict_json([{key: row.get(key) for key in columns} for row in rows], indent=2) + "\n")
@@ -142,7 +177,8 @@ def write_results(
         "|---" * len(headers) + "|",
     ]
     lines += ["| " + " | ".join(line) + " |" for line in cells]
-    lines += ["", fid_note(rows)]
+    if not is_films(rows):  # FID is a measure of photo sets
+        lines += ["", fid_note(rows)]
     checkpoints = [f"- {row['model']}: `{row['checkpoint']}`" for row in rows if row["checkpoint"]]
     if checkpoints:
         lines += ["", "Checkpoints:", "", *checkpoints]
@@ -182,7 +218,7 @@ def log_results(loggers: list, rows: list[dict[str, Any]], sheet: np.ndarray) ->
             scalars = {f"eval/{row['model']}/{key}": row[key] for key in [*metrics, SPEED_COLUMN]}
             logger.log_metrics({k: v for k, v in scalars.items() if v is not None and math.isfinite(v)}, step=0)
         if hasattr(logger, "log_table"):
-            columns = [*INFO_COLUMNS, *metrics, SPEED_COLUMN]
+            columns = [*info_columns(rows), *metrics, SPEED_COLUMN]
             logger.log_table(key="eval/results", columns=columns, data=[[row[c] for c in columns] for row in rows])
     log_image(loggers, "eval/comparison", sheet, step=0)
     for logger in loggers:

@@ -3,8 +3,10 @@
 Every source (`colorization.inference.sources`: a training checkpoint of any family, or a release weight
 file) colorizes the same images at its native resolution with the full-resolution L re-attached
 (`ColorizerModule.colorize_full`); the reference rows ``gray`` (a = b = 0) and ``ground truth``
-are scored by the same metric objects (`colorization.metrics.image.FULL_METRICS`). Results go to a run
-directory that must not already hold results (`colorization.jobs.eval_results.OUTPUT_FILES`).
+are scored by the same metric objects (`colorization.metrics.image.FULL_METRICS`). With ``data=video``
+the data is a folder of colour films instead, colorized and scored as `colorization.jobs.film_scoring`
+says. Results go to a run directory that must not already hold results
+(`colorization.jobs.eval_results.OUTPUT_FILES`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor
 
 from colorization.errors import ConfigError, check_choice, check_int
 from colorization.inference.runtime import prepare_for_inference, resolve_device, resolve_precision
-from colorization.inference.sources import load_sources
+from colorization.inference.sources import Source, load_sources
 from colorization.instantiate import instantiate, instantiate_all
 from colorization.jobs.eval_results import (
+    MIXED_SIZES,
     OUTPUT_FILES,
     SHEET_FORMATS,
     SPEED_COLUMN,
@@ -77,40 +82,92 @@ def evaluate(cfg: DictConfig, command: str | None = None) -> list[dict[str, Any]
     fid_weights = (cfg.get("fid") or {}).get("weights")
     fid_net = load_fid_inception(fid_weights).to(device) if fid_weights not in (None, "", "???") else None
     datamodule = instantiate(cfg.data, key="data")
+    loggers = instantiate_all(cfg.get("logger"))
+    if getattr(datamodule, "films", None) is not None:  # data=video (`colorization.data.films.FilmFolder`)
+        if cfg.get("crop_size") is not None or fid_net is not None:
+            raise ConfigError("crop_size and fid.weights apply to photos; data=video scores whole films without FID")
+        rows, kept = _film_rows(sources, datamodule, device, precision, output_dir, comparison_images, cfg)
+    else:
+        rows, kept = _photo_rows(sources, datamodule, device, precision, split, comparison_images, fid_net, cfg)
+    for row in rows:
+        row.update({column: by_row.get(row["model"]) for column, by_row in reported.items()})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    sheet = comparison_sheet(kept, [row["model"] for row in rows], tile)
+    written = write_results(rows, list(reported), output_dir, sheet, command, sheet_format)
+    log_results(loggers, rows, sheet)
+    print_results(rows, list(reported), written)
+    return rows
+
+
+def _row(name: str, checkpoint: str, values: dict[str, float], speed: float | None, **info: Any) -> dict:
+    """One row of the table: its model, checkpoint (empty for the reference rows) and what it was scored on,
+    its metrics and speed."""
+    checkpoint = display_path(checkpoint) if checkpoint else ""
+    return {"model": name, "checkpoint": checkpoint, **info, **values, SPEED_COLUMN: speed}
+
+
+def _photo_rows(
+    sources: list[Source],
+    datamodule: Any,
+    device: torch.device,
+    precision: str,
+    split: str,
+    comparison_images: int,
+    fid_net: Any,
+    cfg: DictConfig,
+) -> tuple[list[dict[str, Any]], list[Tensor]]:
+    """Score the sources on one split of photos; the rows and the comparison sheet's images."""
     loader = datamodule.eval_dataloader(split, cfg.get("crop_size"), pin_memory=device.type == "cuda")
     dataset = loader.dataset
     # a folder DataModule given one folder per split has no root; it describes its folders itself
     data = display_path(datamodule.root) if datamodule.root is not None else datamodule.description
     protocol = getattr(datamodule, "protocol", None)
-    loggers = instantiate_all(cfg.get("logger"))
     threads = set_num_threads(cfg.get("num_threads"), loader.num_workers, key="num_threads")
     log.info(
         "evaluating %d model(s) on %d %s images of %s (%s, %d thread(s))",
         *(len(sources), len(dataset), split, data, precision, threads),
     )
-
     keep = spread_positions(len(dataset), comparison_images)
     values, speed, kept = score(sources, loader, device, split, keep=keep, precision=precision, fid_net=fid_net)
-    names = [GRAY, *(s.name for s in sources), GROUND_TRUTH]
-    checkpoint_of = {s.name: display_path(s.checkpoint) for s in sources}
-    rows = [
-        {
-            "model": name,
-            "checkpoint": checkpoint_of.get(name, ""),
-            "data": data,
-            "protocol": protocol.description if protocol is not None else "",
-            "split": split,
-            "images": len(dataset),
-            "image_size": f"{dataset.crop_size}x{dataset.crop_size}",
-            **values[name],
-            SPEED_COLUMN: speed.get(name),
-            **{column: by_row.get(name) for column, by_row in reported.items()},
-        }
-        for name in names
-    ]
-    output_dir.mkdir(parents=True, exist_ok=True)
-    sheet = comparison_sheet(kept, names, tile)
-    written = write_results(rows, list(reported), output_dir, sheet, command, sheet_format)
-    log_results(loggers, rows, sheet)
-    print_results(rows, list(reported), written)
-    return rows
+    info = {
+        "data": data,
+        "protocol": protocol.description if protocol is not None else "",
+        "split": split,
+        "images": len(dataset),
+        "image_size": f"{dataset.crop_size}x{dataset.crop_size}",
+    }
+    checkpoints = {GRAY: "", **{s.name: s.checkpoint for s in sources}, GROUND_TRUTH: ""}
+    return [_row(name, path, values[name], speed.get(name), **info) for name, path in checkpoints.items()], kept
+
+
+def _film_rows(
+    sources: list[Source],
+    folder: Any,
+    device: torch.device,
+    precision: str,
+    output_dir: Path,
+    comparison_images: int,
+    cfg: DictConfig,
+) -> tuple[list[dict[str, Any]], list[Tensor]]:
+    """Colorize and score a folder of colour films (`colorization.jobs.film_scoring`); the rows, the sheet's frames."""
+    from colorization.jobs.film_scoring import film_rows, score_films  # PyAV and OpenCV: only for films
+
+    threads = set_num_threads(cfg.get("num_threads"), 0, key="num_threads")
+    data = display_path(folder.root)
+    log.info(
+        "evaluating %d model(s) on %d films of %s (%s, %d thread(s))",
+        *(len(sources), len(folder.films), data, precision, threads),
+    )
+    scores = score_films(sources, folder, device, precision, output_dir, comparison_images)
+    (width, height), *others = sorted(scores.sizes)
+    info = {
+        "data": data,
+        "protocol": "",
+        "split": "",
+        "images": scores.frames,
+        "image_size": f"{width}x{height}" if not others else MIXED_SIZES,
+        "films": len(folder.films),
+    }
+    checkpoints = {GRAY: "", **{row.name: row.source.checkpoint for row in film_rows(sources)}, GROUND_TRUTH: ""}
+    rows = [_row(name, checkpoints[name], scores.values[name], scores.speed.get(name), **info) for name in scores.names]
+    return rows, scores.kept

@@ -1,4 +1,5 @@
-// The page of `colorize-demo`: upload a photo, pick a model, steer hint-taking models with colour points.
+// The page of `colorize-demo`: upload a photo or a short film, pick a model, steer hint-taking models with colour
+// points; a film is colorized in the background and played beside its original.
 // Everything it fetches comes from the local server (see colorization/demo/server.py for the API).
 "use strict";
 
@@ -15,7 +16,13 @@ const state = {
   dirty: false, // the hints, model or temperature changed while a request was running
   resultUrl: null,
   fullRequest: null, // the request number whose full-resolution PNG the download link holds
+  film: null, // {id, name, width, height, seconds, frames}: the film shown, if a film is
+  filmJob: null, // the id of the film's latest colorization
+  filmSuffixes: [],
 };
+
+const FILM_POLL_MS = 500;
+const FILM_DRIFT_S = 0.15; // the colorized film is moved back in step when it drifts further from the original
 
 // ---- small helpers -----------------------------------------------------------------------------
 
@@ -78,7 +85,10 @@ async function loadCatalog() {
     $("examples").append(button);
   }
   $("max-megapixels").textContent = catalog.max_megapixels;
-  $("file").accept = catalog.photo_suffixes.join(","); // the server's one list of photo suffixes
+  $("max-film-seconds").textContent = catalog.max_film_seconds;
+  state.filmSuffixes = catalog.film_suffixes;
+  // the server's one list of photo suffixes and one of film suffixes
+  $("file").accept = [...catalog.photo_suffixes, ...catalog.film_suffixes].join(",");
   modelChanged();
   setState("idle");
 }
@@ -96,7 +106,7 @@ function modelChanged() {
   const model = currentModel();
   if (!model) return;
   const temperature = model.temperature !== null;
-  $("temperature-box").hidden = !temperature;
+  $("temperature-box").hidden = !temperature || state.film !== null; // films use the model's own temperature
   state.temperature = null;
   if (temperature) showTemperature(model.temperature);
   $("hints-panel").hidden = !model.hints;
@@ -105,7 +115,8 @@ function modelChanged() {
   renderHints();
   $("palette").replaceChildren();
   if (model.hints && state.selected >= 0) suggestColours();
-  colorize();
+  if (state.film) colorizeFilm();
+  else colorize();
 }
 
 function showTemperature(value) {
@@ -114,6 +125,16 @@ function showTemperature(value) {
 }
 
 // ---- upload ------------------------------------------------------------------------------------
+
+function isFilm(name) {
+  const dot = name.lastIndexOf(".");
+  return dot >= 0 && state.filmSuffixes.includes(name.slice(dot).toLowerCase());
+}
+
+function chooseFile(file) {
+  if (isFilm(file.name)) uploadFilm(file, file.name);
+  else upload(file, file.name);
+}
 
 async function upload(file, name) {
   showMessage("");
@@ -132,6 +153,7 @@ async function upload(file, name) {
     return;
   }
   state.photo = await response.json();
+  leaveFilm();
   state.hints = [];
   state.selected = -1;
   $("original").src = `/api/photos/${state.photo.id}`;
@@ -404,20 +426,134 @@ async function loadHints(file) {
   colorize();
 }
 
+// ---- films: uploaded, colorized in the background, played side by side --------------------------
+
+function leaveFilm() {
+  state.film = null;
+  state.filmJob = null;
+  for (const id of ["film-original", "film-result"]) {
+    $(id).pause();
+    $(id).removeAttribute("src");
+  }
+  $("film-viewer").hidden = true;
+}
+
+async function uploadFilm(file, name) {
+  showMessage("");
+  setState("uploading");
+  let response;
+  try {
+    response = await fetch(`/api/films?name=${encodeURIComponent(name)}`, { method: "POST", body: file });
+  } catch (error) {
+    showMessage(`${name}: the upload failed (${error.message})`);
+    setState("error");
+    return;
+  }
+  if (!response.ok) {
+    showMessage(await apiError(response));
+    setState("error");
+    return;
+  }
+  leaveFilm();
+  state.photo = null;
+  state.hints = [];
+  state.film = await response.json();
+  $("viewer").hidden = true;
+  $("hints-panel").hidden = true;
+  $("temperature-box").hidden = true;
+  $("drop-note").hidden = true;
+  $("film-viewer").hidden = false;
+  $("film-original").src = `/api/films/${state.film.id}/original`;
+  colorizeFilm();
+}
+
+// a colorization runs on the server; a newer one (another model, the filter switched) replaces it there
+async function colorizeFilm() {
+  if (!state.film) return;
+  const film = state.film;
+  const body = { model: currentModel().key, deflicker: $("deflicker").checked ? "flow" : "none" };
+  const response = await postJson(`/api/films/${film.id}/colorize`, body);
+  if (!response.ok) {
+    showMessage(await apiError(response));
+    setState("error");
+    return;
+  }
+  const job = (await response.json()).job;
+  state.filmJob = job;
+  setState("busy");
+  showMessage("");
+  $("film-download").hidden = true;
+  $("film-result").removeAttribute("src");
+  $("film-result").dataset.job = "";
+  while (state.film === film && state.filmJob === job) {
+    const poll = await fetch(`/api/films/${film.id}/jobs/${job}`);
+    if (!poll.ok) {
+      showMessage(await apiError(poll));
+      setState("error");
+      return;
+    }
+    const progress = await poll.json();
+    if (state.film !== film || state.filmJob !== job) return; // replaced meanwhile
+    showFilmProgress(progress);
+    if (progress.done) {
+      if (progress.error) {
+        showMessage(progress.error);
+        setState("error");
+      } else {
+        showFilmResult(film, job);
+      }
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, FILM_POLL_MS));
+  }
+}
+
+function showFilmProgress({ frames, total, frames_per_s: rate, eta_s: eta, done }) {
+  $("film-progress").max = total || Math.max(frames, 1);
+  $("film-progress").value = done ? $("film-progress").max : frames;
+  const of = total ? ` of ${total}` : "";
+  const left = eta !== null && eta !== undefined && !done ? `, ${Math.ceil(eta)} s left` : "";
+  $("film-status").textContent = `· ${frames}${of} frames, ${rate.toFixed(1)} frames/s${left}`;
+}
+
+function showFilmResult(film, job) {
+  const result = $("film-result");
+  result.src = `/api/films/${film.id}/jobs/${job}/playable`;
+  result.dataset.job = job;
+  const download = $("film-download");
+  download.href = `/api/films/${film.id}/jobs/${job}/film`;
+  download.download = `${stem(film.name)}-colorized.mp4`;
+  download.hidden = false;
+  result.addEventListener("loadeddata", () => keepInStep(), { once: true });
+  setState("ready");
+}
+
+// the colorized film follows the original: same time, playing or paused with it
+function keepInStep() {
+  const original = $("film-original");
+  const result = $("film-result");
+  if (!result.src || result.readyState === 0) return;
+  if (Math.abs(result.currentTime - original.currentTime) > FILM_DRIFT_S) result.currentTime = original.currentTime;
+  if (original.paused !== result.paused) {
+    if (original.paused) result.pause();
+    else result.play().catch(() => {});
+  }
+}
+
 // ---- wiring ------------------------------------------------------------------------------------
 
 function wire() {
   $("model").addEventListener("change", modelChanged);
   $("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
-    if (file) upload(file, file.name);
+    if (file) chooseFile(file);
     event.target.value = ""; // choosing the same file again uploads it again
   });
   document.addEventListener("dragover", (event) => event.preventDefault());
   document.addEventListener("drop", (event) => {
     event.preventDefault();
     const file = event.dataTransfer.files[0];
-    if (file) upload(file, file.name);
+    if (file) chooseFile(file);
   });
   $("temperature").addEventListener("input", () => {
     state.temperature = Number($("temperature").value);
@@ -459,6 +595,13 @@ function wire() {
   });
   $("download").addEventListener("click", downloadFull);
   $("download").setAttribute("aria-disabled", "true");
+  $("deflicker").addEventListener("change", colorizeFilm);
+  const original = $("film-original");
+  original.addEventListener("play", () => $("film-result").play().catch(() => {}));
+  original.addEventListener("pause", () => $("film-result").pause());
+  original.addEventListener("seeked", keepInStep);
+  original.addEventListener("timeupdate", keepInStep);
+  original.addEventListener("ratechange", () => ($("film-result").playbackRate = original.playbackRate));
 }
 
 wire();
