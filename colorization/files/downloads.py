@@ -29,7 +29,8 @@ TIMEOUT_S = 30.0
 
 
 def cache_dir() -> Path:
-    """Where downloaded weights live: ``$COLORIZATION_CACHE`` or ``~/.cache/bw-colorization``."""
+    """The user's cache folder, ``$COLORIZATION_CACHE`` or ``~/.cache/bw-colorization``: downloaded weights,
+    and the file lists of read-only photo folders (`colorization.data.image_index`)."""
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
