@@ -330,4 +330,5 @@ class ImageFolderDataModule(SplitsDataModule):
         return self._loader(self.datasets["val"], self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.datasets["test"], self.eval_batch_size, shuffle=False)
+        test_set = self.datasets["test"]
+        return self._loader(test_set, self.eval_batch_size, shuffle=False, sampler=self._each_image_once(test_set))
