@@ -19,7 +19,6 @@ import copy
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from colorization.errors import ColorizationError, ConfigError, DataError
-from colorization.files.atomic import remove_partial_files
+from colorization.files import atomic
 from colorization.files.weights import safe_load
 from colorization.instantiate import update_targets
 from colorization.modules.build import RUN_OPTIONS
@@ -229,23 +228,11 @@ def _differences(theirs: Any, ours: Any, key: str) -> Iterator[tuple[str, Any, A
 
 
 def check_writable(directory: str | Path, key: str = "paths.output_dir") -> None:
-    """Make sure `directory` can be created and written to (`ConfigError` otherwise), creating nothing.
+    """`colorization.files.atomic.check_writable` for a run's output folders (`key`: the config key that chose it).
 
-    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing. Probes
-    the directory, or the nearest parent that exists, with a temporary file that is removed again.
-    Also removes temporary files a killed writer left in `directory` (`colorization.files.atomic`).
+    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing.
     """
-    directory = Path(directory)
-    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{existing} is not a directory")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"{key}={str(directory)!r} is not writable ({reason}); choose another directory") from None
-    remove_partial_files(directory)
+    atomic.check_writable(directory, key)
 
 
 def wandb_run_id(output_dir: str | Path) -> str | None:
