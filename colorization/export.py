@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError, check_choice, exit_on_user_error
+from colorization.errors import ConfigError, check_choice, exit_on_user_error, require_extra
 from colorization.files.atomic import atomic_write, check_writable, remove_partial_files
 from colorization.inference.base import Colorizer, attach_ab, shrink_l, working_size
 from colorization.inference.onnx import METADATA_KEYS
@@ -116,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out.exists() and not args.overwrite:
             raise ConfigError(f"--out {args.out} already exists; pass --overwrite to replace it")
         check_writable(args.out.parent, f"--out {args.out}: folder")
+        if args.format == "onnx":
+            require_extra("onnx", ["onnx", "onnxscript"], "--format onnx")
         export(load_colorizer(args.model, offline=args.offline), args.out, args.format)
 
     exit_on_user_error(job)
