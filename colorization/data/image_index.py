@@ -61,7 +61,7 @@ class ImageRecord:
     height: int
     chroma: float
     """Mean CIE chroma sqrt(a^2 + b^2) over the pixels; NaN for a file that could not be decoded."""
-    mtime_ns: int = 0
+    mtime_ns: int
     """The file's modification time when it was read: a different one means the file changed."""
 
     @property
