@@ -61,6 +61,7 @@ ACCEPTED = [
     ["-m", "model=cnn", "++model.net.stride=1,2", "++model.net.filters=12,32"],
     ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=model1,model2"],
     ["hparams_search=optuna", "hydra.sweeper.n_trials=50"],
+    ["hparams_search=optuna", "++model.net.filters=8,16"],  # the config asks for a multirun: no -m needed
     ["resume=logs/train/runs/x"],
     ["-cn", "another_config", "whatever=1"],  # another config: Hydra's own business
 ]

@@ -136,8 +136,21 @@ def _check_overrides(args: list[str], config_dir: Path, config_name: str) -> Non
             raise ConfigError(f"{line!r} is not an override Hydra can read ({reason}); expected key=value") from None
     for override in overrides:
         _check_not_a_group(override, config_dir)
-    for job in _jobs(overrides, multirun=any(arg in MULTIRUN_FLAGS for arg in args)):
+    multirun = any(arg in MULTIRUN_FLAGS for arg in args)
+    if not multirun and any(override.is_sweep_override() for override in overrides):
+        multirun = _multirun_by_config(overrides, config_dir, config_name)
+    for job in _jobs(overrides, multirun):
         _check_composes(job, config_dir, config_name)
+
+
+def _multirun_by_config(overrides: list[Override], config_dir: Path, config_name: str) -> bool:
+    """Whether the config itself asks for a multirun (``hydra.mode: MULTIRUN``, as ``hparams_search=optuna``
+    does), so that sweeps on the command line need no ``-m``."""
+    fixed = [override.input_line for override in overrides if not override.is_sweep_override()]
+    try:
+        return _compose(config_dir, config_name, fixed).hydra.mode == RunMode.MULTIRUN
+    except Exception:  # refused for another reason, which the jobs' composition names
+        return False
 
 
 def _check_group_options(lines: list[str], config_dir: Path) -> None:
