@@ -262,7 +262,7 @@ def load_index(
     listing = list_folder(folder)
     if listing.skipped_links:
         log.warning(
-            "%s: skipped %d links that lead to a folder or photo listed already, or to a folder holding this one "
+            "%s: skipped %d link(s) that lead to a folder or photo listed already, or to a folder holding this one "
             "(a loop); each real folder and photo is listed once",
             folder,
             listing.skipped_links,
