@@ -16,12 +16,11 @@ Every ``_target_`` a file names is checked before anything is built (`check_stor
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,7 @@ def _cached_release_problem(target: Path, release: releases.Release) -> str | No
         _check_release_file(target, release)
     except DataError as error:
         return str(error).removeprefix(f"{target}: ")
-    with contextlib.suppress(OSError):  # a read-only cache: checked again next time
+    with suppress(OSError):  # a read-only cache: checked again next time
         record_digest(target, sha256_of(target))
     return None
 
