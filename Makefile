@@ -12,7 +12,7 @@ ARGS ?=
 # which does not install beside the pinned torch.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,onnx,video]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[train,demo,video,onnx,dev]"
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/test-reference \
 		-c requirements.lock torch-fidelity
 	touch $(STAMP)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.quiet import quiet_libraries
 from colorization.jobs.run_dirs import register_resolvers
-from colorization.jobs.tasks import apply_to_loggers, check_group_options, hydra_job, run_task
+from colorization.jobs.tasks import apply_to_loggers, check_overrides, hydra_job, run_task
 
 CONF_DIR = Path(__file__).parent / "conf"
 
@@ -30,5 +30,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_group_options(sys.argv[1:], CONF_DIR)
+    check_overrides(sys.argv[1:], CONF_DIR, "evaluate")
     main()

@@ -4,6 +4,7 @@ Entry points catch `ColorizationError` and print its one-line message instead of
 these errors describe bad input (a config value, a data file), never a bug in the code.
 """
 
+import importlib.util
 import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -76,3 +77,14 @@ def check_choice(key: str, value: object, choices: Iterable[object]) -> object:
     if value not in choices:
         raise ConfigError(f"{key}={value!r} is unknown; expected one of {sorted(choices, key=str)}")
     return value
+
+
+def require_extra(extra: str, modules: Iterable[str], needed_for: str) -> None:
+    """Refuse (`ConfigError`) to go on when an optional dependency is missing: `modules` come with the
+    package's `extra` (``pip install 'bw-colorization[onnx]'``), which `needed_for` needs."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ConfigError(
+            f"{needed_for} needs {', '.join(missing)}: pip install 'bw-colorization[{extra}]' (make install "
+            "installs every extra)"
+        )

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from colorization.errors import ConfigError, check_choice, exit_on_user_error
-from colorization.files.atomic import atomic_write, remove_partial_files
+from colorization.errors import ConfigError, check_choice, exit_on_user_error, require_extra
+from colorization.files.atomic import atomic_write, check_writable, remove_partial_files
 from colorization.inference.base import Colorizer, attach_ab, shrink_l, working_size
 from colorization.inference.onnx import METADATA_KEYS
 
@@ -109,8 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def job() -> None:
+        # checked before the model is loaded: export is the last step, and a model can take a while
+        if args.out.is_dir():
+            example = args.out / f"model.{'onnx' if args.format == 'onnx' else 'pt'}"
+            raise ConfigError(f"--out {args.out} is a folder; expected the file to write, e.g. {example}")
         if args.out.exists() and not args.overwrite:
             raise ConfigError(f"--out {args.out} already exists; pass --overwrite to replace it")
+        check_writable(args.out.parent, f"--out {args.out}: folder")
+        if args.format == "onnx":
+            require_extra("onnx", ["onnx", "onnxscript"], "--format onnx")
         export(load_colorizer(args.model, offline=args.offline), args.out, args.format)
 
     exit_on_user_error(job)

@@ -11,11 +11,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(script: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline."""
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+def run_script(
+    script: str, args: list[str], cwd: Path, timeout: int = 300, env: dict[str, str] | None = None, **popen
+) -> subprocess.CompletedProcess:
+    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline; `env` adds variables,
+    `popen` goes to `subprocess.run` (e.g. ``preexec_fn=without_permission_override``)."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, str(REPO / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **popen,
     )
 
 
@@ -27,3 +36,22 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 def file_hashes(root: Path) -> dict[Path, str]:
     """sha256 of every file under `root` (recursively), by path."""
     return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+"""The capabilities that let root write where file permissions say no (linux/capability.h)."""
+PR_CAPBSET_DROP = 24
+
+
+def without_permission_override() -> None:
+    """A ``preexec_fn``: the child obeys file permissions even when run as root, so a test can make a
+    folder read-only with ``chmod``. Root keeps every capability in its bounding set unless it drops them;
+    an ``exec`` then gives it only what is left. Does nothing for a user who has no such capability."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")

@@ -22,10 +22,11 @@ from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
 from colorization.colorize.photos import Tally
 from colorization.errors import ColorizationError, ConfigError
-from colorization.files.atomic import TEMP_MARK
+from colorization.files.atomic import TEMP_MARK, temp_path
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
 from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
+from tests.cli import error_lines
 from tests.conftest import REPO
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
 
@@ -331,3 +332,56 @@ def test_a_model_runs_at_the_size_it_was_trained_at_unless_told_otherwise(tmp_pa
     assert Plan.of(zhang).shrink(l).shape[-2:] == (256, 256), "a fixed working size stays the release's"
     Image.fromarray(photo(96, 64)).save(tmp_path / "p.png")
     assert colorize_image(Image.open(tmp_path / "p.png"), model).size == (64, 96)
+
+
+# --- two runs into one --out, binary hints files (issue 23) --------------------------------------------
+
+
+def run_colorize(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "colorization.colorize", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+@pytest.mark.slow
+def test_a_second_run_into_the_same_out_keeps_the_first_runs_temporaries(cnn_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    first_run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # still writing
+    killed_run = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed_run.wait()
+    try:
+        live = temp_path(out / "other.png", str(first_run.pid))
+        dead = temp_path(out / "sub" / "gone.png", str(killed_run.pid))
+        dead.parent.mkdir()
+        live.write_bytes(b"half of a photo the first run is writing")
+        dead.write_bytes(b"half of a photo a killed run left")
+        Image.fromarray(photo(24, 32)).save(tmp_path / "photo.png")
+        result = run_colorize([str(tmp_path / "photo.png"), "--model", str(cnn_checkpoint), "--out", str(out)], REPO)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert live.read_bytes() == b"half of a photo the first run is writing", "a live run's file is its own"
+        assert not dead.exists(), "a dead run's remains are removed"
+        assert (out / "photo.png").is_file()
+    finally:
+        first_run.kill()
+        first_run.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_a_binary_hints_file_is_one_error_line(suffix, siggraph17_file, tmp_path):
+    hints = tmp_path / f"hints{suffix}"
+    hints.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80")
+    Image.fromarray(photo(24, 32)).save(tmp_path / "photo.png")
+    args = [str(tmp_path / "photo.png"), "--model", str(siggraph17_file), "--hints", str(hints)]
+    result = run_colorize([*args, "--out", str(tmp_path / "out")], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and f"{hints}: not a text file" in lines[0], result.stderr[-3000:]
+    assert not (tmp_path / "out").exists()

@@ -16,6 +16,7 @@ from colorization.colorize import colorize_paths
 from colorization.export import export
 from colorization.inference.loading import load_colorizer
 from colorization.modules.build import build_module
+from tests.cli import error_lines, without_permission_override
 from tests.conftest import REPO, compose_config
 from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
 from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
@@ -115,3 +116,42 @@ def test_an_onnx_file_from_elsewhere_is_refused(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(DataError, match="junk.onnx: not a readable ONNX model"):
         OnnxColorizer(tmp_path / "junk.onnx")
+
+
+# --- where --out cannot be written (issue 23) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "flags", "message"),
+    [
+        ("read-only folder", [], "folder='{parent}' is not writable"),
+        ("a folder", ["--overwrite"], "is a folder; expected the file to write"),
+        ("a folder", [], "is a folder; expected the file to write"),
+    ],
+)
+def test_export_to_where_it_cannot_write_is_one_error_line(where, flags, message, tmp_path):
+    checkpoint = save_checkpoint(build_module(CNN_CONFIG, "lab"), tmp_path / "cnn.ckpt")
+    if where == "a folder":
+        out = tmp_path / "exports"
+        out.mkdir()
+        (out / "keep.onnx").write_bytes(b"an earlier export")
+    else:
+        (tmp_path / "locked").mkdir(mode=0o555)
+        out = tmp_path / "locked" / "cnn.pt"
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    result = subprocess.run(
+        [sys.executable, "-m", "colorization.export", "--model", str(checkpoint), "--format", "torchscript"]
+        + ["--out", str(out), *flags],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=without_permission_override,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and message.format(parent=out.parent) in lines[0], result.stderr[-3000:]
+    assert str(out) in lines[0]
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before

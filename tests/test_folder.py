@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,13 @@ from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
 from colorization.data.batches import lab_to_uint8, lab_uint8_to_float, to_lab_batch
-from colorization.data.folder import ImageFolderDataModule
-from colorization.data.image_index import INDEX_NAME, load_index, scan_folder
+from colorization.data.folder import ImageFolderDataModule, collate_readable
+from colorization.data.image_index import INDEX_NAME, inspect_file, load_index, scan_folder
 from colorization.data.images import mean_chroma, random_resized_box
 from colorization.errors import ConfigError, DataError
+from colorization.files.downloads import CACHE_ENV
 from colorization.files.photos import read_rgb
+from tests.cli import run_script, without_permission_override
 from tests.conftest import write_photo_folder
 
 
@@ -227,3 +230,103 @@ def test_every_model_family_trains_on_a_photo_folder(model: str, photo_folder: P
     metrics = train(compose_config("train", overrides))
     assert np.isfinite(metrics["val/cie76"]) and np.isfinite(metrics["test/cie76"])
     assert (run / "samples" / "epoch_000.png").is_file(), "the sample sheet reads the folder's validation images"
+
+
+# --- a folder that links to itself, changes, or cannot be written (issue 23) ------------------------------
+
+
+def test_symlink_loops_and_second_names_list_each_real_folder_and_photo_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    folder = write_photo_folder(tmp_path / "photos", count=6)
+    real = sorted(scan_folder(folder))
+    (tmp_path / "elsewhere.png").write_bytes((folder / "part1" / "img001.png").read_bytes())
+    (folder / "up").symlink_to("..")  # a loop: the parent holds the folder itself
+    (folder / "part0" / "again").symlink_to("../part1")  # a second name for a folder that is listed anyway
+    (folder / "part2" / "same.png").symlink_to("../part1/img001.png")  # a second name for a photo
+    (folder / "outside.png").symlink_to(tmp_path / "elsewhere.png")  # a photo only a link reaches
+    caplog.set_level(logging.INFO)
+
+    records = load_index(folder)
+    paths = [r.path for r in records]
+    assert paths == sorted([*real, "outside.png"]), "each real photo once, under its own name, not a link's"
+    skipped = [r.getMessage() for r in caplog.records if "link(s)" in r.getMessage()]
+    assert len(skipped) == 1 and "skipped 3 link(s)" in skipped[0], skipped
+    # pack lists the folder the same way
+    assert scan_folder(folder) == paths
+
+
+def test_a_changed_folder_is_checked_at_start_up_and_only_what_changed_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import colorization.data.image_index as image_index
+
+    folder = write_photo_folder(tmp_path / "photos", count=6)
+    first = {r.path: r for r in load_index(folder)}
+    (folder / "part0" / "img000.jpg").unlink()
+    (folder / "part1" / "img001.png").unlink()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / "part2" / "img002.jpg")  # same name, new photo
+    Image.new("RGB", (20, 10), (30, 200, 30)).save(folder / "part0" / "new.png")
+    inspected = []
+
+    def counted(root: Path, relative: str):
+        inspected.append(relative)
+        return inspect_file(root, relative)
+
+    monkeypatch.setattr(image_index, "inspect_file", counted)
+    records = {r.path: r for r in load_index(folder)}
+    assert set(records) == set(first) - {"part0/img000.jpg", "part1/img001.png"} | {"part0/new.png"}
+    assert sorted(inspected) == ["part0/new.png", "part2/img002.jpg"], "the unchanged files are not opened again"
+    assert (records["part2/img002.jpg"].width, records["part0/new.png"].width) == (40, 20)
+    inspected.clear()
+    assert [r.path for r in load_index(folder)] == sorted(records) and inspected == [], "the update was cached"
+
+
+def test_a_batch_of_vanished_photos_says_how_to_list_the_folder_again():
+    with pytest.raises(DataError, match=r"none of the 2 images of a batch could be read .*data\.rescan=true"):
+        collate_readable([None, None])
+
+
+@pytest.mark.slow
+def test_a_read_only_folder_is_listed_once_per_run_and_cached_in_the_user_cache(photo_folder: Path, tmp_path: Path):
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_folder, folder, ignore=shutil.ignore_patterns(".*"))
+    for directory in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        directory.chmod(0o555)
+    cache = tmp_path / "cache"
+    args = [
+        "data=folder",
+        f"data.root={folder}",
+        "data.crop_size=32",
+        "data.batch_size=4",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.2",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "data.pin_memory=false",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "++trainer.limit_train_batches=1",
+        "++trainer.limit_val_batches=1",
+        "++trainer.limit_test_batches=1",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+        f"paths.root_dir={tmp_path}",
+    ]
+    try:
+        for attempt, indexing in ((1, 1), (2, 0)):
+            result = run_script(
+                "train.py",
+                [*args, f"hydra.run.dir={tmp_path / f'run{attempt}'}"],
+                cwd=tmp_path,
+                env={CACHE_ENV: str(cache)},
+                preexec_fn=without_permission_override,
+            )
+            output = result.stdout + result.stderr
+            assert result.returncode == 0, output[-3000:]
+            assert output.count("indexing ") == indexing, output[-3000:]
+            assert "could not cache" not in output
+        assert len(list((cache / "indexes").glob("photos-*.tsv"))) == 1 and not (folder / INDEX_NAME).exists()
+    finally:
+        for directory in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+            directory.chmod(0o755)

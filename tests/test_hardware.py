@@ -85,3 +85,50 @@ def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sampl
         for batch in map(to_lab_batch, datamodule.test_dataloader()):
             cie76.update(model.colorize(batch["l"]), torch.cat([batch["l"], batch["ab"]], dim=1))
     assert metrics["test/cie76"] == pytest.approx(cie76.compute().item(), rel=1e-4)
+
+
+class TestedIndices(L.Callback):
+    """Test probe: writes the test image indices each rank scored to ``<dirpath>/tested_rank<r>.json``."""
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = Path(dirpath)
+        self.tested: list[int] = []
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.tested += batch["index"].tolist()
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        (self.dirpath / f"tested_rank{trainer.global_rank}.json").write_text(json.dumps(self.tested))
+
+
+@pytest.mark.slow
+def test_ddp_cpu_tests_every_image_of_a_photo_folder_exactly_once(photo_folder: Path, tmp_path: Path):
+    probe = tmp_path / "probe"
+    folder_args = [
+        "data=folder",
+        f"data.root={photo_folder}",
+        "data.crop_size=32",
+        "data.batch_size=4",
+        "data.eval_batch_size=2",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.2",  # 5 of the 25 readable photos: two processes cannot share them evenly
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "data.pin_memory=false",
+    ]
+    args = [
+        *cli_overrides(None, tmp_path),
+        *folder_args,
+        "trainer=ddp_cpu",
+        "logger=csv",
+        "++trainer.limit_train_batches=1",
+        "++trainer.limit_val_batches=1",
+        "+callbacks.tested._target_=tests.test_hardware.TestedIndices",
+        f"+callbacks.tested.dirpath={probe}",
+    ]
+    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tested = [json.loads((probe / f"tested_rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert tested[0] and tested[1], "both processes tested"
+    assert sorted(tested[0] + tested[1]) == list(range(5)), "every test image once, none repeated"

@@ -122,3 +122,12 @@ def test_packed_l_is_the_luminance_of_the_photo(tmp_path: Path):
     dst = pack(src, tmp_path / "out", size=8, workers=0)
     l = torch.from_numpy(np.load(dst / "l/gray_scale.npy"))
     assert l[0].unique().tolist() == [0] and l[1].unique().tolist() == [255]  # black.png sorts first
+
+
+def test_a_symlink_loop_packs_each_photo_once(tmp_path: Path):
+    src = write_photo_folder(tmp_path / "photos", count=4)
+    (src / "up").symlink_to("..")  # a loop: the parent holds the folder itself
+    (src / "part0" / "again").symlink_to("../part1")
+    dst = pack(src, tmp_path / "packed", size=16, chunk=10, workers=0)
+    names = (dst / "names.txt").read_text().split()
+    assert names == sorted(set(names)) and len(names) == 5  # 4 photos and gray.jpg; broken.jpg is unreadable

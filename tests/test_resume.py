@@ -192,3 +192,19 @@ def test_metrics_files_are_strict_json(tmp_path):
         tmp_path / "metrics.json", {"val/cie76": float("nan"), "test/psnr": float("inf"), "a": 1.5}
     )
     assert json.loads(path.read_text()) == {"val/cie76": None, "test/psnr": None, "a": 1.5}
+
+
+@pytest.mark.slow
+def test_lightnings_spelling_of_resuming_continues_the_run_in_its_directory(sample_root, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*tiny_args(sample_root, tmp_path), "test=false", f"hydra.run.dir={run_dir}"]
+    result = run_script("train.py", [*args, "trainer.max_epochs=1"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    resume = [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=2"]
+    result = run_script("train.py", [*args, *resume], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1, "resumed like resume=RUN_DIR"
+    with (run_dir / "csv" / "metrics.csv").open() as file:
+        assert {int(row["epoch"]) for row in csv.DictReader(file)} == {0, 1}, "the metrics continue in place"

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorization.modules.build import build_module
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
+from tests.cli import error_lines, file_hashes
 from tests.conftest import CONF_DIR
 from tests.test_train import cli_overrides, run_train_py
 from tests.wandb_records import offline_runs
@@ -197,3 +198,21 @@ def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_pa
 
     study = optuna.load_study(study_name="cnn_lab", storage=storage)
     assert sorted(trial.value for trial in study.trials) == pytest.approx(sorted(trials))
+
+
+@pytest.mark.slow
+def test_a_sweep_into_a_used_sweep_directory_is_refused_and_changes_nothing(sample_root: Path, tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "++model.net.filters=4,8", "logger=csv", f"hydra.sweep.dir={sweep}"]
+    args += cli_overrides(sample_root, tmp_path)
+    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = file_hashes(sweep)
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+
+    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = error_lines(result)
+    assert f"hydra.sweep.dir='{sweep}' already holds files of another sweep" in line
+    assert file_hashes(sweep) == before

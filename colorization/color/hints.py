@@ -222,9 +222,11 @@ def read_hints_file(path: str | Path) -> list[tuple[float, float, float, float]]
     """(x, y, a, b) points from a JSON list of hint records or a CSV with columns ``x,y,color`` (or ``x,y,a,b``)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise DataError(f"{path}: cannot read the hints file ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file; expected UTF-8 JSON or CSV hints") from None
     return parse_hints(text, path)
 
 

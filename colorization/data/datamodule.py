@@ -46,6 +46,20 @@ class SplitsDataModule(L.LightningDataModule):
             persistent_workers=self.persistent_workers,
         )
 
+    def _each_image_once(self, test_set: Dataset) -> Sampler | None:
+        """Under multi-process testing, this process's share of `test_set` with no image repeated; else None.
+
+        Lightning's default `DistributedSampler` pads the shares to equal length by repeating images,
+        which the test metrics would count twice. Testing runs the module outside DDP's forward, so
+        shares that differ by one batch are safe; the metrics sum over every process.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            test_set, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
+
 
 class LabArraysDataModule(SplitsDataModule):
     """Train/val/test loaders over memory-mapped Lab arrays (see `colorization.data.lab_arrays`).
@@ -107,20 +121,8 @@ class LabArraysDataModule(SplitsDataModule):
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False, sampler=self._each_image_once())
-
-    def _each_image_once(self) -> Sampler | None:
-        """Under multi-process testing, this process's share of the test set with no image repeated; else None.
-
-        Lightning's default `DistributedSampler` pads the shares to equal length by repeating images,
-        which the test metrics would count twice. Testing runs the module outside DDP's forward, so
-        shares that differ by one batch are safe; the metrics sum over every process.
-        """
-        trainer = self.trainer
-        if trainer is None or trainer.world_size <= 1:
-            return None
-        return UnrepeatedDistributedSampler(
-            self.test_set, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        return self._loader(
+            self.test_set, self.eval_batch_size, shuffle=False, sampler=self._each_image_once(self.test_set)
         )
 
     def eval_dataloader(self, split: str, crop_size: int | None = None, pin_memory: bool = True) -> DataLoader:

@@ -103,7 +103,11 @@ def collate_readable(items: list[dict | None]) -> dict[str, Tensor]:
     """`default_collate` of the items that could be read (a batch of only unreadable files is an error)."""
     kept = [item for item in items if item is not None]
     if not kept:
-        raise DataError(f"none of the {len(items)} images of a batch could be read (see the warnings above)")
+        raise DataError(
+            f"none of the {len(items)} images of a batch could be read (see the warnings above): the folder changed "
+            "after this run listed it; start again (each start checks the folder), or with data.rescan=true to "
+            "read every file anew"
+        )
     return default_collate(kept)
 
 
@@ -208,6 +212,7 @@ class ImageFolderDataModule(SplitsDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.index_dir, self.rescan = index_dir, rescan
         self.datasets: dict[str, ImageFolderDataset] | None = None
+        self._indexes: dict[Path, list[ImageRecord]] = {}
 
     @property
     def description(self) -> str:
@@ -217,14 +222,20 @@ class ImageFolderDataModule(SplitsDataModule):
         return ", ".join(f"{split}: {path}" for split, path in self.dirs.items())
 
     def prepare_data(self) -> None:
-        """Build and cache each folder's file list once (Lightning runs this on one process per node)."""
+        """Bring each folder's cached file list up to date (Lightning runs this on one process per node)."""
         for folder in [self.root] if self.root is not None else self.dirs.values():
-            load_index(folder, self.index_dir, self.num_workers, self.rescan)
+            self._index(folder, self.rescan)
+
+    def _index(self, folder: Path, rescan: bool = False) -> list[ImageRecord]:
+        """The file list of `folder`, listed once per run: Lightning and the jobs call `prepare_data` and
+        `setup` several times, and a folder of a million files takes a while to list even from its cache."""
+        if folder not in self._indexes:
+            self._indexes[folder] = load_index(folder, self.index_dir, self.num_workers, rescan)
+        return self._indexes[folder]
 
     def _records(self, folder: Path) -> list[ImageRecord]:
-        # reads the list prepare_data cached (and rebuilt, with data.rescan)
-        records = load_index(folder, self.index_dir, self.num_workers)
-        return readable_records(folder, records)
+        # on the process that ran prepare_data, its list; on the others, the one it cached
+        return readable_records(folder, self._index(folder))
 
     def _split_records(self) -> dict[str, tuple[Path, list[ImageRecord]]]:
         if self.protocol is not None:
@@ -319,4 +330,5 @@ class ImageFolderDataModule(SplitsDataModule):
         return self._loader(self.datasets["val"], self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.datasets["test"], self.eval_batch_size, shuffle=False)
+        test_set = self.datasets["test"]
+        return self._loader(test_set, self.eval_batch_size, shuffle=False, sampler=self._each_image_once(test_set))

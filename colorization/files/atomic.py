@@ -14,7 +14,8 @@ target. A rename within one folder is atomic on POSIX file systems; a temporary 
 - `remove_partial_files`: what each writer calls at start-up on the folder it writes into. It deletes
   the temporaries of writers that died (a kill, a power cut): those whose pid is no longer a running
   process on this machine. A live process's temporary (a second run writing into the same folder)
-  and resumable folders are kept.
+  and resumable folders are kept. `check_writable` does the same after making sure the folder can
+  be written, so that a run stops with one line before it works rather than when it writes.
 
 An error while writing removes the temporary and leaves the target as it was. This module is the
 only one that renames files (``tests/test_atomic.py`` checks the package's source for others).
@@ -29,12 +30,13 @@ import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from colorization.errors import DataError
+from colorization.errors import ConfigError, DataError
 
 TEMP_MARK = ".partial-"
 """Temporaries are named ``.<target name>.partial-<tag>``: hidden, and findable by `remove_partial_files`."""
@@ -154,6 +156,26 @@ def remove_partial_files(directory: str | Path, recursive: bool = False) -> list
         # never look inside a temporary: a live writer's content is its own business
         subfolders[:] = [name for name in subfolders if recursive and not TEMP_NAME.fullmatch(name)]
     return removed
+
+
+def check_writable(directory: str | Path, key: str) -> None:
+    """Make sure `directory` can be created and written to, creating nothing; a `ConfigError` naming `key`
+    (the setting or option that chose it) otherwise. Then `remove_partial_files` in it.
+
+    Probes the directory, or the nearest parent that exists, with a temporary file that is removed
+    again: permission bits would miss a read-only mount, and root passes them all.
+    """
+    directory = Path(directory)
+    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(f"{key}={str(directory)!r} is not writable ({reason}); choose another directory") from None
+    remove_partial_files(directory)
 
 
 def _is_leftover(name: str) -> bool:

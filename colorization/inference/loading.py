@@ -16,9 +16,11 @@ Every ``_target_`` a file names is checked before anything is built (`check_stor
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,13 @@ from hydra.utils import get_class
 from torch import nn
 
 from colorization.errors import ConfigError, DataError
-from colorization.files.downloads import by_hand, cache_dir, download, is_offline
-from colorization.files.weights import check_digest_in_name, safe_load, state_dict_of
+from colorization.files.downloads import by_hand, cache_dir, download, is_offline, record_digest, recorded_digest
+from colorization.files.weights import check_digest_in_name, safe_load, sha256_of, state_dict_of
 from colorization.inference import legacy, releases
 from colorization.inference.base import Colorizer
 from colorization.instantiate import current_target, instantiate, update_targets
+
+log = logging.getLogger(__name__)
 
 STORED_TARGETS: dict[str, tuple[type, ...]] = {
     "colorization.": (nn.Module,),
@@ -46,9 +50,11 @@ TRAINING_TARGETS = ("colorization.modules.", "colorization.networks.", "torch.op
 def resolve(source: str | Path, offline: bool = False, progress: bool = True, kind: str = "file") -> Path:
     """The file `source` means: an existing path as it is, or a release name's cached file.
 
-    A release missing from the cache is downloaded (unless offline). Anything else raises a
-    `DataError` (a path that does not exist: "<source>: <kind> not found") or a `ConfigError`
-    listing the release names.
+    A release missing from the cache is downloaded (unless offline). A release published without a
+    digest (DDColor's) is kept only once it loads strictly as its family's release format, and its
+    digest is recorded then; a cached copy that no longer matches its record (or has none, and does
+    not load) is downloaded again. Anything else raises a `DataError` (a path that does not exist:
+    "<source>: <kind> not found") or a `ConfigError` listing the release names.
     """
     path = Path(source).expanduser()
     if path.is_file():
@@ -64,15 +70,60 @@ def resolve(source: str | Path, offline: bool = False, progress: bool = True, ki
             f"{sorted(releases.RELEASES)}"
         )
     target = cache_dir() / release.filename
-    if target.is_file():
+    problem = _cached_release_problem(target, release) if target.is_file() else "not in the cache"
+    if problem is None:
         return target
     if offline or is_offline():
         raise DataError(
-            f"{target}: the {release.name!r} weights are not in the cache and downloads are off; "
+            f"{target}: the {release.name!r} weights are {problem} and downloads are off; "
             f"{by_hand(release.url, target)}"
         )
-    download(release.url, target, release.size, release.sha256_prefix, release.name, progress=progress)
+    if target.is_file():
+        log.warning("%s: %s; downloading the %r weights again", target, problem, release.name)
+    check = None if release.sha256_prefix else functools.partial(_check_release_file, release=release)
+    digest = download(
+        release.url, target, release.size, release.sha256_prefix, release.name, progress=progress, check=check
+    )
+    if not release.sha256_prefix:
+        record_digest(target, digest)
     return target
+
+
+def _cached_release_problem(target: Path, release: releases.Release) -> str | None:
+    """What is wrong with the cached file of `release`, or None when it can be used.
+
+    A release with a published digest carries it in its file name, checked whenever the file is
+    read (`check_digest_in_name`). Without one, the file must still have the digest recorded when
+    it was kept; a file without a record (fetched by hand, or by a version that did not check) is
+    checked like a download once, and its digest recorded.
+    """
+    if release.sha256_prefix:
+        return None
+    recorded = recorded_digest(target)
+    if recorded is not None:
+        if sha256_of(target) != recorded:
+            return "damaged or changed since it was downloaded (its sha256 is not the one recorded then)"
+        return None
+    try:
+        _check_release_file(target, release)
+    except DataError as error:
+        return str(error).removeprefix(f"{target}: ")
+    with suppress(OSError):  # a read-only cache: checked again next time
+        record_digest(target, sha256_of(target))
+    return None
+
+
+def _check_release_file(path: Path, release: releases.Release) -> None:
+    """Refuse (`DataError`) a file that does not load strictly as `release`'s family's release format."""
+    try:
+        colorizer = _from_release(safe_load(path), path)
+    except DataError as error:
+        # `path` may be a download's temporary, whose name means nothing to the user
+        raise DataError(
+            f"{path}: not a {release.family.__name__} release file ({str(error).removeprefix(f'{path}: ')})"
+        ) from None
+    if not isinstance(colorizer, release.family):
+        raise DataError(f"{path}: a {type(colorizer).__name__} release file, not a {release.family.__name__} one")
 
 
 def load_colorizer(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colorization.errors import ConfigError, DataError
+from colorization.errors import DataError, require_extra
 from colorization.inference.base import Colorizer
 
 METADATA_KEYS = ("native_size", "size_multiple", "resize_mode")
@@ -33,12 +33,9 @@ class OnnxColorizer(Colorizer):
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: file not found")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ConfigError(
-                f"{path}: running ONNX files needs onnxruntime: pip install 'bw-colorization[onnx]'"
-            ) from None
+        require_extra("onnx", ["onnxruntime"], f"{path}: running an ONNX file")
+        import onnxruntime
+
         try:
             self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types for files it cannot read

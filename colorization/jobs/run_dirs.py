@@ -4,8 +4,8 @@
   directory after its time, model, colour space and experiment; `display_path` shows paths relative
   to where the user is.
 - `RunDirGuard` (a Hydra callback, `conf/hydra/default.yaml`): before Hydra writes anything, a
-  fresh run into a directory that already holds files is refused, and ``resume=RUN_DIR`` makes
-  the run continue in RUN_DIR from its ``checkpoints/last.ckpt``.
+  fresh run or sweep into a directory that already holds files is refused, and ``resume=RUN_DIR``
+  (or a ``ckpt_path`` inside the run directory) makes the run continue in RUN_DIR from its checkpoint.
 - `resume_path` finds the checkpoint to resume (``ckpt_path=last``: this run directory's);
   `check_same_model` compares a checkpoint's stored model config and colour space with the
   current one before anything heavy runs.
@@ -19,7 +19,6 @@ import copy
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from colorization.errors import ColorizationError, ConfigError, DataError
-from colorization.files.atomic import remove_partial_files
+from colorization.files import atomic
 from colorization.files.weights import safe_load
 from colorization.instantiate import update_targets
 from colorization.modules.build import RUN_OPTIONS
@@ -95,10 +94,13 @@ SHOW_KEYS = 5
 
 
 class RunDirGuard(Callback):
-    """Hydra callback: make ``resume=RUN_DIR`` run in RUN_DIR, and refuse a fresh run into a used directory.
+    """Hydra callback: make ``resume=RUN_DIR`` run in RUN_DIR, and refuse a fresh run or sweep into a used directory.
 
-    Runs in ``on_run_start``, before Hydra creates the directory or writes ``.hydra/``, so a
-    refused command leaves the directory exactly as it was. Exit code 2 with one ``error:`` line.
+    Runs in ``on_run_start`` (``on_multirun_start`` for a sweep), before Hydra creates the directory
+    or writes ``.hydra/``, so a refused command leaves the directory exactly as it was. Exit code 2
+    with one ``error:`` line. Lightning's own way to resume, ``hydra.run.dir=RUN_DIR
+    ckpt_path=RUN_DIR/checkpoints/last.ckpt`` (any checkpoint inside the run directory), is a
+    resumption of that run, checked like ``resume=RUN_DIR``.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -119,35 +121,54 @@ class RunDirGuard(Callback):
             run_dir = Path(str(config.hydra.run.dir))
         if _launched_with_others():
             return  # every process of a multi-process launch runs Hydra in the same directory
-        if config.get("ckpt_path") == "last" and config.get("train", True):
-            self._check_resumption(config, run_dir)
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and config.get("train", True):
+            checkpoint = latest_checkpoint(run_dir) if ckpt_path == "last" else Path(str(ckpt_path)).expanduser()
+            if ckpt_path == "last" or is_own_checkpoint(checkpoint, run_dir):
+                self._check_resumption(config, run_dir, checkpoint)
+                return
+        _check_unused("hydra.run.dir", run_dir, "run", "choose a new directory, or resume that run with resume=RUN_DIR")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep directory belongs to one sweep: a rerun into it would overwrite its jobs' results."""
+        if _launched_with_others():
             return
-        existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
-        if not existing.is_dir() or not os.access(existing, os.W_OK):
-            _refuse(f"hydra.run.dir={str(run_dir)!r} cannot be created: {existing} is not a writable directory")
-        if run_dir.is_dir() and any(run_dir.iterdir()):
-            _refuse(
-                f"hydra.run.dir={str(run_dir)!r} already holds files of another run; refusing to overwrite them "
-                "(choose a new directory, or resume that run with resume=RUN_DIR)"
-            )
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        _check_unused("hydra.sweep.dir", sweep_dir, "sweep", "choose a new directory; by default each sweep gets one")
 
     @staticmethod
-    def _check_resumption(config: DictConfig, run_dir: Path) -> None:
+    def _check_resumption(config: DictConfig, run_dir: Path, checkpoint: Path | None) -> None:
         """A resumption continues in its own directory: its checkpoint must exist and fit the model,
         and this attempt's config goes to a new ``.hydra/resumed_<time>/`` beside the first one's."""
-        last = latest_checkpoint(run_dir)
-        if last is None:
-            last = run_dir / LAST_CHECKPOINT
-            _refuse(
-                f"ckpt_path=last: {last} does not exist; resume a run with resume=RUN_DIR "
-                "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
-            )
+        if checkpoint is None or not checkpoint.is_file():
+            if config.ckpt_path == "last":
+                _refuse(
+                    f"ckpt_path=last: {run_dir / LAST_CHECKPOINT} does not exist; resume a run with resume=RUN_DIR "
+                    "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
+                )
+            _refuse(f"ckpt_path={str(config.ckpt_path)!r}: {checkpoint} does not exist; expected a checkpoint")
         try:
-            check_same_model(stored_model(last), config.model, config.colorspace.name, last)
+            check_same_model(stored_model(checkpoint), config.model, config.colorspace.name, checkpoint)
         except ColorizationError as error:
             _refuse(str(error))
         with read_write(config), open_dict(config):
             config.hydra.output_subdir = f".hydra/resumed_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+
+
+def is_own_checkpoint(checkpoint: str | Path, run_dir: str | Path) -> bool:
+    """Whether `checkpoint` lies inside `run_dir`: resuming it there continues that run."""
+    return Path(checkpoint).resolve().is_relative_to(Path(run_dir).resolve())
+
+
+def _check_unused(key: str, directory: Path, kind: str, advice: str) -> None:
+    """Refuse (exit 2) a fresh run or sweep into a `directory` that cannot be created or already holds files."""
+    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        _refuse(f"{key}={str(directory)!r} cannot be created: {existing} is not a writable directory")
+    if directory.is_dir() and any(directory.iterdir()):
+        _refuse(
+            f"{key}={str(directory)!r} already holds files of another {kind}; refusing to overwrite them ({advice})"
+        )
 
 
 def _launched_with_others() -> bool:
@@ -229,23 +250,11 @@ def _differences(theirs: Any, ours: Any, key: str) -> Iterator[tuple[str, Any, A
 
 
 def check_writable(directory: str | Path, key: str = "paths.output_dir") -> None:
-    """Make sure `directory` can be created and written to (`ConfigError` otherwise), creating nothing.
+    """`colorization.files.atomic.check_writable` for a run's output folders (`key`: the config key that chose it).
 
-    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing. Probes
-    the directory, or the nearest parent that exists, with a temporary file that is removed again.
-    Also removes temporary files a killed writer left in `directory` (`colorization.files.atomic`).
+    Lightning swallows a failed checkpoint save; finding out at start-up loses nothing.
     """
-    directory = Path(directory)
-    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{existing} is not a directory")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"{key}={str(directory)!r} is not writable ({reason}); choose another directory") from None
-    remove_partial_files(directory)
+    atomic.check_writable(directory, key)
 
 
 def wandb_run_id(output_dir: str | Path) -> str | None:

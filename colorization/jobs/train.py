@@ -24,6 +24,7 @@ from colorization.jobs.run_dirs import (
     check_same_model,
     check_writable,
     display_path,
+    is_own_checkpoint,
     resume_path,
     stored_model,
     wandb_run_id,
@@ -74,7 +75,7 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
     checkpoint = resume_path(cfg.get("ckpt_path"), output_dir)
     if checkpoint is not None:
         check_same_model(stored_model(checkpoint), cfg.model, cfg.colorspace.name, checkpoint)
-        if _is_own_run(checkpoint, output_dir):
+        if is_own_checkpoint(checkpoint, output_dir):
             resume_loggers(cfg, output_dir)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the saved config
@@ -183,10 +184,6 @@ def fit(
         last = Path(callback.dirpath or output_dir) / "last.ckpt"
         if not last.is_file():
             raise DataError(f"{last}: training ended but the checkpoint was not written (is the disk full?)")
-
-
-def _is_own_run(checkpoint: Path, output_dir: Path) -> bool:
-    return checkpoint.resolve().is_relative_to(output_dir.resolve())
 
 
 def resume_loggers(cfg: DictConfig, output_dir: Path) -> None:
