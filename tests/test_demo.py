@@ -28,7 +28,7 @@ from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
 from colorization.files.photos import IMAGE_SUFFIXES, photo_from_image
-from tests.demo_models import NOT_A_MODEL, ab_of, make_models_dir
+from tests.helpers.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112
 ROTATE_90_CW = 6

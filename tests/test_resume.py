@@ -1,6 +1,6 @@
 """Interrupted runs: what a kill, a SIGTERM or a kill mid-save leave behind, and resuming from it.
 
-The processes are really interrupted (`tests.crash.SignalAtStep` signals the training process
+The processes are really interrupted (`tests.helpers.callbacks.SignalAtStep` signals the training process
 itself at a given step), then resumed with ``resume=RUN_DIR`` as a user would.
 """
 
@@ -22,8 +22,8 @@ from colorization.errors import ConfigError
 from colorization.files.atomic import TEMP_MARK, atomic_write, atomic_write_json
 from colorization.jobs.run_dirs import check_writable, wandb_run_id
 from colorization.jobs.train import resume_loggers, train
-from tests.cli import error_lines, run_script
 from tests.conftest import TINY_SAMPLE
+from tests.helpers.entry_points import error_lines, run_script
 
 FAST = ["++trainer.limit_train_batches=3", "++trainer.limit_val_batches=1", "trainer.deterministic=true"]
 MODELS = {
@@ -54,7 +54,7 @@ def tiny_args(sample_root: Path, root: Path) -> list[str]:
 
 def crash_at(step: int, signal_name: str = "SIGKILL") -> list[str]:
     return [
-        "+callbacks.crash._target_=tests.crash.SignalAtStep",
+        "+callbacks.crash._target_=tests.helpers.callbacks.SignalAtStep",
         f"+callbacks.crash.step={step}",
         f"+callbacks.crash.signal_name={signal_name}",
     ]

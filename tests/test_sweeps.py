@@ -17,8 +17,8 @@ from colorization.modules.build import build_module
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
 from tests.conftest import CONF_DIR
+from tests.helpers.wandb_records import offline_runs
 from tests.test_train import cli_overrides, run_train_py
-from tests.wandb_records import offline_runs
 
 STUDY_MODELS = ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"]
 

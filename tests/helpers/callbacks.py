@@ -1,4 +1,4 @@
-"""Test helpers that interrupt a training process for real (imported by train.py subprocesses)."""
+"""Lightning callbacks that tests add to a train.py subprocess on its command line (the subprocess imports them)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class SignalAtStep(L.Callback):
 
     ``SIGKILL`` is a crash nothing can catch (a power cut, the OOM killer); ``SIGTERM`` is what a
     scheduler or ``kill`` sends. Added on the command line:
-    ``+callbacks.crash._target_=tests.crash.SignalAtStep +callbacks.crash.step=5``.
+    ``+callbacks.crash._target_=tests.helpers.callbacks.SignalAtStep +callbacks.crash.step=5``.
     """
 
     def __init__(self, step: int, signal_name: str = "SIGKILL") -> None:
