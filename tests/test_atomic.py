@@ -23,7 +23,7 @@ from colorization.files.atomic import (
     resumable_directory,
     temp_path,
 )
-from tests.conftest import REPO
+from tests.helpers.configs import REPO
 
 PACKAGE = REPO / "colorization"
 THE_WRITER = PACKAGE / "files" / "atomic.py"

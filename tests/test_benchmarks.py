@@ -9,7 +9,7 @@ import torch
 from benchmarks.__main__ import place, with_provenance
 from benchmarks.loops import plain_step
 from benchmarks.timing import Stats, interleave
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
 
 
 def test_a_section_replaces_only_its_own_markers_and_new_ones_are_appended():

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skimage import data as skdata
 
 from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import colorize_image, colorize_paths
@@ -26,25 +25,13 @@ from colorization.files.atomic import TEMP_MARK
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
 from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
-from tests.conftest import REPO
-from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+from tests.helpers.configs import REPO
+from tests.helpers.datasets import photo
+from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
-CNN_CONFIG = {
-    "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.networks.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
-    "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
-}
 ORIENTATION = 0x0112
 ROTATE_90_CW = 6
 """EXIF orientation 6: the stored image must be turned 90 degrees clockwise for display."""
-
-
-def save_checkpoint(model, path: Path) -> Path:
-    """A file shaped like train.py's checkpoints (model config + state dict), without training."""
-    checkpoint = {"state_dict": model.state_dict()}
-    model.on_save_checkpoint(checkpoint)
-    torch.save(checkpoint, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +52,6 @@ def siggraph17_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state["model1.0.weight"][:, 1:] *= HINT_GAIN
     directory = tmp_path_factory.mktemp("release")
     return save_release_style(state, directory, RELEASE_NAMES["siggraph17"])
-
-
-def photo(height: int, width: int) -> np.ndarray:
-    """(height, width, 3) uint8: a built-in colour photo resized, so the outputs have real structure."""
-    return np.asarray(Image.fromarray(skdata.astronaut()).resize((width, height), Image.BICUBIC))
 
 
 def luminance(image: Image.Image) -> np.ndarray:

@@ -11,7 +11,7 @@ from colorization.instantiate import instantiate_all
 from colorization.jobs.devices import check_hardware
 from colorization.jobs.train import build_trainer
 from colorization.modules.build import build_module
-from tests.conftest import CONF_DIR, compose_config
+from tests.helpers.configs import CONF_DIR, compose_config
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]

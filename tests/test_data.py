@@ -10,7 +10,7 @@ from colorization.data import LabArrays, LabArraysDataModule, SamplePhotosDataMo
 from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L, to_lab_batch
 from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
-from tests.conftest import write_kaggle_layout
+from tests.helpers.datasets import write_kaggle_layout
 
 
 def test_arrays_are_memory_mapped_and_never_loaded_whole(kaggle_root: Path):

@@ -25,11 +25,10 @@ from colorization.jobs.train import train
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation
 from colorization.networks.ddcolor import DDColorNet
 from colorization.networks.unet_discriminator import UNetDiscriminator
-from tests.conftest import compose_config, tiny_overrides
-from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
-from tests.test_downloads import cache, publish, server  # noqa: F401  (fixtures)
-from tests.test_evaluate import evaluate_config
-from tests.test_gan import cpu_trainer
+from tests.helpers.configs import compose_config, evaluate_config, tiny_overrides
+from tests.helpers.http_server import publish
+from tests.helpers.trainers import cpu_trainer
+from tests.helpers.weights import torchvision_vgg16_bn_layout
 
 SIZE = 64  # training crops: the discriminator's minimum
 

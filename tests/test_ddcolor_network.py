@@ -32,6 +32,7 @@ from colorization.networks.ddcolor import (
 )
 from colorization.networks.unet_discriminator import SelfAttention, UNetDiscriminator
 from colorization.networks.vgg import VGG16BNFeatures
+from tests.helpers.weights import VGG_CONVS, torchvision_vgg16_bn_layout
 
 REFERENCE = Path(__file__).parent / "reference"
 PARAMETERS = {"tiny": 55_006_640, "large": 227_869_328}
@@ -373,28 +374,6 @@ def test_discriminator_gives_one_logit_per_patch(side, patches):
 def test_discriminator_refuses_images_below_its_minimum():
     with pytest.raises(ValueError, match="input of 48x64 pixels does not fit: sides must be >= 64"):
         UNetDiscriminator(nf=8)(torch.rand(1, 3, 48, 64))
-
-
-VGG_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
-"""Conv indices in torchvision's vgg16_bn.features (BatchNorm at +1, ReLU at +2, pools between blocks)."""
-
-
-def torchvision_vgg16_bn_layout() -> dict[str, Tensor]:
-    """A state dict in the layout of torchvision's ``vgg16_bn`` file (random values, small classifier)."""
-    state, in_ch = {}, 3
-    widths = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
-    for index, out_ch in zip(VGG_CONVS, widths, strict=True):
-        state[f"features.{index}.weight"] = torch.randn(out_ch, in_ch, 3, 3) * 0.05
-        state[f"features.{index}.bias"] = torch.randn(out_ch) * 0.05
-        bn = index + 1
-        state[f"features.{bn}.weight"] = 1 + 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.bias"] = 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.running_mean"] = 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.running_var"] = 1 + 0.1 * torch.rand(out_ch)
-        state[f"features.{bn}.num_batches_tracked"] = torch.tensor(0)
-        in_ch = out_ch
-    state["classifier.0.weight"], state["classifier.0.bias"] = torch.zeros(4, 8), torch.zeros(4)
-    return state
 
 
 def test_vgg_layers_sit_where_torchvision_has_them():

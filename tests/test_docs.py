@@ -54,7 +54,7 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from PIL import Image
 
-from tests.conftest import CONF_DIR, REPO, compose_config, tiny_overrides
+from tests.helpers.configs import CONF_DIR, REPO, compose_config, tiny_overrides
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 README_MAX_LINES = 300
@@ -387,7 +387,7 @@ def workspace(tmp_path_factory, sample_root, release_files) -> Iterator[Workspac
     from colorization.files import downloads
     from colorization.inference.releases import RELEASES, Release
     from colorization.jobs.train import train
-    from tests.test_downloads import Server
+    from tests.helpers.http_server import Server
 
     root = tmp_path_factory.mktemp("reader")
     write_photo(root / "photo.jpg", (256, 256), 1)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -21,73 +18,24 @@ from colorization.errors import ConfigError, DataError
 from colorization.files import downloads
 from colorization.files.atomic import temp_path
 from colorization.inference.loading import load_colorizer, resolve
-from colorization.inference.releases import RELEASES, Release
+from colorization.inference.releases import RELEASES
 from colorization.inference.zhang import ECCV16Colorizer
 from colorization.modules.zhang import ECCV16Module
-from tests.test_zhang import random_release_state
+from tests.helpers.http_server import Server, publish
+from tests.helpers.weights import random_release_state
 
 
-class Server:
-    """Serves `files` (URL path -> bytes); paths in `truncate` announce the full length but send half."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.truncate: set[str] = set()
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if self.path in server.truncate else body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
 def server() -> Iterator[Server]:
     running = Server()
     yield running
     running.close()
 
 
-@pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setenv(downloads.CACHE_ENV, str(directory))
     monkeypatch.delenv(downloads.OFFLINE_ENV, raising=False)
     return directory
-
-
-def publish(
-    server: Server, monkeypatch: pytest.MonkeyPatch, name: str, body: bytes, digest: str | None = None
-) -> Release:
-    """Serve `body` and list it under `name` in the release table, named and checked like a release (sha256 prefix)."""
-    prefix = digest or hashlib.sha256(body).hexdigest()[:8]
-    filename = f"{name}-{prefix}.pth"
-    server.files[f"/{filename}"] = body
-    release = Release(name, server.url(f"/{filename}"), filename, ECCV16Colorizer, "test", len(body), prefix)
-    monkeypatch.setitem(RELEASES, name, release)
-    return release
 
 
 def no_leftovers(cache: Path) -> bool:

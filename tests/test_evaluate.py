@@ -22,7 +22,8 @@ from colorization.jobs.scoring import GRAY, GROUND_TRUTH, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
 from colorization.metrics import image as M
-from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
+from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, evaluate_config, tiny_overrides
+from tests.helpers.datasets import write_kaggle_layout
 
 MODELS = ("cnn", "model2")
 
@@ -36,22 +37,6 @@ def checkpoints(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         train(compose_config("train", [*tiny_overrides(sample_root, run), f"model={name}"]), model_name=name)
         paths[name] = run / "checkpoints" / "last.ckpt"
     return paths
-
-
-def evaluate_config(sample_root: Path, output_dir: Path, *overrides: str):
-    """`conf/evaluate.yaml` on the tiny photo set, writing into `output_dir`."""
-    data = [f"{key}={value}" for key, value in TINY_SAMPLE.items() if key.startswith("data.")]
-    return compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={output_dir.parent}",
-            f"paths.data_dir={sample_root.parent}",
-            f"paths.output_dir={output_dir}",
-            *data,
-            "device=cpu",
-            *overrides,
-        ],
-    )
 
 
 def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):

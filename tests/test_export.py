@@ -16,9 +16,9 @@ from colorization.colorize import colorize_paths
 from colorization.export import export
 from colorization.inference.loading import load_colorizer
 from colorization.modules.build import build_module
-from tests.conftest import REPO, compose_config
-from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
-from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+from tests.helpers.configs import REPO, compose_config
+from tests.helpers.datasets import photo
+from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
 onnxruntime = pytest.importorskip(
     "onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]'; make install does it)"

@@ -170,7 +170,7 @@ def test_fid_grows_with_added_noise():
 
 def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     weights = write_weights(tmp_path / "pt_inception-2015-12-05", calibrated_random_inception(0).state_dict())
     out = tmp_path / "eval"
@@ -186,7 +186,7 @@ def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_r
 
 def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     out = tmp_path / "eval"
     rows = evaluate(evaluate_config(sample_root, out, "data.limit=4", "~logger"))
@@ -203,7 +203,7 @@ def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sa
 
 def test_a_missing_weights_file_stops_evaluate_in_one_line(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     with pytest.raises(DataError, match="nothing.pth: weights file not found"):
         evaluate(evaluate_config(sample_root, tmp_path / "eval", f"fid.weights={tmp_path / 'nothing.pth'}"))

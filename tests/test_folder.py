@@ -18,7 +18,7 @@ from colorization.data.image_index import INDEX_NAME, load_index, scan_folder
 from colorization.data.images import mean_chroma, random_resized_box
 from colorization.errors import ConfigError, DataError
 from colorization.files.photos import read_rgb
-from tests.conftest import write_photo_folder
+from tests.helpers.datasets import write_photo_folder
 
 
 def datamodule(root: Path, **kwargs) -> ImageFolderDataModule:
@@ -205,7 +205,7 @@ def test_missing_and_empty_folders_are_one_line_errors(tmp_path: Path):
 @pytest.mark.parametrize("model", ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"])
 def test_every_model_family_trains_on_a_photo_folder(model: str, photo_folder: Path, tmp_path: Path):
     from colorization.jobs.train import train
-    from tests.conftest import compose_config, tiny_overrides
+    from tests.helpers.configs import compose_config, tiny_overrides
 
     run = tmp_path / "run"
     overrides = [

@@ -23,7 +23,8 @@ from colorization.jobs.train import train
 from colorization.modules import GANColorizer
 from colorization.modules.losses import critic_scores, gradient_penalty
 from colorization.networks import PatchDiscriminator, ResUNetGenerator, UNetGenerator
-from tests.conftest import CONF_DIR, REPO, compose_config
+from tests.helpers.configs import CONF_DIR, REPO, compose_config
+from tests.helpers.trainers import cpu_trainer
 
 SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
 
@@ -59,18 +60,6 @@ def random_batches(count: int, batch: int = 2, seed: int = 0) -> list[dict[str, 
         }
         for _ in range(count)
     ]
-
-
-def cpu_trainer(**kwargs) -> L.Trainer:
-    options = {
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "accelerator": "cpu",
-        "limit_val_batches": 0,
-    }
-    return L.Trainer(**(options | kwargs))
 
 
 class StepRecorder(L.Callback):

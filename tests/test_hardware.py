@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -13,8 +12,8 @@ from colorization.data.batches import to_lab_batch
 from colorization.inference.loading import load_colorizer
 from colorization.instantiate import instantiate
 from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS
-from tests.conftest import compose_config
-from tests.test_train import cli_overrides, run_train_py
+from tests.helpers.configs import compose_config
+from tests.helpers.entry_points import cli_overrides, run_script
 
 # what a single-process run of the regression module reports: its loss, throughput, and the
 # shared validation (cheap) and test (full) metric sets
@@ -28,22 +27,6 @@ SINGLE_PROCESS_KEYS = {
 }
 
 
-class SeenIndices(L.Callback):
-    """Test probe: writes the image indices each rank trained on to ``<dirpath>/seen_rank<r>.json``."""
-
-    def __init__(self, dirpath: str) -> None:
-        self.dirpath = Path(dirpath)
-        self.seen: list[int] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if trainer.current_epoch == 0:
-            self.seen += batch["index"].tolist()
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        (self.dirpath / f"seen_rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
-
-
 @pytest.mark.slow
 def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sample_root: Path, tmp_path: Path):
     probe = tmp_path / "probe"
@@ -51,10 +34,10 @@ def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sampl
         "trainer=ddp_cpu",
         "logger=csv",
         "trainer.max_epochs=2",
-        "+callbacks.seen._target_=tests.test_hardware.SeenIndices",
+        "+callbacks.seen._target_=tests.helpers.callbacks.SeenIndices",
         f"+callbacks.seen.dirpath={probe}",
     ]
-    result = run_train_py([*cli_overrides(sample_root, tmp_path), *args], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*cli_overrides(sample_root, tmp_path), *args], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert "2 device(s) x 1 node(s)" in (run / "train.log").read_text(), "the global batch covers both processes"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CONF_DIR, REPO, compose_config
+from tests.helpers.configs import CONF_DIR, REPO, compose_config
 
 EVALUATE_GROUPS = ("data", "logger", "paths", "eval_experiment")
 """The groups in `conf/evaluate.yaml`'s defaults list."""

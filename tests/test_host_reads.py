@@ -18,8 +18,7 @@ from colorization.jobs.callbacks import Throughput, TimedProgressBar
 from colorization.jobs.checkpointing import NonFiniteGuard
 from colorization.jobs.devices import HostReads
 from colorization.jobs.train import train
-from tests.conftest import compose_config, tiny_overrides
-from tests.test_models import MODEL_CONFIGS, SMOKE_SIZE
+from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config, tiny_overrides
 
 BATCHES = 6
 

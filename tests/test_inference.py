@@ -12,7 +12,7 @@ from colorization.jobs.threads import default_num_threads, physical_cores, set_n
 from colorization.jobs.train import build_trainer, use_threads
 from colorization.metrics.image import delta_e_cie76
 from colorization.modules.build import build_module
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
 
 CPU = torch.device("cpu")
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from colorization.jobs.train import train
-from tests.conftest import REPO
+from tests.helpers.configs import REPO
 
 PACKAGE = REPO / "colorization"
 LAYERS = (

@@ -23,7 +23,7 @@ from colorization.data.sample import write_sample_dataset
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
 from tests.helpers.entry_points import run_script
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"

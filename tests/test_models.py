@@ -9,11 +9,8 @@ from colorization.color.spaces import COLORSPACES
 from colorization.errors import ConfigError
 from colorization.modules.build import build_module
 from colorization.networks import Network, StudyCNN
-from tests.conftest import CONF_DIR, compose_config
+from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config
 
-MODEL_CONFIGS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-# a model whose network needs more pixels than the default smoke size declares them here
-SMOKE_SIZE = {"ddcolor": 64}  # DDColor's discriminator needs 64 px
 DEFAULT_SMOKE_SIZE = 32
 
 

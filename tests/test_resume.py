@@ -22,7 +22,7 @@ from colorization.errors import ConfigError
 from colorization.files.atomic import TEMP_MARK, atomic_write, atomic_write_json
 from colorization.jobs.run_dirs import check_writable, wandb_run_id
 from colorization.jobs.train import resume_loggers, train
-from tests.conftest import TINY_SAMPLE
+from tests.helpers.configs import TINY_SAMPLE
 from tests.helpers.entry_points import error_lines, run_script
 
 FAST = ["++trainer.limit_train_batches=3", "++trainer.limit_val_batches=1", "trainer.deterministic=true"]

@@ -25,7 +25,7 @@ from colorization.jobs.train_report import (
     gray_cie76,
     verdict,
 )
-from tests.conftest import REPO, TINY_SAMPLE
+from tests.helpers.configs import REPO, TINY_SAMPLE
 
 LINE_BUDGET = 60
 """Lines a default `make train` may print on the tiny settings (model summary and tables included)."""

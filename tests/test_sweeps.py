@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from colorization.modules.build import build_module
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
-from tests.conftest import CONF_DIR
+from tests.helpers.configs import CONF_DIR
+from tests.helpers.entry_points import cli_overrides, run_script
 from tests.helpers.wandb_records import offline_runs
-from tests.test_train import cli_overrides, run_train_py
 
 STUDY_MODELS = ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"]
 
@@ -156,7 +156,7 @@ def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_roo
     # two joblib worker processes run two jobs each: wandb.finish() must close every job's run
     args = ["-m", "model=cnn", "++model.net.stride=1,2", "++model.net.filters=4,8", "logger=default", "tags=[grid]"]
     args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
@@ -184,7 +184,7 @@ def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_pa
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # a stored study needs the SQLAlchemy 1.4 pin
     args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}"]
     args += ["logger=csv", "++model.net.filters=4"]
-    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     trials = [json.loads(path.read_text())["val/cie76"] for path in sorted(sweep.glob("*/metrics.json"))]

@@ -16,8 +16,7 @@ from colorization.inference.loading import load_colorizer
 from colorization.jobs import eval_results as report
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.tasks import USER_ERROR_EXIT_CODE, run_task
-from tests.conftest import REPO
-from tests.test_evaluate import evaluate_config
+from tests.helpers.configs import REPO, evaluate_config
 
 
 def test_a_user_error_is_one_line_and_exit_code_2(capsys):

@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,8 @@ from colorization.errors import ConfigError, DataError
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
-from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.configs import TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.entry_points import cli_overrides, run_script
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -113,30 +112,6 @@ def test_missing_kaggle_root_fails_before_training(tmp_path: Path):
         train(cfg)
 
 
-def run_train_py(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**__import__("os").environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"},
-    )
-
-
-def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
-    data = []
-    if sample_root is not None:
-        data = [f"paths.data_dir={sample_root.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
-    return [
-        f"paths.root_dir={root}",
-        *data,
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-    ]
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -146,7 +121,7 @@ def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
 )
 def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path, tmp_path: Path, args, message):
     sample = None if "data=kaggle" in args else sample_root
-    result = run_train_py([*cli_overrides(sample, tmp_path), *args], cwd=tmp_path)
+    result = run_script("train.py", [*cli_overrides(sample, tmp_path), *args], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -154,7 +129,9 @@ def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path,
 
 
 def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
-    result = run_train_py(["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path)
+    result = run_script(
+        "train.py", ["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,14 +31,13 @@ from colorization.inference.zhang import ECCV16Colorizer, SIGGRAPH17Colorizer
 from colorization.jobs.train import train
 from colorization.modules import ECCV16Module, SIGGRAPH17Module
 from colorization.modules.build import build_module
-from colorization.networks import ECCV16Net, SIGGRAPH17Net
-from tests.conftest import REPO
+from colorization.networks import ECCV16Net
+from tests.helpers.configs import REPO
+from tests.helpers.weights import ZHANG_NETWORKS, random_release_state
 
 # key/shape tables of the official weight files (copied from the project's shared reference material)
 REFERENCE = REPO / "tests" / "reference"
-NETWORKS = {"eccv16": ECCV16Net, "siggraph17": SIGGRAPH17Net}
 PARAMETERS = {"eccv16": 32_236_011, "siggraph17": 34_187_027}
-RELEASE_NAMES = {"eccv16": "colorization_release_v2", "siggraph17": "siggraph17"}
 
 
 def reference_table(name: str) -> dict[str, tuple[int, ...]]:
@@ -54,37 +51,19 @@ def reference_table(name: str) -> dict[str, tuple[int, ...]]:
     return table
 
 
-def save_release_style(state_dict: dict, directory: Path, stem: str) -> Path:
-    """Save like the release: ``<stem>-<first 8 hex digits of the file's sha256>.pth``."""
-    tmp = directory / f"{stem}.tmp"
-    torch.save(state_dict, tmp)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]
-    return tmp.rename(directory / f"{stem}-{digest}.pth")
-
-
-def random_release_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A randomly initialised network's state dict, ECCV16 with 313 centres in model_out like the release."""
-    torch.manual_seed(seed)
-    state = NETWORKS[name]().state_dict()
-    if name == "eccv16":
-        state["model_out.weight"] = grid_centres()[:313].T[:, :, None, None] / 110
-    # the release's files come from an older PyTorch without the BatchNorm counters
-    return {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-
-
 # --- official layout ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(ZHANG_NETWORKS))
 def test_state_dict_keys_and_shapes_equal_the_official_tables(name):
-    net = NETWORKS[name]()
+    net = ZHANG_NETWORKS[name]()
     ours = {key: tuple(value.shape) for key, value in net.state_dict().items()}
     assert ours == reference_table(name)
     assert list(ours) == list(reference_table(name)), "same order as the release"
     assert sum(p.numel() for p in net.parameters()) == PARAMETERS[name]
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(ZHANG_NETWORKS))
 @pytest.mark.parametrize("size", [(176, 176), (224, 224), (256, 256), (150, 200)])
 def test_colorize_full_gives_the_input_size_and_keeps_its_l(name, size, release_files):
     model = load_colorizer(release_files[name])
@@ -120,7 +99,7 @@ def test_siggraph17_without_hints_feeds_zero_hint_planes(release_files):
 # --- official weights ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(ZHANG_NETWORKS))
 def test_load_colorizer_recognises_a_release_file_and_loads_it_exactly(name, release_files):
     model = load_colorizer(release_files[name])
     assert isinstance(model, ECCV16Colorizer if name == "eccv16" else SIGGRAPH17Colorizer)
@@ -134,7 +113,7 @@ def test_load_colorizer_recognises_a_release_file_and_loads_it_exactly(name, rel
 
 
 def test_model_weights_loads_the_release_through_the_config(release_files, tmp_path):
-    from tests.conftest import compose_config
+    from tests.helpers.configs import compose_config
 
     cfg = compose_config(
         "train", ["model=eccv16", f"++model.weights={release_files['eccv16']}", f"paths.output_dir={tmp_path}"]
@@ -418,7 +397,7 @@ def test_siggraph17_trains_in_two_stages(train_config, tmp_path):
 def test_a_checkpoint_of_a_run_started_from_release_weights_loads_without_that_file(release_files, tmp_path):
     release = tmp_path / release_files["eccv16"].name
     release.write_bytes(release_files["eccv16"].read_bytes())
-    from tests.conftest import compose_config
+    from tests.helpers.configs import compose_config
 
     cfg = compose_config("train", ["model=eccv16", f"++model.weights={release}", f"paths.output_dir={tmp_path}"])
     model = build_module(cfg.model, "lab")

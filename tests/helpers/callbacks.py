@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
 
 import lightning as L
 
@@ -25,3 +27,19 @@ class SignalAtStep(L.Callback):
         if not self.sent and trainer.global_step >= self.step:
             self.sent = True
             os.kill(os.getpid(), self.signal)
+
+
+class SeenIndices(L.Callback):
+    """Writes the image indices each rank trained on in the first epoch to ``<dirpath>/seen_rank<r>.json``."""
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = Path(dirpath)
+        self.seen: list[int] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == 0:
+            self.seen += batch["index"].tolist()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        (self.dirpath / f"seen_rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))

@@ -8,15 +8,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.configs import REPO, TINY_SAMPLE
 
 
 def run_script(script: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline."""
+    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline and one thread per process."""
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, str(REPO / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
+    """train.py's command-line settings for a one-epoch CPU run on the tiny photo set (`sample_root`; None:
+    leave the data alone), its logs under `root`."""
+    data = []
+    if sample_root is not None:
+        data = [f"paths.data_dir={sample_root.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
+    return [
+        f"paths.root_dir={root}",
+        *data,
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
