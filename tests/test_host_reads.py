@@ -2,7 +2,7 @@
 
 On a GPU each such read (``loss.item()``, ``float(t)``, ``if t:``) makes the CPU wait for the step's
 queued kernels before it can queue the next step's, which a plain PyTorch loop never does. The
-reads are counted here on the CPU (`colorization.jobs.devices.HostReads`) for every model config,
+reads are counted here on the CPU (`tests.helpers.host_reads.HostReads`) for every model config,
 between the third and the last batch of a short run with train.py's callbacks and loggers.
 """
 
@@ -16,9 +16,9 @@ import torch
 from colorization.errors import ConfigError
 from colorization.jobs.callbacks import Throughput, TimedProgressBar
 from colorization.jobs.checkpointing import NonFiniteGuard
-from colorization.jobs.devices import HostReads
 from colorization.jobs.train import train
 from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config, tiny_overrides
+from tests.helpers.host_reads import HostReads
 
 BATCHES = 6
 
