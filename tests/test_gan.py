@@ -1,4 +1,6 @@
-"""The GAN family: networks (shapes, parameter counts, receptive field) and proof that it trains adversarially."""
+"""The GAN family (pix2pix, CWGAN): its settings, critic and generator steps, and proof that it trains adversarially.
+
+Its networks are tested in test_networks.py."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
 from colorization.modules import GANColorizer
 from colorization.modules.losses import critic_scores, gradient_penalty
-from colorization.networks import PatchDiscriminator, ResUNetGenerator, UNetGenerator
+from colorization.networks import PatchDiscriminator, UNetGenerator
 from tests.helpers.configs import CONF_DIR, REPO, compose_config
 from tests.helpers.trainers import cpu_trainer
 
@@ -78,91 +80,7 @@ class StepRecorder(L.Callback):
         self.lrs.append(tuple(opt.param_groups[0]["lr"] for opt in trainer.optimizers))
 
 
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-# ---- networks -------------------------------------------------------------------------------
-
-NETWORKS = [  # (factory, input shape, output shape, parameter count)
-    pytest.param(
-        lambda: UNetGenerator(2, (-1, 1), num_downs=8, ngf=64), (1, 1, 256, 256), (1, 2, 256, 256), 54_409_858,
-        id="unet_256 (pix2pix)",
-    ),
-    pytest.param(
-        lambda: UNetGenerator(3, (0, 1), num_downs=5, ngf=8), (2, 1, 64, 32), (2, 3, 64, 32), 261_459,
-        id="unet narrow, rgb",
-    ),
-    pytest.param(
-        lambda: ResUNetGenerator(2, (-1, 1)), (1, 1, 40, 56), (1, 2, 40, 56), 8_216_194,
-        id="resunet (study)",
-    ),
-    pytest.param(
-        lambda: ResUNetGenerator(3, (0, 1), num_downs=2, ngf=8), (2, 1, 37, 45), (2, 3, 37, 45), 31_483,
-        id="resunet narrow, odd size",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3), (2, 3, 256, 256), (2, 1, 30, 30), 2_765_633,
-        id="patchgan batch (pix2pix)",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3, norm="none"), (2, 3, 64, 64), (2, 1, 6, 6), 2_764_737,
-        id="patchgan none",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3, norm="instance"), (2, 3, 64, 64), (2, 1, 6, 6), 2_765_633,
-        id="patchgan instance",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(4, norm="layer"), (2, 4, 32, 32), (2, 1, 2, 2), 2_766_657,
-        id="patchgan layer, 4 channels",
-    ),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("factory", "in_shape", "out_shape", "count"), NETWORKS)
-def test_network_shapes_and_parameter_counts(factory, in_shape, out_shape, count):
-    net = factory().eval()
-    assert n_params(net) == count
-    with torch.no_grad():
-        out = net(torch.rand(in_shape) * 2 - 1)
-    assert out.shape == out_shape
-    if isinstance(net, (UNetGenerator, ResUNetGenerator)):  # generators reach, and stay in, the target range
-        low, high = (-1, 1) if out_shape[1] == 2 else (0, 1)
-        assert low <= out.min() and out.max() <= high
-
-
-def test_resunet_passes_the_gradient_down_its_main_path():
-    # the study's ResBlocks detached their input: the first block would get no gradient from the bottleneck
-    net = ResUNetGenerator(2, (-1, 1), num_downs=2, ngf=4)
-    bottleneck = []
-    net.encoder[-1].register_forward_hook(lambda module, inputs, output: bottleneck.append(output))
-    x = torch.randn(2, 1, 16, 16, requires_grad=True)
-    net(x)
-    bottleneck[0].square().sum().backward()
-    assert net.encoder[0].main[0].weight.grad.abs().sum() > 0
-    assert x.grad.abs().sum() > 0
-    # and within a block, the input gradient is more than the shortcut's alone
-    block, y = net.encoder[1], torch.randn(2, 4, 8, 8, requires_grad=True)
-    (through_block,) = torch.autograd.grad(block(y).sum(), y)
-    (through_shortcut,) = torch.autograd.grad(block.shortcut(y).sum(), y)
-    assert not torch.allclose(through_block, through_shortcut)
-
-
-def test_patchgan_sees_70x70_patches():
-    net = PatchDiscriminator(3, norm="none").double()
-    x = torch.randn(1, 3, 128, 128, dtype=torch.float64, requires_grad=True)
-    out = net(x)
-    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()  # an interior patch: no padding in view
-    rows, cols = (x.grad.abs().sum(1)[0] > 0).nonzero(as_tuple=True)
-    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (70, 70)
-
-
-def test_unet_input_size_its_depth_cannot_divide_is_a_value_error():
-    net = UNetGenerator(2, (-1, 1), num_downs=5, ngf=8)
-    assert (net.size_multiple, net.min_size) == (32, 32)
-    with pytest.raises(ValueError, match=r"input of 48x48 pixels does not fit: sides must be a multiple of 32"):
-        net(torch.zeros(1, 1, 48, 48))
+# ---- settings -------------------------------------------------------------------------------
 
 
 def test_crop_size_the_unet_cannot_divide_stops_the_run_before_training(train_config, tmp_path):
