@@ -1,6 +1,6 @@
 """The GAN family (pix2pix, CWGAN): its settings, critic and generator steps, and proof that it trains adversarially.
 
-Its networks are tested in test_networks.py."""
+Its networks are tested in test_networks.py, the gradient penalty in test_losses.py."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
 from colorization.modules import GANColorizer
-from colorization.modules.losses import critic_scores, gradient_penalty
+from colorization.modules.losses import critic_scores
 from colorization.networks import PatchDiscriminator, UNetGenerator
 from tests.helpers.configs import CONF_DIR, REPO, compose_config
 from tests.helpers.trainers import cpu_trainer
@@ -143,48 +143,7 @@ def test_settings_follow_the_gan_loss_preset():
     assert adam_settings(custom)[0][0] == 3e-4 and custom.n_critic == 2
 
 
-# ---- losses ---------------------------------------------------------------------------------
-
-
-def reference_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP's penalty computed independently: one sample at a time, float32, no autocast."""
-    norms = []
-    for i in range(real.shape[0]):  # the gradient of that sample's mean critic output
-        x_hat = alpha[i] * real[i] + (1 - alpha[i]) * fake[i]
-        grad = torch.func.grad(lambda x: critic(x[None]).mean())(x_hat)
-        norms.append(grad.norm())
-    return ((torch.stack(norms) - 1) ** 2).mean()
-
-
-def test_gradient_penalty_equals_an_independent_autograd_computation():
-    torch.manual_seed(0)
-    critic = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
-    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
-    alpha = torch.rand(4, 1, 1, 1)
-    gp = gradient_penalty(critic, real, fake, alpha)
-    torch.testing.assert_close(gp, reference_penalty(critic, real, fake, alpha))
-    gp.backward()  # the penalty trains the critic (its weights; no bias changes an input gradient)
-    assert all(p.grad.abs().sum() > 0 for p in critic.parameters() if p.ndim > 1)
-
-
-def test_gradient_penalty_of_a_linear_critic_is_analytic():
-    # D(x) = mean over the h*w pixels of w . x  =>  grad = w / (h*w) at every pixel, norm ||w|| / sqrt(h*w)
-    critic = nn.Conv2d(3, 1, 1, bias=False)
-    with torch.no_grad():
-        critic.weight.copy_(torch.tensor([3.0, 4.0, 12.0]).view(1, 3, 1, 1))  # ||w|| = 13
-    gp = gradient_penalty(critic, torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4))
-    assert gp.item() == pytest.approx((13 / 4 - 1) ** 2)
-
-
-def test_gradient_penalty_is_float32_under_bf16_autocast():
-    torch.manual_seed(0)
-    critic = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3))
-    real, fake, alpha = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16), torch.rand(4, 1, 1, 1)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert critic(real).dtype == torch.bfloat16  # autocast is really on for the critic...
-        mixed = gradient_penalty(critic, real, fake, alpha)
-    assert mixed.dtype == torch.float32  # ...but not inside the penalty: bf16 would be off by ~1e-4 here
-    torch.testing.assert_close(mixed, reference_penalty(critic, real, fake, alpha))
+# ---- critic and generator steps -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("gan_loss", ["wgangp", "vanilla", "lsgan"])
