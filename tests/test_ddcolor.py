@@ -19,7 +19,7 @@ from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
 from colorization.inference.ddcolor import DDColorColorizer, release_size
 from colorization.inference.loading import load_colorizer
-from colorization.inference.releases import RELEASES, identify
+from colorization.inference.releases import identify
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation
@@ -315,15 +315,6 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
     rows = evaluate(cfg)
     (row,) = [r for r in rows if r["model"] == "ddcolor"]
     assert row["images"] == 2 and row["cie76"] > 0
-
-
-def test_release_names_point_at_the_authors_hub_files():
-    table = RELEASES
-    assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.bin"
-    assert (
-        table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.bin"
-    )
-    assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= table.keys()
 
 
 def test_a_release_name_downloads_once_and_colorizes(release_file, server, cache, monkeypatch, tmp_path):  # noqa: F811

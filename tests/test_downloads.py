@@ -14,11 +14,10 @@ import torch
 from PIL import Image
 
 from colorization.colorize import colorize_paths
-from colorization.errors import ConfigError, DataError
+from colorization.errors import DataError
 from colorization.files import downloads
 from colorization.files.atomic import temp_path
 from colorization.inference.loading import load_colorizer, resolve
-from colorization.inference.releases import RELEASES
 from colorization.inference.zhang import ECCV16Colorizer
 from colorization.modules.zhang import ECCV16Module
 from tests.helpers.http_server import Server, publish
@@ -40,13 +39,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def no_leftovers(cache: Path) -> bool:
     return not cache.exists() or not any(cache.iterdir())
-
-
-def test_the_official_release_files_are_in_the_table():
-    table = RELEASES
-    assert table["eccv16"].url == "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"
-    assert table["siggraph17"].url == "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"
-    assert (table["eccv16"].sha256_prefix, table["siggraph17"].sha256_prefix) == ("9b330a0b", "df00044c")
 
 
 def test_a_release_is_downloaded_once_checked_and_cached(server, cache, monkeypatch):
@@ -102,13 +94,6 @@ def test_offline_never_tries(server, cache, monkeypatch):
     with pytest.raises(DataError, match="downloads are off"):
         resolve("tiny")
     assert server.requests == []
-
-
-def test_unknown_names_and_missing_files():
-    with pytest.raises(ConfigError, match=r"neither a file nor a known release name; expected .*'eccv16'"):
-        resolve("eccv61")
-    with pytest.raises(DataError, match="nowhere/model.ckpt: file not found"):
-        resolve("nowhere/model.ckpt")
 
 
 def release_bytes(name: str) -> bytes:

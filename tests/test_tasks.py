@@ -6,13 +6,8 @@ import ast
 from pathlib import Path
 
 import pytest
-import torch
 
 from colorization.errors import DataError
-from colorization.files.weights import load_strict
-from colorization.inference import releases
-from colorization.inference.base import Colorizer
-from colorization.inference.loading import load_colorizer
 from colorization.jobs import eval_results as report
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.tasks import USER_ERROR_EXIT_CODE, run_task
@@ -51,41 +46,6 @@ def test_a_failing_evaluation_closes_its_wandb_run(sample_root, tmp_path, monkey
         run_task(lambda: evaluate(cfg))
     assert list((save_dir / "wandb").glob("offline-run-*"))
     assert wandb.run is None, "the task wrapper must finish the W&B run of a failed job"
-
-
-class ToyColorizer(Colorizer):
-    """Stands in for another family whose authors publish weights: one key identifies its files."""
-
-    release_name = "toy"
-
-    def __init__(self, bins: int = 2) -> None:
-        super().__init__()
-        self.net = torch.nn.Conv2d(1, bins, 1)
-
-    @staticmethod
-    def release_settings(state_dict) -> dict | None:
-        return {"bins": state_dict["toy_head.weight"].shape[0]} if "toy_head.weight" in state_dict else None
-
-    def load_network(self, state_dict, source) -> None:
-        load_strict(self.net, {k.removeprefix("toy_head."): v for k, v in state_dict.items()}, source)
-
-    def colorize(self, l: torch.Tensor) -> torch.Tensor:
-        return torch.cat([l, self.net(l)], dim=1)
-
-
-def test_a_new_release_family_is_one_line_in_the_release_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(releases, "FAMILIES", (*releases.FAMILIES, ToyColorizer))  # for this test only
-    path = tmp_path / "toy-release.pth"
-    state = {"toy_head.weight": torch.randn(2, 1, 1, 1), "toy_head.bias": torch.randn(2)}
-    torch.save(state, path)
-    model = load_colorizer(path)
-    assert isinstance(model, ToyColorizer) and model.config_name == "toy" and not model.training
-    assert torch.equal(model.net.weight, state["toy_head.weight"])
-    assert releases.identify(state) == (ToyColorizer, {"bins": 2})
-    # a file two families claim is nobody's: refused rather than guessed
-    monkeypatch.setattr(releases, "FAMILIES", (*releases.FAMILIES, ToyColorizer))
-    with pytest.raises(DataError, match="nor a recognised release state dict"):
-        load_colorizer(path)
 
 
 def imported_modules(path: Path) -> set[str]:
