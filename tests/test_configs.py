@@ -72,3 +72,23 @@ def test_model_settings_reach_the_network(tmp_path: Path):
     model = build_module(cfg.model, cfg.colorspace.name)
     assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
     assert model.net.up2.out_channels == 3, "HLS has three target channels"
+
+
+def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
+    ddp = compose_config("train", ["trainer=ddp"]).trainer
+    assert (ddp.accelerator, ddp.devices, ddp.strategy, ddp.sync_batchnorm) == ("gpu", -1, "ddp", True)
+    ddp_cpu = compose_config("train", ["trainer=ddp_cpu"]).trainer
+    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy.process_group_backend) == ("cpu", 2, "gloo")
+
+    for name in ("SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    slurm = compose_config("train", ["trainer=slurm"]).trainer
+    assert (slurm.num_nodes, slurm.devices) == (1, 1)
+    monkeypatch.setenv("SLURM_NNODES", "3")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
+    slurm = compose_config("train", ["trainer=slurm"]).trainer
+    assert (slurm.num_nodes, slurm.devices, slurm.strategy, slurm.sync_batchnorm) == (3, 4, "ddp", True)
+    from hydra.utils import instantiate
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    assert isinstance(instantiate(slurm.plugins[0]), SLURMEnvironment)

@@ -7,20 +7,15 @@ itself at a given step), then resumed with ``resume=RUN_DIR`` as a user would.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 
 from colorization.errors import ConfigError
-from colorization.files.atomic import TEMP_MARK, atomic_write, atomic_write_json
-from colorization.jobs.run_dirs import check_writable, wandb_run_id
+from colorization.jobs.run_dirs import wandb_run_id
 from colorization.jobs.train import resume_loggers, train
 from tests.helpers.configs import TINY_SAMPLE
 from tests.helpers.entry_points import error_lines, run_script
@@ -134,41 +129,6 @@ def test_best_and_last_of_the_same_epoch_are_one_file(train_config, tmp_path):
     assert os.path.samefile(checkpoints / "best_epoch001.ckpt", checkpoints / "last.ckpt")
 
 
-def test_an_atomic_write_killed_midway_leaves_no_file_and_the_next_start_removes_its_remains(tmp_path):
-    target = tmp_path / "checkpoints" / "best_epoch000.ckpt"
-    # a child process writes half a file and is killed (SIGKILL) before it can finish the save
-    script = textwrap.dedent(
-        f"""
-        import os, signal
-        from colorization.files.atomic import atomic_write
-        def half(temp):
-            temp.write_bytes(b"x" * 1_000_000)
-            os.kill(os.getpid(), signal.SIGKILL)
-        atomic_write({str(target)!r}, half)
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
-    assert result.returncode == -signal.SIGKILL
-    assert not target.exists()
-    (orphan,) = target.parent.iterdir()
-    assert TEMP_MARK in orphan.name
-    check_writable(target.parent)  # what a training run does at start-up
-    assert list(target.parent.iterdir()) == []
-
-
-def test_a_failed_write_keeps_the_previous_file(tmp_path):
-    target = tmp_path / "metrics.json"
-    target.write_text("old")
-
-    def fail(temp: Path) -> None:
-        temp.write_text("new, half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, fail)
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
-
-
 def test_an_unwritable_checkpoint_directory_stops_the_run_at_start_up(train_config, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -187,8 +147,13 @@ def test_a_resumed_run_logs_into_the_interrupted_runs_wandb_run(train_config, tm
     assert cfg.logger.wandb.id == "abc123" and cfg.logger.wandb.resume == "allow"
 
 
-def test_metrics_files_are_strict_json(tmp_path):
-    path = atomic_write_json(
-        tmp_path / "metrics.json", {"val/cie76": float("nan"), "test/psnr": float("inf"), "a": 1.5}
-    )
-    assert json.loads(path.read_text()) == {"val/cie76": None, "test/psnr": None, "a": 1.5}
+def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):
+    first = tmp_path / "first"
+    train(train_config("trainer.max_epochs=1", "test=false", run_dir=first))
+    last = first / "checkpoints" / "last.ckpt"
+    steps_after_one_epoch = torch.load(last, weights_only=False)["global_step"]
+    second = tmp_path / "second"
+    train(train_config("trainer.max_epochs=2", "test=false", f"ckpt_path={last}", run_dir=second))
+    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * steps_after_one_epoch
+    assert sorted(p.name for p in (second / "samples").iterdir()) == ["epoch_001.png"]

@@ -1,4 +1,4 @@
-"""Sweeps: experiment configs with their own sweep params, launchers, Optuna, and the summary table."""
+"""Sweeps: experiment configs with their own sweep params, launchers, Optuna, train.py multiruns, the summary table."""
 
 from __future__ import annotations
 
@@ -89,26 +89,6 @@ def test_optuna_search_minimises_val_cie76_over_keys_that_exist():
             assert OmegaConf.select(cfg, key) is not None, f"hparams_search/optuna.yaml sweeps {key}: not a config key"
 
 
-def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
-    ddp = compose_with_hydra("trainer=ddp").trainer
-    assert (ddp.accelerator, ddp.devices, ddp.strategy, ddp.sync_batchnorm) == ("gpu", -1, "ddp", True)
-    ddp_cpu = compose_with_hydra("trainer=ddp_cpu").trainer
-    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy.process_group_backend) == ("cpu", 2, "gloo")
-
-    for name in ("SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
-        monkeypatch.delenv(name, raising=False)
-    slurm = compose_with_hydra("trainer=slurm").trainer
-    assert (slurm.num_nodes, slurm.devices) == (1, 1)
-    monkeypatch.setenv("SLURM_NNODES", "3")
-    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
-    slurm = compose_with_hydra("trainer=slurm").trainer
-    assert (slurm.num_nodes, slurm.devices, slurm.strategy, slurm.sync_batchnorm) == (3, 4, "ddp", True)
-    from hydra.utils import instantiate
-    from lightning.pytorch.plugins.environments import SLURMEnvironment
-
-    assert isinstance(instantiate(slurm.plugins[0]), SLURMEnvironment)
-
-
 def write_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
@@ -149,6 +129,21 @@ def test_summary_of_a_directory_without_jobs_is_a_user_error(tmp_path: Path, cap
         summarize_main([str(tmp_path)])
     assert exit_info.value.code == 2
     assert "no job directories" in capsys.readouterr().err
+
+
+def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
+    result = run_script(
+        "train.py", ["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, stride in zip(jobs, (1, 2), strict=True):
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        assert "val/cie76" in json.loads((job / "metrics.json").read_text())
+        assert f"++model.net.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
 
 
 @pytest.mark.slow

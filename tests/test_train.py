@@ -1,7 +1,10 @@
-"""train.py end to end on the tiny photo set: outputs, learning, resume, errors, multirun."""
+"""train.py end to end on the tiny photo set: outputs, learning, errors. Resuming is tested in test_resume.py,
+multiruns in test_sweeps.py."""
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ from colorization.errors import ConfigError, DataError
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
-from tests.helpers.configs import TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, tiny_overrides
 from tests.helpers.entry_points import cli_overrides, run_script
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -56,18 +59,6 @@ def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_
     assert model.colorize(l).shape == (2, 3, crop, crop)
     assert not model.training
     assert model.trained_size == crop, "the checkpoint records the size the model was trained at"
-
-
-def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):
-    first = tmp_path / "first"
-    train(train_config("trainer.max_epochs=1", "test=false", run_dir=first))
-    last = first / "checkpoints" / "last.ckpt"
-    steps_after_one_epoch = torch.load(last, weights_only=False)["global_step"]
-    second = tmp_path / "second"
-    train(train_config("trainer.max_epochs=2", "test=false", f"ckpt_path={last}", run_dir=second))
-    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
-    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * steps_after_one_epoch
-    assert sorted(p.name for p in (second / "samples").iterdir()) == ["epoch_001.png"]
 
 
 def test_hls_with_model2_trains(train_config):
@@ -128,16 +119,23 @@ def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path,
     assert len(error_lines) == 1 and error_lines[0].startswith(message), result.stderr
 
 
-def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
-    result = run_script(
-        "train.py", ["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path
+@pytest.mark.slow
+def test_headline_gpu_command_says_no_gpu_here(tmp_path: Path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the headline command would train")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=pix2pix",
+            "trainer=gpu",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
-    assert len(sweeps) == 1
-    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
-    assert [p.name for p in jobs] == ["0", "1"]
-    for job, stride in zip(jobs, (1, 2), strict=True):
-        assert (job / "checkpoints" / "last.ckpt").is_file()
-        assert "val/cie76" in json.loads((job / "metrics.json").read_text())
-        assert f"++model.net.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu' needs a CUDA GPU")
