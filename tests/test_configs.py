@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger
 
 from colorization.color.spaces import get_colorspace
 from colorization.errors import ConfigError
@@ -30,8 +32,11 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
     if group in ("model", "experiment", "colorspace"):
         model = build_module(cfg.model, cfg.colorspace.name)
         assert model.colorspace.name == space.name
-    if group in ("logger", "callbacks"):
-        assert all(obj is not None for obj in instantiate_all(cfg[group]))
+    if group in ("logger", "callbacks"):  # a Lightning Logger or Callback for every entry the option sets
+        kind = Logger if group == "logger" else Callback
+        entries = [entry for entry in (cfg[group] or {}).values() if entry is not None]
+        built = instantiate_all(cfg[group])
+        assert len(built) == len(entries) and all(isinstance(obj, kind) for obj in built), [type(o) for o in built]
     if group == "trainer":
         try:
             check_hardware(cfg.trainer)

@@ -289,7 +289,7 @@ def test_train_and_evaluate_commands_compose(command: Command):
     cfg = compose_full(config_name, [first_job(line) for line in args.overrides])
     if args.multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN":
         jobs = sweep_jobs(args.overrides, dict(cfg.hydra.sweeper.get("params") or {}))
-        assert len(jobs) >= 1
+        assert len(jobs) >= 2, f"{command.id}: a multirun of one job sweeps nothing"
         for job in jobs:
             _compose(config_name, tuple(job), False)
 

@@ -140,7 +140,10 @@ def write_weights(path: Path, state_dict: dict) -> Path:
 def test_loading_is_strict_and_checks_the_sha256_prefix(tmp_path: Path):
     state = FIDInceptionV3().state_dict()
     good = write_weights(tmp_path / "pt_inception", state)
-    assert isinstance(load_fid_inception(good), FIDInceptionV3)
+    net = load_fid_inception(good)
+    loaded = net.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items()), "every weight is the file's"
+    assert not net.training and not any(p.requires_grad for p in net.parameters()), "a frozen feature extractor"
     renamed = tmp_path / FID_WEIGHTS_NAME
     renamed.write_bytes(good.read_bytes())
     with pytest.raises(DataError, match="sha256 does not start with 6726825d"):

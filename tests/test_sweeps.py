@@ -53,7 +53,9 @@ def test_study_models_share_data_and_budget(name):
     for group in ("data", "trainer", "colorspace"):
         assert cfg[group] == reference[group], f"{name}: {group} differs from the CNN's"
     assert cfg.seed == reference.seed
-    assert build_module(cfg.model, cfg.colorspace.name) is not None
+    model = build_module(cfg.model, cfg.colorspace.name)
+    assert type(model).__name__ == cfg.model._target_.rsplit(".", 1)[1], "the family the model option names"
+    assert model.colorspace.name == reference.colorspace.name
 
 
 def test_every_swept_option_of_the_cnn_experiments_composes():
@@ -61,7 +63,7 @@ def test_every_swept_option_of_the_cnn_experiments_composes():
         options = compose_with_hydra(f"experiment={experiment}").hydra.sweeper.params[swept].split(",")
         for option in options:
             cfg = compose_with_hydra(f"experiment={experiment}", f"{swept}={option}")
-            build_module(cfg.model, cfg.colorspace.name)
+            build_module(cfg.model, cfg.colorspace.name)  # builds: what is checked is that this does not raise
 
 
 def test_launchers_compose():
