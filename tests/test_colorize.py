@@ -104,6 +104,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_folder_of_awkward_photos_end_to_end(cnn_checkpoint, tmp_path):
     expected = make_folder(tmp_path / "scans")
     out = tmp_path / "out"
@@ -165,6 +166,7 @@ def test_side_by_side_and_jpeg_output(cnn_checkpoint, tmp_path):
     assert np.abs(left[..., 0] - left[..., 1]).max() <= 1, "the left half is the gray input"
 
 
+@pytest.mark.slow
 def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, tmp_path, capsys):
     Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
     with pytest.raises(ConfigError, match="would overwrite an input photo"):
@@ -235,6 +237,7 @@ def test_a_run_killed_mid_folder_leaves_no_partial_file_and_a_rerun_completes(cn
     assert not list(out.glob(f".*{TEMP_MARK}*")), "temporary files of the killed run are gone"
 
 
+@pytest.mark.slow
 def test_hints_change_the_colour_near_the_point_and_little_elsewhere(siggraph17_file, tmp_path):
     image = Image.fromarray(photo(128, 128)).convert("L")
     plain = np.asarray(colorize_image(image, str(siggraph17_file)).convert("RGB"), dtype=np.float32)
@@ -267,6 +270,7 @@ def test_hints_are_refused_for_models_without_them_and_for_many_photos(cnn_check
         colorize_paths([tmp_path / "a.png"], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
 
 
+@pytest.mark.slow
 def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
     # random weights give nearly flat logits (std 0.04): sharpen them so there is a distribution to anneal
     state = random_release_state("eccv16")
@@ -288,6 +292,7 @@ def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
         colorize_image(image, model, temperature=0.0)
 
 
+@pytest.mark.slow
 def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph17_file):
     model = load_model(siggraph17_file)
     image = Image.fromarray(photo(32, 32)).convert("L")

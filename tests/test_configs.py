@@ -14,6 +14,7 @@ from colorization.jobs.devices import check_hardware
 from colorization.jobs.train import build_trainer
 from colorization.modules.build import build_module
 from tests.helpers.configs import CONF_DIR, compose_config
+from tests.helpers.marks import with_slow
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -23,7 +24,9 @@ def test_every_group_has_options():
     assert {group for group, _ in OPTIONS} == set(GROUPS)
 
 
-@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+@pytest.mark.parametrize(
+    ("group", "option"), with_slow(OPTIONS, [("model", "ddcolor")]), ids=[f"{g}={o}" for g, o in OPTIONS]
+)
 def test_every_option_composes_and_builds(group, option, tmp_path: Path):
     overrides = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", "data.root=" + str(tmp_path)]
     cfg = compose_config("train", [f"{group}={option}", *overrides])

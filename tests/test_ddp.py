@@ -15,6 +15,8 @@ from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS
 from tests.helpers.configs import compose_config
 from tests.helpers.entry_points import cli_overrides, run_script
 
+pytestmark = pytest.mark.slow  # two training processes, started as train.py
+
 # what a single-process run of the regression module reports: its loss, throughput, and the
 # shared validation (cheap) and test (full) metric sets
 SINGLE_PROCESS_KEYS = {
@@ -27,7 +29,6 @@ SINGLE_PROCESS_KEYS = {
 }
 
 
-@pytest.mark.slow
 def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sample_root: Path, tmp_path: Path):
     probe = tmp_path / "probe"
     args = [

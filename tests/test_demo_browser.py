@@ -43,6 +43,8 @@ CHROMIUM_FLAGS = (
 WAIT_S = 120
 """Longest wait for one page step: SIGGRAPH17 at 256 px on a loaded 2-core CPU takes several seconds."""
 
+pytestmark = pytest.mark.browser
+
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip(
         f"browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; .ci/run does)",

@@ -593,6 +593,7 @@ PROMISES["colorize"] = colorize_promises
 """What a page's commands leave behind that the page describes."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_each_pages_examples_and_commands_run_in_order(page, workspace, monkeypatch, capsys):
     run_page(page, workspace, monkeypatch, capsys)

@@ -102,6 +102,7 @@ def release_bytes(name: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_model_weights_and_colorize_model_take_the_name(server, cache, monkeypatch, tmp_path):
     # stand in for the real eccv16 entry: same code path, a file this server holds
     publish(server, monkeypatch, "eccv16", release_bytes("eccv16"))

@@ -242,6 +242,7 @@ def test_unset_study_table_checkpoint_is_a_config_error(tmp_path, kaggle_root):
         evaluate(cfg)
 
 
+@pytest.mark.slow
 def test_evaluate_py_reports_an_unidentifiable_file_in_one_line(tmp_path):
     bogus = tmp_path / "weights.pth"
     torch.save({"some": torch.zeros(2)}, bogus)
@@ -269,6 +270,7 @@ def test_a_wandb_logger_gets_the_table_and_the_comparison_sheet(sample_root, tmp
     assert wandb_module.run is None, "the W&B run must be finished so that the next job starts its own"
 
 
+@pytest.mark.slow
 def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, tmp_path):
     data = [f"{key}={value}" for key, value in TINY_SAMPLE.items() if key.startswith("data.")]
     overrides = [f"paths.data_dir={sample_root.parent}", *data, "crop_size=16", "~logger"]
@@ -283,6 +285,7 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     assert "| gray | " in markdown and "| ground truth | " in markdown
 
 
+@pytest.mark.slow
 def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release_files, kaggle_root, tmp_path):
     # random-weight release files for ECCV16/SIGGRAPH17 and our tiny CNN for CNN and CWGAN: this
     # checks the table's wiring and that release files run through the harness, not the models

@@ -103,6 +103,7 @@ def import_torch_fidelity(module: str) -> types.ModuleType:
         sys.modules.update(saved)
 
 
+@pytest.mark.slow
 def test_features_equal_torch_fidelity_on_the_same_random_weights(tmp_path: Path):
     net = calibrated_random_inception(0)
     weights = tmp_path / "random-inception.pth"
@@ -154,6 +155,7 @@ def test_loading_is_strict_and_checks_the_sha256_prefix(tmp_path: Path):
         load_fid_inception(broken)
 
 
+@pytest.mark.slow
 def test_fid_grows_with_added_noise():
     # FID of a set with itself is 0: the ground truth row of the next test (each compute costs seconds)
     net = calibrated_random_inception(3)
@@ -171,6 +173,7 @@ def test_fid_grows_with_added_noise():
     assert 0 < values[0] < values[1]
 
 
+@pytest.mark.slow
 def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
     from tests.helpers.configs import evaluate_config

@@ -19,6 +19,7 @@ from colorization.data.images import mean_chroma, random_resized_box
 from colorization.errors import ConfigError, DataError
 from colorization.files.photos import read_rgb
 from tests.helpers.datasets import write_photo_folder
+from tests.helpers.marks import with_slow
 
 
 def datamodule(root: Path, **kwargs) -> ImageFolderDataModule:
@@ -195,7 +196,10 @@ def test_missing_and_empty_folders_are_one_line_errors(tmp_path: Path):
         datamodule(empty).setup("fit")
 
 
-@pytest.mark.parametrize("model", ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"])
+@pytest.mark.parametrize(
+    "model",
+    with_slow(["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"], ["pix2pix", "cwgan", "eccv16", "siggraph17"]),
+)
 def test_every_model_family_trains_on_a_photo_folder(model: str, photo_folder: Path, tmp_path: Path):
     from colorization.jobs.train import train
     from tests.helpers.configs import compose_config, tiny_overrides

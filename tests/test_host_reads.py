@@ -19,11 +19,15 @@ from colorization.jobs.checkpointing import NonFiniteGuard
 from colorization.jobs.train import train
 from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config, tiny_overrides
 from tests.helpers.host_reads import HostReads
+from tests.helpers.marks import with_slow
 
 BATCHES = 6
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+# the regression CNNs take a second each; the other families 2 to 13 s (make test-fast leaves them out)
+@pytest.mark.parametrize(
+    "name", with_slow(MODEL_CONFIGS, ["cwgan", "ddcolor", "eccv16", "pix2pix", "siggraph17", "siggraph17_regression"])
+)
 def test_steady_training_steps_read_nothing_on_the_host(name, sample_root, tmp_path: Path, monkeypatch):
     size = SMOKE_SIZE.get(name, 32)
     data = [] if size <= 32 else [f"data.image_size={size}", f"data.crop_size={size}", f"paths.data_dir={tmp_path}"]

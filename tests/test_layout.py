@@ -147,6 +147,7 @@ def imported_at_startup(command: list[str], cwd: Path) -> tuple[subprocess.Compl
     return result, imported
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

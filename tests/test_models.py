@@ -7,6 +7,7 @@ import torch
 
 from colorization.modules.build import build_module
 from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config
+from tests.helpers.marks import with_slow
 
 DEFAULT_SMOKE_SIZE = 32
 
@@ -18,7 +19,7 @@ def smoke_batch(size: int, batch: int = 2) -> dict[str, torch.Tensor]:
     return {"l": l, "ab": ab, "index": torch.arange(batch)}
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+@pytest.mark.parametrize("name", with_slow(MODEL_CONFIGS, ["ddcolor"]))
 def test_every_model_config_colorizes_and_trains_a_step(name, tmp_path: Path):
     cfg = compose_config("train", [f"model={name}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"])
     model = build_module(cfg.model, cfg.colorspace.name)

@@ -120,6 +120,7 @@ def test_last_is_the_final_epoch_and_best_holds_weights_only(train_config, tmp_p
     assert best["colorization"]["model"]["_target_"].endswith("RegressionColorizer")
 
 
+@pytest.mark.slow
 def test_best_and_last_of_the_same_epoch_are_one_file(train_config, tmp_path):
     # ranked by the epoch number in "max" mode, every epoch is the new best
     better = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=max"]

@@ -133,6 +133,7 @@ def test_summary_of_a_directory_without_jobs_is_a_user_error(tmp_path: Path, cap
     assert "no job directories" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
     result = run_script(
         "train.py", ["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path

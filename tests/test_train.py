@@ -30,6 +30,7 @@ def column(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(row[key]) for row in rows if row.get(key)]
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_config, tmp_path: Path):
     run = tmp_path / "run"
     cfg = train_config("trainer.max_epochs=4", "data.batch_size=4", run_dir=run)
@@ -61,11 +62,13 @@ def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_
     assert model.trained_size == crop, "the checkpoint records the size the model was trained at"
 
 
+@pytest.mark.slow
 def test_hls_with_model2_trains(train_config):
     metrics = train(train_config("colorspace=hls", "model=model2"))
     assert torch.isfinite(torch.tensor(metrics["test/cie76"]))
 
 
+@pytest.mark.slow
 def test_kaggle_layout_trains(kaggle_root: Path, tmp_path: Path):
     data = [
         "data=kaggle",
@@ -103,6 +106,7 @@ def test_missing_kaggle_root_fails_before_training(tmp_path: Path):
         train(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

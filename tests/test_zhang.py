@@ -134,6 +134,7 @@ def test_bad_settings_are_refused_at_construction(kwargs, message):
 # --- training -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eccv16_trains_with_the_training_sets_prior_cached_beside_the_data(train_config, sample_root, tmp_path):
     overrides = ["model=eccv16", "++trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false"]
     metrics = train(train_config(*overrides, run_dir=tmp_path / "a"))
@@ -148,6 +149,7 @@ def test_eccv16_trains_with_the_training_sets_prior_cached_beside_the_data(train
     assert (prior * class_weights.double()).sum().item() == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_siggraph17_trains_in_two_stages(train_config, tmp_path):
     common = ["++trainer.limit_train_batches=2", "callbacks.model_checkpoint.save_last=false", "test=false"]
     first = train(train_config("model=siggraph17", *common, run_dir=tmp_path / "one"))
