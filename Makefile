@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test lint format bench bench-smoke results clean
+.PHONY: install train test test-fast lint format bench bench-smoke results clean
 
 # torch-fidelity is a test-only reference for FID (tests/test_fid.py), kept off sys.path in
 # $(VENV)/test-reference: installed normally, torchmetrics would import it and with it torchvision,
@@ -22,8 +22,11 @@ install: $(STAMP)
 train: $(STAMP)  ## train the default model (the study's CNN) on the built-in photos
 	$(PY) train.py $(ARGS)
 
-test: $(STAMP)  ## the whole test suite
+test: $(STAMP)  ## the whole test suite (what CI runs)
 	$(PY) -m pytest tests $(ARGS)
+
+test-fast: $(STAMP)  ## the suite without its slow and browser tests: the edit loop (under 3 minutes on 2 cores)
+	$(PY) -m pytest tests -m "not slow and not browser" $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,60 +1,28 @@
-"""Shared fixtures: tiny Kaggle-layout arrays, a tiny built-in photo set, composed configs."""
+"""Shared fixtures: tiny Kaggle-layout arrays, a tiny built-in photo set, composed configs, release files,
+a local download server. What they are built from lives in tests/helpers/."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from tests.helpers.configs import TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.datasets import write_kaggle_layout, write_photo_folder
+from tests.helpers.http_server import Server
+from tests.helpers.weights import RELEASE_NAMES, ZHANG_NETWORKS, random_release_state, save_release_style
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-
-REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO / "conf"
-
-
-def write_kaggle_layout(root: Path, counts: list[int], size: int = 24, *, rng_seed: int = 0) -> Path:
-    """Kaggle-layout arrays whose image i has L_cv = i everywhere and a_cv = i, b_cv = 255 - i,
-    plus a little noise on the rest of the picture so crops differ. Pairing is checkable from values."""
-    rng = np.random.default_rng(rng_seed)
-    total = sum(counts)
-    l = np.empty((total, size, size), np.uint8)
-    ab = np.empty((total, size, size, 2), np.uint8)
-    for i in range(total):
-        l[i] = i % 256
-        ab[i, ..., 0] = i % 256
-        ab[i, ..., 1] = 255 - i % 256
-    l[:, 1:, 1:] = np.maximum(l[:, 1:, 1:], rng.integers(0, 3, l[:, 1:, 1:].shape, dtype=np.uint8))
-    (root / "l").mkdir(parents=True, exist_ok=True)
-    (root / "ab" / "ab").mkdir(parents=True, exist_ok=True)
-    np.save(root / "l" / "gray_scale.npy", l)
-    start = 0
-    for k, count in enumerate(counts, start=1):
-        np.save(root / "ab" / "ab" / f"ab{k}.npy", ab[start : start + count])
-        start += count
-    return root
 
 
 @pytest.fixture
 def kaggle_root(tmp_path: Path) -> Path:
     """Arrays split over three ab files of 6, 5 and 4 images (like Kaggle's 10k/10k/5k)."""
     return write_kaggle_layout(tmp_path / "kaggle", [6, 5, 4])
-
-
-# small enough to train in seconds, big enough for every model's smallest input
-TINY_SAMPLE = {
-    "data.image_size": 48,
-    "data.train_crops_per_photo": 6,
-    "data.test_crops_per_photo": 4,
-    "data.crop_size": 32,
-    "data.batch_size": 8,
-    "data.val_fraction": 0.2,
-}
 
 
 @pytest.fixture(scope="session")
@@ -73,34 +41,6 @@ def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tiny_overrides(sample_root: Path | None, run_dir: Path) -> list[str]:
-    """Overrides that make `conf/train.yaml` train for seconds on the tiny photo set
-    (`sample_root=None`: leave the data group alone, e.g. for ``data=kaggle``)."""
-    data = (
-        [f"paths.data_dir={sample_root.parent}", *(f"{k}={v}" for k, v in TINY_SAMPLE.items())] if sample_root else []
-    )
-    return [
-        f"paths.root_dir={run_dir.parent}",
-        f"paths.output_dir={run_dir}",
-        *data,
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        # the default adds W&B; tests that need it ask for it (starting wandb costs seconds per run)
-        "logger=csv",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-    ]
-
-
-def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
-    """Compose a real config from conf/ with Hydra's compose API."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides)
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return cfg
-
-
 @pytest.fixture
 def train_config(sample_root: Path, tmp_path: Path) -> Callable[..., DictConfig]:
     """compose `train.yaml` for the tiny photo set: ``train_config("model=model2", ...)``."""
@@ -112,35 +52,6 @@ def train_config(sample_root: Path, tmp_path: Path) -> Callable[..., DictConfig]
     return make
 
 
-def write_photo_folder(root: Path, count: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
-    """A folder of small photo files as users have them: JPEGs and PNGs in nested folders, cut from
-    scikit-image's colour photos (width x height `size`), plus one gray photo saved as RGB
-    (``gray.jpg``) and one corrupt file (``broken.jpg``)."""
-    from PIL import Image
-
-    from colorization.files.builtin_photos import load_photo
-
-    rng = np.random.default_rng(0)
-    photos = [load_photo(name) for name in ("astronaut", "coffee", "motorcycle_left", "immunohistochemistry")]
-    width, height = size
-    for k in range(count):
-        photo = photos[k % len(photos)]
-        top = int(rng.integers(0, photo.shape[0] - 4 * height))
-        left = int(rng.integers(0, photo.shape[1] - 4 * width))
-        window = Image.fromarray(photo[top : top + 4 * height, left : left + 4 * width]).resize(size)
-        folder = root / f"part{k % 3}"
-        folder.mkdir(parents=True, exist_ok=True)
-        if k % 2:
-            window.save(folder / f"img{k:03d}.png")
-        else:
-            window.save(folder / f"img{k:03d}.jpg", quality=95)
-    gray = Image.fromarray(photos[0][:height, :width]).convert("L").convert("RGB")
-    gray.save(root / "gray.jpg", quality=95)
-    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
-    (root / "notes.txt").write_text("not an image")
-    return root
-
-
 @pytest.fixture(scope="session")
 def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`write_photo_folder` once per session: 24 colour photos, a gray one and a corrupt one."""
@@ -150,7 +61,26 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def release_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Files laid out and named like Zhang et al.'s releases, holding random weights: name -> path."""
-    from tests.test_zhang import NETWORKS, RELEASE_NAMES, random_release_state, save_release_style
-
     directory = tmp_path_factory.mktemp("release")
-    return {name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in NETWORKS}
+    return {
+        name: save_release_style(random_release_state(name), directory, RELEASE_NAMES[name]) for name in ZHANG_NETWORKS
+    }
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A local HTTP server standing in for the hosts of release files (`tests.helpers.http_server.publish`)."""
+    running = Server()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty weights cache, downloads allowed: where a release name's file is fetched to."""
+    from colorization.files import downloads
+
+    directory = tmp_path / "cache"
+    monkeypatch.setenv(downloads.CACHE_ENV, str(directory))
+    monkeypatch.delenv(downloads.OFFLINE_ENV, raising=False)
+    return directory

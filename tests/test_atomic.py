@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
 import subprocess
@@ -19,11 +20,13 @@ from colorization.files.atomic import (
     TEMP_MARK,
     atomic_directory,
     atomic_write,
+    atomic_write_json,
     remove_partial_files,
     resumable_directory,
     temp_path,
 )
-from tests.conftest import REPO
+from colorization.jobs.run_dirs import check_writable
+from tests.helpers.configs import REPO
 
 PACKAGE = REPO / "colorization"
 THE_WRITER = PACKAGE / "files" / "atomic.py"
@@ -102,6 +105,26 @@ def test_a_failed_write_check_keeps_nothing_and_the_old_file(tmp_path: Path):
     with pytest.raises(DataError):
         atomic_write(target, write_then_refuse)
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["weights.pth"]
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+
+    def fail(temp: Path) -> None:
+        temp.write_text("new, half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fail)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_metrics_files_are_strict_json(tmp_path):
+    path = atomic_write_json(
+        tmp_path / "metrics.json", {"val/cie76": float("nan"), "test/psnr": float("inf"), "a": 1.5}
+    )
+    assert json.loads(path.read_text()) == {"val/cie76": None, "test/psnr": None, "a": 1.5}
 
 
 # ---- directories ------------------------------------------------------------------------------------
@@ -231,3 +254,25 @@ def test_a_second_run_keeps_a_live_writers_temporary_and_removes_a_killed_ones(t
     assert live.wait(timeout=60) == 0
     assert (tmp_path / "out" / "live.png").read_bytes() == b"first half second half"
     assert os.listdir(tmp_path / "out") == ["live.png"]
+
+
+def test_an_atomic_write_killed_midway_leaves_no_file_and_the_next_start_removes_its_remains(tmp_path):
+    target = tmp_path / "checkpoints" / "best_epoch000.ckpt"
+    # a child process writes half a file and is killed (SIGKILL) before it can finish the save
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from colorization.files.atomic import atomic_write
+        def half(temp):
+            temp.write_bytes(b"x" * 1_000_000)
+            os.kill(os.getpid(), signal.SIGKILL)
+        atomic_write({str(target)!r}, half)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    assert not target.exists()
+    (orphan,) = target.parent.iterdir()
+    assert TEMP_MARK in orphan.name
+    check_writable(target.parent)  # what a training run does at start-up
+    assert list(target.parent.iterdir()) == []

@@ -11,7 +11,7 @@ from benchmarks.__main__ import available
 from benchmarks.loops import plain_step
 from benchmarks.sections import WHOLE_RUN, Section, Summary, commit, place, summarize
 from benchmarks.timing import Stats, interleave
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
 
 QUESTIONS = {"train", "loader", "infer", "colorize", "eval", "demo", "ddcolor"}
 """The benchmarks that answer the questions people ask again (one `bench_<name>.py` each)."""

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skimage import data as skdata
 
 from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import colorize_image, colorize_paths
@@ -26,26 +25,14 @@ from colorization.files.atomic import TEMP_MARK, temp_path
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
 from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
-from tests.cli import error_lines
-from tests.conftest import REPO
-from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+from tests.helpers.configs import REPO
+from tests.helpers.datasets import photo
+from tests.helpers.entry_points import error_lines
+from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
-CNN_CONFIG = {
-    "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.networks.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
-    "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
-}
 ORIENTATION = 0x0112
 ROTATE_90_CW = 6
 """EXIF orientation 6: the stored image must be turned 90 degrees clockwise for display."""
-
-
-def save_checkpoint(model, path: Path) -> Path:
-    """A file shaped like train.py's checkpoints (model config + state dict), without training."""
-    checkpoint = {"state_dict": model.state_dict()}
-    model.on_save_checkpoint(checkpoint)
-    torch.save(checkpoint, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +53,6 @@ def siggraph17_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state["model1.0.weight"][:, 1:] *= HINT_GAIN
     directory = tmp_path_factory.mktemp("release")
     return save_release_style(state, directory, RELEASE_NAMES["siggraph17"])
-
-
-def photo(height: int, width: int) -> np.ndarray:
-    """(height, width, 3) uint8: a built-in colour photo resized, so the outputs have real structure."""
-    return np.asarray(Image.fromarray(skdata.astronaut()).resize((width, height), Image.BICUBIC))
 
 
 def luminance(image: Image.Image) -> np.ndarray:
@@ -123,6 +105,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_folder_of_awkward_photos_end_to_end(cnn_checkpoint, tmp_path):
     expected = make_folder(tmp_path / "scans")
     out = tmp_path / "out"
@@ -184,6 +167,7 @@ def test_side_by_side_and_jpeg_output(cnn_checkpoint, tmp_path):
     assert np.abs(left[..., 0] - left[..., 1]).max() <= 1, "the left half is the gray input"
 
 
+@pytest.mark.slow
 def test_outputs_never_overwrite_inputs_and_usage_errors_exit_2(cnn_checkpoint, tmp_path, capsys):
     Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
     with pytest.raises(ConfigError, match="would overwrite an input photo"):
@@ -254,6 +238,7 @@ def test_a_run_killed_mid_folder_leaves_no_partial_file_and_a_rerun_completes(cn
     assert not list(out.glob(f".*{TEMP_MARK}*")), "temporary files of the killed run are gone"
 
 
+@pytest.mark.slow
 def test_hints_change_the_colour_near_the_point_and_little_elsewhere(siggraph17_file, tmp_path):
     image = Image.fromarray(photo(128, 128)).convert("L")
     plain = np.asarray(colorize_image(image, str(siggraph17_file)).convert("RGB"), dtype=np.float32)
@@ -286,6 +271,7 @@ def test_hints_are_refused_for_models_without_them_and_for_many_photos(cnn_check
         colorize_paths([tmp_path / "a.png"], str(siggraph17_file), tmp_path / "out", hints=hints, workers=0)
 
 
+@pytest.mark.slow
 def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
     # random weights give nearly flat logits (std 0.04): sharpen them so there is a distribution to anneal
     state = random_release_state("eccv16")
@@ -307,6 +293,7 @@ def test_temperature_reaches_the_annealed_mean_and_is_restored(tmp_path):
         colorize_image(image, model, temperature=0.0)
 
 
+@pytest.mark.slow
 def test_temperature_switches_siggraph17_to_its_classification_decoder(siggraph17_file):
     model = load_model(siggraph17_file)
     image = Image.fromarray(photo(32, 32)).convert("L")

@@ -25,9 +25,9 @@ from colorization.files.atomic import TEMP_MARK
 from colorization.inference.films import stream_film
 from colorization.modules.build import build_module
 from colorization.video.io import open_film, probe
-from tests.conftest import REPO
-from tests.demo_models import CNN_CONFIG
 from tests.helpers.clips import FPS, film_clip, truncate, write_empty_film, write_film
+from tests.helpers.configs import REPO
+from tests.helpers.weights import CNN_CONFIG
 
 
 @pytest.fixture(scope="module")

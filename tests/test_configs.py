@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger
 
 from colorization.color.spaces import get_colorspace
 from colorization.errors import ConfigError
@@ -11,7 +13,8 @@ from colorization.instantiate import instantiate_all
 from colorization.jobs.devices import check_hardware
 from colorization.jobs.train import build_trainer
 from colorization.modules.build import build_module
-from tests.conftest import CONF_DIR, compose_config
+from tests.helpers.configs import CONF_DIR, compose_config
+from tests.helpers.marks import with_slow
 
 GROUPS = ["data", "model", "colorspace", "trainer", "logger", "callbacks", "paths", "experiment"]
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -21,7 +24,9 @@ def test_every_group_has_options():
     assert {group for group, _ in OPTIONS} == set(GROUPS)
 
 
-@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+@pytest.mark.parametrize(
+    ("group", "option"), with_slow(OPTIONS, [("model", "ddcolor")]), ids=[f"{g}={o}" for g, o in OPTIONS]
+)
 def test_every_option_composes_and_builds(group, option, tmp_path: Path):
     overrides = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", "data.root=" + str(tmp_path)]
     cfg = compose_config("train", [f"{group}={option}", *overrides])
@@ -30,8 +35,11 @@ def test_every_option_composes_and_builds(group, option, tmp_path: Path):
     if group in ("model", "experiment", "colorspace"):
         model = build_module(cfg.model, cfg.colorspace.name)
         assert model.colorspace.name == space.name
-    if group in ("logger", "callbacks"):
-        assert all(obj is not None for obj in instantiate_all(cfg[group]))
+    if group in ("logger", "callbacks"):  # a Lightning Logger or Callback for every entry the option sets
+        kind = Logger if group == "logger" else Callback
+        entries = [entry for entry in (cfg[group] or {}).values() if entry is not None]
+        built = instantiate_all(cfg[group])
+        assert len(built) == len(entries) and all(isinstance(obj, kind) for obj in built), [type(o) for o in built]
     if group == "trainer":
         try:
             check_hardware(cfg.trainer)
@@ -72,3 +80,23 @@ def test_model_settings_reach_the_network(tmp_path: Path):
     model = build_module(cfg.model, cfg.colorspace.name)
     assert model.net.down1.out_channels == 7 and model.net.down1.stride == (3, 3)
     assert model.net.up2.out_channels == 3, "HLS has three target channels"
+
+
+def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
+    ddp = compose_config("train", ["trainer=ddp"]).trainer
+    assert (ddp.accelerator, ddp.devices, ddp.strategy, ddp.sync_batchnorm) == ("gpu", -1, "ddp", True)
+    ddp_cpu = compose_config("train", ["trainer=ddp_cpu"]).trainer
+    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy.process_group_backend) == ("cpu", 2, "gloo")
+
+    for name in ("SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    slurm = compose_config("train", ["trainer=slurm"]).trainer
+    assert (slurm.num_nodes, slurm.devices) == (1, 1)
+    monkeypatch.setenv("SLURM_NNODES", "3")
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
+    slurm = compose_config("train", ["trainer=slurm"]).trainer
+    assert (slurm.num_nodes, slurm.devices, slurm.strategy, slurm.sync_batchnorm) == (3, 4, "ddp", True)
+    from hydra.utils import instantiate
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    assert isinstance(instantiate(slurm.plugins[0]), SLURMEnvironment)

@@ -1,4 +1,4 @@
-"""LabArraysDataModule on small Kaggle-layout arrays written by the tests; the built-in photo set."""
+"""LabArraysDataModule on small Kaggle-layout arrays written by the tests, uint8 Lab batches, the built-in photos."""
 
 from pathlib import Path
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from colorization.data import LabArrays, LabArraysDataModule, SamplePhotosDataModule, make_split
-from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L, to_lab_batch
+from colorization.data.batches import AB_CV_OFFSET, L_CV_TO_L, lab_to_uint8, lab_uint8_to_float, to_lab_batch
 from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
-from tests.conftest import write_kaggle_layout
+from tests.helpers.datasets import write_kaggle_layout
 
 
 def test_arrays_are_memory_mapped_and_never_loaded_whole(kaggle_root: Path):
@@ -45,6 +45,13 @@ def test_batches_carry_float_lab_in_standard_units(kaggle_root: Path):
     torch.testing.assert_close(batch["ab"][:, 0, 0, 0], expected_a)
     torch.testing.assert_close(batch["ab"][:, 1, 0, 0], (255 - index).float() - AB_CV_OFFSET)
     assert torch.all(batch["l"][:, 0] >= (index.float() * L_CV_TO_L)[:, None, None] - 1e-4)
+
+
+def test_lab_uint8_encoding_round_trips_within_half_a_step():
+    lab = torch.cat([torch.rand(2, 1, 8, 8) * 100, torch.rand(2, 2, 8, 8) * 200 - 100], dim=1)
+    l, ab = lab_uint8_to_float(lab_to_uint8(lab))
+    assert (l - lab[:, :1]).abs().max() <= 0.5 * 100 / 255 + 1e-4
+    assert (ab - lab[:, 1:]).abs().max() <= 0.5 + 1e-4
 
 
 def test_split_sizes_follow_the_study(kaggle_root: Path):

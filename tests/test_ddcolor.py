@@ -19,17 +19,16 @@ from colorization.data.sample import write_sample_dataset
 from colorization.errors import ConfigError, DataError
 from colorization.inference.ddcolor import DDColorColorizer, release_size
 from colorization.inference.loading import load_colorizer
-from colorization.inference.releases import RELEASES, identify
+from colorization.inference.releases import identify
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
 from colorization.modules.ddcolor import DDColorModule, enhance_saturation
 from colorization.networks.ddcolor import DDColorNet
 from colorization.networks.unet_discriminator import UNetDiscriminator
-from tests.conftest import compose_config, tiny_overrides
-from tests.test_ddcolor_network import torchvision_vgg16_bn_layout
-from tests.test_downloads import cache, publish, server  # noqa: F401  (fixtures)
-from tests.test_evaluate import evaluate_config
-from tests.test_gan import cpu_trainer
+from tests.helpers.configs import compose_config, evaluate_config, tiny_overrides
+from tests.helpers.http_server import publish
+from tests.helpers.trainers import cpu_trainer
+from tests.helpers.weights import torchvision_vgg16_bn_layout
 
 SIZE = 64  # training crops: the discriminator's minimum
 
@@ -86,6 +85,7 @@ def fit(model: DDColorModule, steps: int) -> dict[str, float]:
 # ---- weights ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_release_file_loads_strictly_with_wrapper_and_without_the_constant_buffers(release_file, release_state):
     model = module(weights=str(release_file))
     for key, value in model.net.state_dict().items():
@@ -93,6 +93,7 @@ def test_release_file_loads_strictly_with_wrapper_and_without_the_constant_buffe
     assert release_size(release_state) == "tiny"
 
 
+@pytest.mark.slow
 def test_release_of_the_other_size_names_model_size(release_file):
     with pytest.raises(ConfigError, match=r"a DDColor-tiny file, but model.size='large'; set model.size=tiny"):
         DDColorModule(size="large", weights=str(release_file), lambda_adv=0)
@@ -110,6 +111,7 @@ def test_release_file_that_does_not_fit_stops_with_one_line_naming_the_keys(rele
     assert "\n" not in message and str(tmp_path / "broken.pt") in message
 
 
+@pytest.mark.slow
 def test_imagenet_convnext_file_initialises_the_encoder(tmp_path):
     imagenet = {k: torch.randn(v.shape) for k, v in DDColorNet("tiny").encoder["arch"].state_dict().items()}
     imagenet = {k: v for k, v in imagenet.items() if not k.startswith("norm") or k.startswith("norm.")}
@@ -133,8 +135,14 @@ def test_imagenet_convnext_file_initialises_the_encoder(tmp_path):
         ({"input_size": 500}, r"model.input_size=500: expected a multiple of 32"),
         ({"lambda_l1": -1.0}, r"model.lambda_l1=-1.0: expected a weight >= 0"),
         ({"colorspace": "rgb"}, r"colorspace.name='rgb': DDColor predicts ab"),
-        ({"perceptual": {"weights": "missing.pth"}}, r"model.perceptual.weights=missing.pth: file not found"),
-        ({"perceptual": {"path": "x"}}, r"model.perceptual has unknown keys \['path'\]"),
+        pytest.param(
+            {"perceptual": {"weights": "missing.pth"}},
+            r"model.perceptual.weights=missing.pth: file not found",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            {"perceptual": {"path": "x"}}, r"model.perceptual has unknown keys \['path'\]", marks=pytest.mark.slow
+        ),
         ({"weights": "missing.pt"}, r"missing.pt: weights file not found"),
         ({"weights": "a.pt", "encoder_weights": "b.pth"}, r"model.weights and model.encoder_weights are both set"),
     ],
@@ -182,6 +190,7 @@ def test_enhance_saturation_scales_chroma_about_gray():
 TERMS = ("l1", "perceptual", "adv", "colorfulness")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("off", [None, *TERMS])
 def test_each_loss_term_trains_logs_and_switches_off_at_weight_zero(off, vgg_file):
     torch.manual_seed(0)
@@ -197,6 +206,7 @@ def test_each_loss_term_trains_logs_and_switches_off_at_weight_zero(off, vgg_fil
     assert d_trained == (off != "adv") and ("train/d_loss" in metrics) == (off != "adv")
 
 
+@pytest.mark.slow
 def test_without_vgg_weights_the_perceptual_term_is_off_with_one_log_line(caplog):
     model = module()
     with caplog.at_level(logging.WARNING, logger="colorization.modules.ddcolor"):
@@ -206,6 +216,7 @@ def test_without_vgg_weights_the_perceptual_term_is_off_with_one_log_line(caplog
     assert "train/g_perceptual" not in metrics and "train/g_l1" in metrics
 
 
+@pytest.mark.slow
 def test_generator_gradient_follows_the_discriminators_verdict():
     """Adversarial: another discriminator changes G's gradient; without the GAN term only the other terms remain."""
     torch.manual_seed(0)
@@ -250,6 +261,7 @@ def test_discriminator_steps_rank_real_above_fake():
 # ---- through the project's loaders and entry points ------------------------------------------
 
 
+@pytest.mark.slow
 def test_release_files_are_recognised_through_the_release_table(release_file, release_state):
     model = load_colorizer(release_file)
     assert isinstance(model, DDColorColorizer) and not model.training and model.display_name == "DDColor-T"
@@ -288,6 +300,7 @@ def ddcolor_overrides(root: Path, run: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_train_py_fine_tunes_a_release_and_its_checkpoint_needs_no_start_up_file(photos_64, release_file, tmp_path):
     start = tmp_path / "pytorch_model.pt"
     shutil.copy(release_file, start)
@@ -311,6 +324,7 @@ def test_train_py_fine_tunes_a_release_and_its_checkpoint_needs_no_start_up_file
     assert not any(key.startswith("perceptual.") for key in checkpoint["state_dict"])
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
     cfg = evaluate_config(sample_root, tmp_path / "eval", f"checkpoints={{ddcolor: {release_file}}}", "data.limit=2")
     rows = evaluate(cfg)
@@ -318,15 +332,7 @@ def test_evaluate_scores_a_release_file(sample_root, release_file, tmp_path):
     assert row["images"] == 2 and row["cie76"] > 0
 
 
-def test_release_names_point_at_the_authors_hub_files():
-    table = RELEASES
-    assert table["ddcolor"].url == "https://huggingface.co/piddnad/ddcolor_modelscope/resolve/main/pytorch_model.bin"
-    assert (
-        table["ddcolor_tiny"].url == "https://huggingface.co/piddnad/ddcolor_paper_tiny/resolve/main/pytorch_model.bin"
-    )
-    assert {"ddcolor_paper", "ddcolor_artistic", "ddcolor_modelscope", "ddcolor_paper_tiny"} <= table.keys()
-
-
+@pytest.mark.slow
 def test_a_release_name_downloads_once_and_colorizes(release_file, server, cache, monkeypatch, tmp_path):  # noqa: F811
     # the local server stands in for the model hub: the same download, check and cache code
     publish(server, monkeypatch, "ddcolor_tiny", release_file.read_bytes())

@@ -1,4 +1,5 @@
 """DDColor's networks: the release's exact layout, and every submodule against the paper's equations.
+Its losses (perceptual, colourfulness) are tested in test_losses.py.
 
 The reference computations below are written from the equations (explicit sums over kernel
 offsets, per-head softmax attention, per-pixel layer norms), not with the layers under test; all
@@ -15,9 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorization.errors import DataError
-from colorization.metrics.image import colorfulness_of_rgb
-from colorization.modules.losses import PERCEPTUAL_LAYER_WEIGHTS, PerceptualLoss, colorfulness_loss
 from colorization.networks.convnext import ConvNeXt, ConvNeXtBlock, LayerNorm2d
 from colorization.networks.ddcolor import (
     CrossAttentionLayer,
@@ -32,6 +30,7 @@ from colorization.networks.ddcolor import (
 )
 from colorization.networks.unet_discriminator import SelfAttention, UNetDiscriminator
 from colorization.networks.vgg import VGG16BNFeatures
+from tests.helpers.weights import VGG_CONVS, torchvision_vgg16_bn_layout
 
 REFERENCE = Path(__file__).parent / "reference"
 PARAMETERS = {"tiny": 55_006_640, "large": 227_869_328}
@@ -361,7 +360,7 @@ def test_network_refuses_sides_that_are_not_multiples_of_32(tiny):
         tiny(torch.rand(1, 3, 100, 96))
 
 
-# ---- discriminator, VGG16-BN, losses ---------------------------------------------------------
+# ---- discriminator, VGG16-BN ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("side", "patches"), [(64, 1), (128, 25), (256, 169)])
@@ -375,91 +374,9 @@ def test_discriminator_refuses_images_below_its_minimum():
         UNetDiscriminator(nf=8)(torch.rand(1, 3, 48, 64))
 
 
-VGG_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
-"""Conv indices in torchvision's vgg16_bn.features (BatchNorm at +1, ReLU at +2, pools between blocks)."""
-
-
-def torchvision_vgg16_bn_layout() -> dict[str, Tensor]:
-    """A state dict in the layout of torchvision's ``vgg16_bn`` file (random values, small classifier)."""
-    state, in_ch = {}, 3
-    widths = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
-    for index, out_ch in zip(VGG_CONVS, widths, strict=True):
-        state[f"features.{index}.weight"] = torch.randn(out_ch, in_ch, 3, 3) * 0.05
-        state[f"features.{index}.bias"] = torch.randn(out_ch) * 0.05
-        bn = index + 1
-        state[f"features.{bn}.weight"] = 1 + 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.bias"] = 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.running_mean"] = 0.1 * torch.randn(out_ch)
-        state[f"features.{bn}.running_var"] = 1 + 0.1 * torch.rand(out_ch)
-        state[f"features.{bn}.num_batches_tracked"] = torch.tensor(0)
-        in_ch = out_ch
-    state["classifier.0.weight"], state["classifier.0.bias"] = torch.zeros(4, 8), torch.zeros(4)
-    return state
-
-
 def test_vgg_layers_sit_where_torchvision_has_them():
     vgg = VGG16BNFeatures()
     expected = torchvision_vgg16_bn_layout()
     assert list(vgg.conv_index.values()) == list(VGG_CONVS[:11])
     for key, value in vgg.state_dict().items():
         assert expected[key].shape == value.shape, key
-
-
-def test_perceptual_loss_reads_a_torchvision_file_and_weights_the_layers(tmp_path):
-    path = tmp_path / "vgg16_bn.pth"
-    state = torchvision_vgg16_bn_layout()
-    torch.save(state, path)
-    loss = PerceptualLoss.from_file(path).train()  # train mode: its BatchNorm still uses the stored statistics
-    torch.testing.assert_close(loss.vgg.features[0].weight, state["features.0.weight"])
-    pred = torch.rand(2, 3, 32, 32, requires_grad=True)
-    target = torch.rand(2, 3, 32, 32)
-    value = loss(pred, target)
-    # reference: run the layers one by one and weight each named conv output's mean absolute difference
-    mean, std = (
-        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
-        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
-    )
-    a, b, expected = (pred.detach() - mean) / std, (target - mean) / std, 0.0
-    names = {i: n for n, i in loss.vgg.conv_index.items()}
-    for index, layer in enumerate(loss.vgg.features.eval()):
-        a, b = layer(a), layer(b)
-        if names.get(index) in PERCEPTUAL_LAYER_WEIGHTS:
-            expected += PERCEPTUAL_LAYER_WEIGHTS[names[index]] * (a - b).abs().mean()
-    torch.testing.assert_close(value.detach(), expected)
-    value.backward()
-    assert pred.grad.abs().sum() > 0
-    # frozen and not part of a trained model's checkpoint
-    assert not list(loss.parameters()) and not loss.state_dict()
-    assert loss(target, target).item() == 0.0
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda s: s.pop("features.34.weight"), "missing keys: features.34.weight"),
-        (lambda s: s.update({"features.3.weight": torch.zeros(64, 64, 1, 1)}), "wrong shapes: features.3.weight"),
-        (lambda s: s.update({"head.weight": torch.zeros(1)}), "unexpected keys: head.weight"),
-    ],
-)
-def test_perceptual_weights_that_do_not_fit_stop_with_one_line(tmp_path, change, message):
-    state = torchvision_vgg16_bn_layout()
-    change(state)
-    torch.save(state, tmp_path / "vgg.pth")
-    with pytest.raises(DataError, match=message) as error:
-        PerceptualLoss.from_file(tmp_path / "vgg.pth")
-    assert "\n" not in str(error.value)
-
-
-def test_colorfulness_loss_is_one_minus_colorfulness_summed_over_images():
-    rgb = torch.rand(3, 3, 8, 8, dtype=torch.float64)
-    r, g, b = rgb.unbind(1)
-    rg, yb = (r - g).abs().flatten(1), ((r + g) / 2 - b).abs().flatten(1)
-    cf = torch.sqrt(rg.var(1, correction=0) + yb.var(1, correction=0)) + 0.3 * torch.sqrt(
-        rg.mean(1) ** 2 + yb.mean(1) ** 2
-    )
-    torch.testing.assert_close(colorfulness_loss(rgb), (1 - cf).sum(), atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(colorfulness_of_rgb(rgb), cf)
-    gray = torch.full((2, 3, 4, 4), 0.5, requires_grad=True)
-    value = colorfulness_loss(gray)
-    value.backward()
-    assert value.item() == pytest.approx(2.0, abs=1e-3) and torch.isfinite(gray.grad).all()

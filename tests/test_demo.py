@@ -28,7 +28,7 @@ from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
 from colorization.files.photos import IMAGE_SUFFIXES, photo_from_image
-from tests.demo_models import NOT_A_MODEL, ab_of, make_models_dir
+from tests.helpers.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112
 ROTATE_90_CW = 6
@@ -195,6 +195,7 @@ def test_an_upload_too_large_to_be_a_photo_is_refused_before_it_is_read(catalog)
 # ---- one colorization path ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_page_shows_exactly_what_colorize_image_makes(client, catalog, models, tmp_path):
     keys = models[1]
     photo = chelsea()
@@ -273,6 +274,7 @@ def test_likely_bins_take_the_peaks_in_order_and_skip_their_neighbours():
     assert hex_colour(50.0, 0.0, 0.0) == "#777777"  # L* 50 gray is sRGB 119
 
 
+@pytest.mark.slow
 def test_the_palette_offers_the_class_heads_likeliest_colours_at_the_point(client, catalog, models):
     keys = models[1]
     photo = chelsea()
@@ -332,6 +334,7 @@ def test_the_page_and_its_assets_come_from_this_server_only(client):
     assert client.get("/api/examples/lena").status_code == 400
 
 
+@pytest.mark.slow
 def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(catalog, models):
     keys = models[1]
     client = TestClient(create_app(Demo(catalog, preview_side=200)))

@@ -1,7 +1,7 @@
 """`colorize-demo`'s page in a real browser: headless Debian Chromium driven by Selenium.
 
 The server runs in this process (uvicorn in a thread, on a free local port) with the test
-models of `tests.demo_models`. `.ci/run` installs ``chromium`` and ``chromium-driver`` with apt;
+models of `tests.helpers.demo_models`. `.ci/run` installs ``chromium`` and ``chromium-driver`` with apt;
 without them these tests are skipped with one line saying so. Set ``DEMO_SCREENSHOT=PATH`` to
 save a screenshot of the page with a hinted result (README's picture).
 """
@@ -25,7 +25,7 @@ from colorization.colorize import colorize_image
 from colorization.demo.catalog import Catalog
 from colorization.demo.server import Demo, create_app, listen
 from colorization.demo.uploads import PREVIEW_SIDE
-from tests.demo_models import ab_of, make_models_dir
+from tests.helpers.demo_models import ab_of, make_models_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -42,6 +42,8 @@ CHROMIUM_FLAGS = (
 )
 WAIT_S = 120
 """Longest wait for one page step: SIGGRAPH17 at 256 px on a loaded 2-core CPU takes several seconds."""
+
+pytestmark = pytest.mark.browser
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip(

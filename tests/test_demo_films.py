@@ -20,8 +20,8 @@ from colorization.demo.server import Demo, create_app
 from colorization.inference.films import Progress
 from colorization.modules.build import build_module
 from colorization.video.io import open_film, probe
-from tests.demo_models import CNN_CONFIG
 from tests.helpers.clips import film_clip, write_film
+from tests.helpers.weights import CNN_CONFIG
 
 WAIT_S = 120
 

@@ -55,8 +55,9 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from PIL import Image
 
-from tests.conftest import CONF_DIR, REPO, compose_config, tiny_overrides
+from colorization.jobs.tasks import check_overrides
 from tests.helpers.clips import film_clip, write_film
+from tests.helpers.configs import CONF_DIR, REPO, compose_config, tiny_overrides
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 README_MAX_LINES = 300
@@ -295,7 +296,7 @@ def test_train_and_evaluate_commands_compose(command: Command):
     cfg = compose_full(config_name, [first_job(line) for line in args.overrides])
     if args.multirun or str(cfg.hydra.mode) == "RunMode.MULTIRUN":
         jobs = sweep_jobs(args.overrides, dict(cfg.hydra.sweeper.get("params") or {}))
-        assert len(jobs) >= 1
+        assert len(jobs) >= 2, f"{command.id}: a multirun of one job sweeps nothing"
         for job in jobs:
             _compose(config_name, tuple(job), False)
 
@@ -393,7 +394,7 @@ def workspace(tmp_path_factory, sample_root, release_files) -> Iterator[Workspac
     from colorization.files import downloads
     from colorization.inference.releases import RELEASES, Release
     from colorization.jobs.train import train
-    from tests.test_downloads import Server
+    from tests.helpers.http_server import Server
 
     root = tmp_path_factory.mktemp("reader")
     write_photo(root / "photo.jpg", (256, 256), 1)
@@ -613,6 +614,7 @@ PROMISES["colorize"] = colorize_promises
 """What a page's commands leave behind that the page describes."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_each_pages_examples_and_commands_run_in_order(page, workspace, monkeypatch, capsys):
     run_page(page, workspace, monkeypatch, capsys)
@@ -716,54 +718,7 @@ def test_the_web_page_command_serves_the_page(workspace):
     assert server.returncode == 0
 
 
-# ---- what the pages say about colorize_full and row names -------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    from colorization.modules.build import build_module
-
-    return build_module(compose_config("train", ["model=cnn"]).model, "lab", "cnn").eval()
-
-
-@pytest.mark.parametrize(
-    ("l", "message"),
-    [
-        (torch.rand(1, 16, 16) * 100, r"expected L of shape \(B, 1, H, W\); got \(1, 16, 16\); add the batch"),
-        (torch.rand(2, 3, 16, 16) * 100, r"got \(2, 3, 16, 16\)"),
-        (
-            (torch.rand(1, 1, 16, 16) * 255).to(torch.uint8),
-            r"got torch.uint8 \(uint8 0..255: use l.float\(\) \* 100 / 255\)",
-        ),
-        (torch.rand(1, 1, 16, 16) * 255, r"expected L in \[0, 100\]; got values in \[.*, 2\d\d.*\]"),
-        (torch.full((1, 1, 16, 16), float("nan")), "NaN"),
-        ([[0.0]], "expected L as a torch.Tensor"),
-    ],
-)
-def test_colorize_full_refuses_bad_input_in_one_line(cnn, l, message):
-    from colorization.errors import DataError
-
-    with pytest.raises(DataError, match=message) as error:
-        cnn.colorize_full(l)
-    assert "\n" not in str(error.value)
-
-
-def test_colorize_full_takes_good_input_black_photos_and_warns_about_l_in_0_to_1(cnn):
-    assert cnn.colorize_full(torch.rand(2, 1, 16, 16) * 100).shape == (2, 3, 16, 16)
-    assert cnn.colorize_full(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)  # an all-black photo
-    with pytest.warns(UserWarning, match=r"L in \[0, 1\] given for \[0, 100\] \(then use l \* 100\)"):
-        cnn.colorize_full(torch.rand(1, 1, 16, 16))
-
-
-def test_hints_for_a_model_that_reads_none_are_a_config_error(cnn):
-    from colorization.errors import ConfigError
-
-    with pytest.raises(ConfigError, match=r"cnn takes no hints= keyword \(only SIGGRAPH17 reads hints\)"):
-        cnn.colorize_full(torch.rand(1, 1, 16, 16) * 100, hints=object())
-
-
-def test_a_row_is_named_after_its_model_config_and_colour_space():
-    from colorization.modules.build import build_module
-
-    model = build_module(compose_config("train", ["model=model2"]).model, "hls", "model2")
-    assert model.display_name == "model2 (hls)"
+@pytest.mark.parametrize("command", hydra_commands(), ids=lambda command: command.id)
+def test_every_documented_command_passes_the_command_line_check(command):
+    script, args = command.argv[1], [PLACEHOLDER.sub("x", word) for word in command.argv[2:]]  # <run>: a name
+    check_overrides(args, CONF_DIR, Path(script).stem)

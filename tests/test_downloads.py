@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,85 +24,17 @@ from colorization.errors import ConfigError, DataError
 from colorization.files import downloads
 from colorization.files.atomic import temp_path
 from colorization.inference.loading import load_colorizer, resolve
-from colorization.inference.releases import RELEASES, Release
+from colorization.inference.releases import RELEASES
 from colorization.inference.zhang import ECCV16Colorizer
 from colorization.modules.zhang import ECCV16Module
-from tests.cli import REPO, error_lines, file_hashes, without_permission_override
-from tests.test_zhang import random_release_state
-
-
-class Server:
-    """Serves `files` (URL path -> bytes); paths in `truncate` announce the full length but send half."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.truncate: set[str] = set()
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if self.path in server.truncate else body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    running = Server()
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "cache"
-    monkeypatch.setenv(downloads.CACHE_ENV, str(directory))
-    monkeypatch.delenv(downloads.OFFLINE_ENV, raising=False)
-    return directory
-
-
-def publish(
-    server: Server, monkeypatch: pytest.MonkeyPatch, name: str, body: bytes, digest: str | None = None
-) -> Release:
-    """Serve `body` and list it under `name` in the release table, named and checked like a release (sha256 prefix)."""
-    prefix = digest or hashlib.sha256(body).hexdigest()[:8]
-    filename = f"{name}-{prefix}.pth"
-    server.files[f"/{filename}"] = body
-    release = Release(name, server.url(f"/{filename}"), filename, ECCV16Colorizer, "test", len(body), prefix)
-    monkeypatch.setitem(RELEASES, name, release)
-    return release
+from tests.helpers.configs import REPO
+from tests.helpers.entry_points import error_lines, file_hashes, without_permission_override
+from tests.helpers.http_server import publish
+from tests.helpers.weights import random_release_state
 
 
 def no_leftovers(cache: Path) -> bool:
     return not cache.exists() or not any(cache.iterdir())
-
-
-def test_the_official_release_files_are_in_the_table():
-    table = RELEASES
-    assert table["eccv16"].url == "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"
-    assert table["siggraph17"].url == "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"
-    assert (table["eccv16"].sha256_prefix, table["siggraph17"].sha256_prefix) == ("9b330a0b", "df00044c")
 
 
 def test_a_release_is_downloaded_once_checked_and_cached(server, cache, monkeypatch):
@@ -161,19 +92,13 @@ def test_offline_never_tries(server, cache, monkeypatch):
     assert server.requests == []
 
 
-def test_unknown_names_and_missing_files():
-    with pytest.raises(ConfigError, match=r"neither a file nor a known release name; expected .*'eccv16'"):
-        resolve("eccv61")
-    with pytest.raises(DataError, match="nowhere/model.ckpt: file not found"):
-        resolve("nowhere/model.ckpt")
-
-
 def release_bytes(name: str) -> bytes:
     buffer = io.BytesIO()
     torch.save(random_release_state(name), buffer)
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_model_weights_and_colorize_model_take_the_name(server, cache, monkeypatch, tmp_path):
     # stand in for the real eccv16 entry: same code path, a file this server holds
     publish(server, monkeypatch, "eccv16", release_bytes("eccv16"))

@@ -22,7 +22,8 @@ from colorization.jobs.scoring import GRAY, GROUND_TRUTH, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
 from colorization.metrics import image as M
-from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
+from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, evaluate_config, tiny_overrides
+from tests.helpers.datasets import write_kaggle_layout
 
 MODELS = ("cnn", "model2")
 
@@ -36,22 +37,6 @@ def checkpoints(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         train(compose_config("train", [*tiny_overrides(sample_root, run), f"model={name}"]), model_name=name)
         paths[name] = run / "checkpoints" / "last.ckpt"
     return paths
-
-
-def evaluate_config(sample_root: Path, output_dir: Path, *overrides: str):
-    """`conf/evaluate.yaml` on the tiny photo set, writing into `output_dir`."""
-    data = [f"{key}={value}" for key, value in TINY_SAMPLE.items() if key.startswith("data.")]
-    return compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={output_dir.parent}",
-            f"paths.data_dir={sample_root.parent}",
-            f"paths.output_dir={output_dir}",
-            *data,
-            "device=cpu",
-            *overrides,
-        ],
-    )
 
 
 def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):
@@ -257,6 +242,7 @@ def test_unset_study_table_checkpoint_is_a_config_error(tmp_path, kaggle_root):
         evaluate(cfg)
 
 
+@pytest.mark.slow
 def test_evaluate_py_reports_an_unidentifiable_file_in_one_line(tmp_path):
     bogus = tmp_path / "weights.pth"
     torch.save({"some": torch.zeros(2)}, bogus)
@@ -284,6 +270,7 @@ def test_a_wandb_logger_gets_the_table_and_the_comparison_sheet(sample_root, tmp
     assert wandb_module.run is None, "the W&B run must be finished so that the next job starts its own"
 
 
+@pytest.mark.slow
 def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, tmp_path):
     data = [f"{key}={value}" for key, value in TINY_SAMPLE.items() if key.startswith("data.")]
     overrides = [f"paths.data_dir={sample_root.parent}", *data, "crop_size=16", "~logger"]
@@ -298,6 +285,7 @@ def test_evaluate_py_writes_a_new_run_dir_and_records_its_command(sample_root, t
     assert "| gray | " in markdown and "| ground truth | " in markdown
 
 
+@pytest.mark.slow
 def test_study_table_adds_the_studys_columns_to_our_metrics(checkpoints, release_files, kaggle_root, tmp_path):
     # random-weight release files for ECCV16/SIGGRAPH17 and our tiny CNN for CNN and CWGAN: this
     # checks the table's wiring and that release files run through the harness, not the models

@@ -21,9 +21,9 @@ from colorization.metrics import image as M
 from colorization.metrics.temporal import CDC, WarpingError
 from colorization.modules.build import build_module
 from colorization.video.io import open_film
-from tests.conftest import compose_config, tiny_overrides
-from tests.demo_models import CNN_CONFIG
 from tests.helpers.clips import film_clip, write_colour_film
+from tests.helpers.configs import compose_config, tiny_overrides
+from tests.helpers.weights import CNN_CONFIG
 
 ROWS = [GRAY, "cnn", "cnn (deflicker none)", GROUND_TRUTH]
 MAX_FRAMES, STRIDE = 10, 2

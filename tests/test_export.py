@@ -16,10 +16,11 @@ from colorization.colorize import colorize_paths
 from colorization.export import export
 from colorization.inference.loading import load_colorizer
 from colorization.modules.build import build_module
-from tests.cli import error_lines, without_permission_override
-from tests.conftest import REPO, compose_config
-from tests.test_colorize import CNN_CONFIG, photo, save_checkpoint
-from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+from tests.helpers.configs import REPO, compose_config
+from tests.helpers.datasets import photo
+from tests.helpers.entry_points import error_lines, without_permission_override
+from tests.helpers.marks import with_slow
+from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
 onnxruntime = pytest.importorskip(
     "onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]'; make install does it)"
@@ -48,7 +49,7 @@ def family_model(name: str, tmp_path: Path):
     return build_module(cfg.model, cfg.colorspace.name).colorizer.eval()
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", with_slow(sorted(FAMILIES), ["cwgan", "eccv16", "pix2pix", "siggraph17"]))
 def test_onnx_export_matches_pytorch_at_any_size(name, tmp_path):
     model = family_model(name, tmp_path)
     exported = OnnxColorizer(export(model, tmp_path / f"{name}.onnx"))
@@ -62,7 +63,7 @@ def test_onnx_export_matches_pytorch_at_any_size(name, tmp_path):
         assert (theirs[:, 1:] - ours[:, 1:]).abs().max() < TOLERANCE_AB, name
 
 
-@pytest.mark.parametrize("name", ["eccv16", "pix2pix"])
+@pytest.mark.parametrize("name", with_slow(["eccv16", "pix2pix"], ["eccv16"]))
 def test_torchscript_export_matches_pytorch(name, tmp_path):
     model = family_model(name, tmp_path)
     traced = torch.jit.load(str(export(model, tmp_path / f"{name}.pt", "torchscript")))
@@ -70,6 +71,7 @@ def test_torchscript_export_matches_pytorch(name, tmp_path):
     assert (traced(l) - model.colorize_full(l)).abs().max() < TOLERANCE_AB
 
 
+@pytest.mark.slow
 def test_export_command_then_colorize_with_onnxruntime(tmp_path):
     torch.manual_seed(0)
     checkpoint = save_checkpoint(build_module(CNN_CONFIG, "lab"), tmp_path / "cnn.ckpt")

@@ -27,8 +27,9 @@ from colorization.files.weights import read_state_dict
 from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
-from tests.cli import error_lines, file_hashes, run_script
-from tests.conftest import TINY_SAMPLE, compose_config, tiny_overrides, write_kaggle_layout
+from tests.helpers.configs import TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.datasets import write_kaggle_layout
+from tests.helpers.entry_points import error_lines, file_hashes, run_script
 
 
 class Payload:

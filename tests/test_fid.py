@@ -103,6 +103,7 @@ def import_torch_fidelity(module: str) -> types.ModuleType:
         sys.modules.update(saved)
 
 
+@pytest.mark.slow
 def test_features_equal_torch_fidelity_on_the_same_random_weights(tmp_path: Path):
     net = calibrated_random_inception(0)
     weights = tmp_path / "random-inception.pth"
@@ -140,7 +141,10 @@ def write_weights(path: Path, state_dict: dict) -> Path:
 def test_loading_is_strict_and_checks_the_sha256_prefix(tmp_path: Path):
     state = FIDInceptionV3().state_dict()
     good = write_weights(tmp_path / "pt_inception", state)
-    assert isinstance(load_fid_inception(good), FIDInceptionV3)
+    net = load_fid_inception(good)
+    loaded = net.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items()), "every weight is the file's"
+    assert not net.training and not any(p.requires_grad for p in net.parameters()), "a frozen feature extractor"
     renamed = tmp_path / FID_WEIGHTS_NAME
     renamed.write_bytes(good.read_bytes())
     with pytest.raises(DataError, match="sha256 does not start with 6726825d"):
@@ -151,6 +155,7 @@ def test_loading_is_strict_and_checks_the_sha256_prefix(tmp_path: Path):
         load_fid_inception(broken)
 
 
+@pytest.mark.slow
 def test_fid_grows_with_added_noise():
     # FID of a set with itself is 0: the ground truth row of the next test (each compute costs seconds)
     net = calibrated_random_inception(3)
@@ -168,9 +173,10 @@ def test_fid_grows_with_added_noise():
     assert 0 < values[0] < values[1]
 
 
+@pytest.mark.slow
 def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     weights = write_weights(tmp_path / "pt_inception-2015-12-05", calibrated_random_inception(0).state_dict())
     out = tmp_path / "eval"
@@ -186,7 +192,7 @@ def test_evaluate_adds_fid_with_its_image_count_and_warns_on_small_sets(sample_r
 
 def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     out = tmp_path / "eval"
     rows = evaluate(evaluate_config(sample_root, out, "data.limit=4", "~logger"))
@@ -203,7 +209,7 @@ def test_without_weights_there_is_no_fid_column_and_a_note_says_how_to_add_it(sa
 
 def test_a_missing_weights_file_stops_evaluate_in_one_line(sample_root: Path, tmp_path: Path):
     from colorization.jobs.evaluate import evaluate
-    from tests.test_evaluate import evaluate_config
+    from tests.helpers.configs import evaluate_config
 
     with pytest.raises(DataError, match="nothing.pth: weights file not found"):
         evaluate(evaluate_config(sample_root, tmp_path / "eval", f"fid.weights={tmp_path / 'nothing.pth'}"))

@@ -1,10 +1,10 @@
-"""The GAN family: networks (shapes, parameter counts, receptive field) and proof that it trains adversarially."""
+"""The GAN family (pix2pix, CWGAN): its settings, critic and generator steps, and proof that it trains adversarially.
+
+Its networks are tested in test_networks.py, the gradient penalty in test_losses.py."""
 
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -21,9 +21,11 @@ from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.train import train
 from colorization.modules import GANColorizer
-from colorization.modules.losses import critic_scores, gradient_penalty
-from colorization.networks import PatchDiscriminator, ResUNetGenerator, UNetGenerator
-from tests.conftest import CONF_DIR, REPO, compose_config
+from colorization.modules.losses import critic_scores
+from colorization.networks import PatchDiscriminator, UNetGenerator
+from tests.helpers.configs import CONF_DIR, compose_config
+from tests.helpers.marks import with_slow
+from tests.helpers.trainers import cpu_trainer
 
 SIZE = 32  # test images: the smallest the narrow U-Net (num_downs=5) and the 3-layer PatchGAN take
 
@@ -61,18 +63,6 @@ def random_batches(count: int, batch: int = 2, seed: int = 0) -> list[dict[str, 
     ]
 
 
-def cpu_trainer(**kwargs) -> L.Trainer:
-    options = {
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "accelerator": "cpu",
-        "limit_val_batches": 0,
-    }
-    return L.Trainer(**(options | kwargs))
-
-
 class StepRecorder(L.Callback):
     """Records every real optimizer step in order: 'G' (generator) or 'D' (critic), plus the learning rates."""
 
@@ -89,91 +79,7 @@ class StepRecorder(L.Callback):
         self.lrs.append(tuple(opt.param_groups[0]["lr"] for opt in trainer.optimizers))
 
 
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-# ---- networks -------------------------------------------------------------------------------
-
-NETWORKS = [  # (factory, input shape, output shape, parameter count)
-    pytest.param(
-        lambda: UNetGenerator(2, (-1, 1), num_downs=8, ngf=64), (1, 1, 256, 256), (1, 2, 256, 256), 54_409_858,
-        id="unet_256 (pix2pix)",
-    ),
-    pytest.param(
-        lambda: UNetGenerator(3, (0, 1), num_downs=5, ngf=8), (2, 1, 64, 32), (2, 3, 64, 32), 261_459,
-        id="unet narrow, rgb",
-    ),
-    pytest.param(
-        lambda: ResUNetGenerator(2, (-1, 1)), (1, 1, 40, 56), (1, 2, 40, 56), 8_216_194,
-        id="resunet (study)",
-    ),
-    pytest.param(
-        lambda: ResUNetGenerator(3, (0, 1), num_downs=2, ngf=8), (2, 1, 37, 45), (2, 3, 37, 45), 31_483,
-        id="resunet narrow, odd size",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3), (2, 3, 256, 256), (2, 1, 30, 30), 2_765_633,
-        id="patchgan batch (pix2pix)",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3, norm="none"), (2, 3, 64, 64), (2, 1, 6, 6), 2_764_737,
-        id="patchgan none",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(3, norm="instance"), (2, 3, 64, 64), (2, 1, 6, 6), 2_765_633,
-        id="patchgan instance",
-    ),
-    pytest.param(
-        lambda: PatchDiscriminator(4, norm="layer"), (2, 4, 32, 32), (2, 1, 2, 2), 2_766_657,
-        id="patchgan layer, 4 channels",
-    ),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("factory", "in_shape", "out_shape", "count"), NETWORKS)
-def test_network_shapes_and_parameter_counts(factory, in_shape, out_shape, count):
-    net = factory().eval()
-    assert n_params(net) == count
-    with torch.no_grad():
-        out = net(torch.rand(in_shape) * 2 - 1)
-    assert out.shape == out_shape
-    if isinstance(net, (UNetGenerator, ResUNetGenerator)):  # generators reach, and stay in, the target range
-        low, high = (-1, 1) if out_shape[1] == 2 else (0, 1)
-        assert low <= out.min() and out.max() <= high
-
-
-def test_resunet_passes_the_gradient_down_its_main_path():
-    # the study's ResBlocks detached their input: the first block would get no gradient from the bottleneck
-    net = ResUNetGenerator(2, (-1, 1), num_downs=2, ngf=4)
-    bottleneck = []
-    net.encoder[-1].register_forward_hook(lambda module, inputs, output: bottleneck.append(output))
-    x = torch.randn(2, 1, 16, 16, requires_grad=True)
-    net(x)
-    bottleneck[0].square().sum().backward()
-    assert net.encoder[0].main[0].weight.grad.abs().sum() > 0
-    assert x.grad.abs().sum() > 0
-    # and within a block, the input gradient is more than the shortcut's alone
-    block, y = net.encoder[1], torch.randn(2, 4, 8, 8, requires_grad=True)
-    (through_block,) = torch.autograd.grad(block(y).sum(), y)
-    (through_shortcut,) = torch.autograd.grad(block.shortcut(y).sum(), y)
-    assert not torch.allclose(through_block, through_shortcut)
-
-
-def test_patchgan_sees_70x70_patches():
-    net = PatchDiscriminator(3, norm="none").double()
-    x = torch.randn(1, 3, 128, 128, dtype=torch.float64, requires_grad=True)
-    out = net(x)
-    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()  # an interior patch: no padding in view
-    rows, cols = (x.grad.abs().sum(1)[0] > 0).nonzero(as_tuple=True)
-    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (70, 70)
-
-
-def test_unet_input_size_its_depth_cannot_divide_is_a_value_error():
-    net = UNetGenerator(2, (-1, 1), num_downs=5, ngf=8)
-    assert (net.size_multiple, net.min_size) == (32, 32)
-    with pytest.raises(ValueError, match=r"input of 48x48 pixels does not fit: sides must be a multiple of 32"):
-        net(torch.zeros(1, 1, 48, 48))
+# ---- settings -------------------------------------------------------------------------------
 
 
 def test_crop_size_the_unet_cannot_divide_stops_the_run_before_training(train_config, tmp_path):
@@ -236,51 +142,10 @@ def test_settings_follow_the_gan_loss_preset():
     assert adam_settings(custom)[0][0] == 3e-4 and custom.n_critic == 2
 
 
-# ---- losses ---------------------------------------------------------------------------------
+# ---- critic and generator steps -------------------------------------------------------------
 
 
-def reference_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP's penalty computed independently: one sample at a time, float32, no autocast."""
-    norms = []
-    for i in range(real.shape[0]):  # the gradient of that sample's mean critic output
-        x_hat = alpha[i] * real[i] + (1 - alpha[i]) * fake[i]
-        grad = torch.func.grad(lambda x: critic(x[None]).mean())(x_hat)
-        norms.append(grad.norm())
-    return ((torch.stack(norms) - 1) ** 2).mean()
-
-
-def test_gradient_penalty_equals_an_independent_autograd_computation():
-    torch.manual_seed(0)
-    critic = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
-    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
-    alpha = torch.rand(4, 1, 1, 1)
-    gp = gradient_penalty(critic, real, fake, alpha)
-    torch.testing.assert_close(gp, reference_penalty(critic, real, fake, alpha))
-    gp.backward()  # the penalty trains the critic (its weights; no bias changes an input gradient)
-    assert all(p.grad.abs().sum() > 0 for p in critic.parameters() if p.ndim > 1)
-
-
-def test_gradient_penalty_of_a_linear_critic_is_analytic():
-    # D(x) = mean over the h*w pixels of w . x  =>  grad = w / (h*w) at every pixel, norm ||w|| / sqrt(h*w)
-    critic = nn.Conv2d(3, 1, 1, bias=False)
-    with torch.no_grad():
-        critic.weight.copy_(torch.tensor([3.0, 4.0, 12.0]).view(1, 3, 1, 1))  # ||w|| = 13
-    gp = gradient_penalty(critic, torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4))
-    assert gp.item() == pytest.approx((13 / 4 - 1) ** 2)
-
-
-def test_gradient_penalty_is_float32_under_bf16_autocast():
-    torch.manual_seed(0)
-    critic = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3))
-    real, fake, alpha = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16), torch.rand(4, 1, 1, 1)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert critic(real).dtype == torch.bfloat16  # autocast is really on for the critic...
-        mixed = gradient_penalty(critic, real, fake, alpha)
-    assert mixed.dtype == torch.float32  # ...but not inside the penalty: bf16 would be off by ~1e-4 here
-    torch.testing.assert_close(mixed, reference_penalty(critic, real, fake, alpha))
-
-
-@pytest.mark.parametrize("gan_loss", ["wgangp", "vanilla", "lsgan"])
+@pytest.mark.parametrize("gan_loss", with_slow(["wgangp", "vanilla", "lsgan"], ["wgangp"]))
 def test_critic_steps_on_separable_batches_rank_real_above_fake(gan_loss):
     torch.manual_seed(0)
     model = tiny_gan(gan_loss)
@@ -412,25 +277,3 @@ def test_every_gan_config_fits_writes_checkpoints_and_resumes(name, train_config
     colorizer = load_colorizer(second / "checkpoints" / "last.ckpt")
     assert isinstance(colorizer, DirectColorizer) and not colorizer.training
     assert colorizer.colorize(torch.full((1, 1, SIZE, SIZE), 50.0)).shape == (1, 3, SIZE, SIZE)
-
-
-@pytest.mark.slow
-def test_headline_gpu_command_says_no_gpu_here(tmp_path: Path):
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present: the headline command would train")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "model=pix2pix",
-            "trainer=gpu",
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu' needs a CUDA GPU")

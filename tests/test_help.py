@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CONF_DIR, REPO, compose_config
+from tests.helpers.configs import CONF_DIR, REPO, compose_config
 
 EVALUATE_GROUPS = ("data", "logger", "paths", "eval_experiment")
 """The groups in `conf/evaluate.yaml`'s defaults list."""
@@ -54,6 +54,7 @@ def common_commands(text: str, script: str) -> list[list[str]]:
     return [[word for word in shlex.split(command)[2:] if word != "-m"] for command in commands]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "config", "groups"),
     [("train.py", "train", train_groups()), ("evaluate.py", "evaluate", list(EVALUATE_GROUPS))],
@@ -69,6 +70,7 @@ def test_help_lists_its_own_groups_completely_and_five_commands_that_compose(scr
         compose_config(config, overrides)  # every command is one the config accepts
 
 
+@pytest.mark.slow
 def test_train_help_leaves_out_evaluate_settings_and_evaluate_help_leaves_out_training():
     train_help, evaluate_help = help_text("train.py"), help_text("evaluate.py")
     assert "eval_experiment" not in train_help and "study_table" not in train_help

@@ -2,7 +2,7 @@
 
 On a GPU each such read (``loss.item()``, ``float(t)``, ``if t:``) makes the CPU wait for the step's
 queued kernels before it can queue the next step's, which a plain PyTorch loop never does. The
-reads are counted here on the CPU (`colorization.jobs.devices.HostReads`) for every model config,
+reads are counted here on the CPU (`tests.helpers.host_reads.HostReads`) for every model config,
 between the third and the last batch of a short run with train.py's callbacks and loggers.
 """
 
@@ -16,15 +16,18 @@ import torch
 from colorization.errors import ConfigError
 from colorization.jobs.callbacks import Throughput, TimedProgressBar
 from colorization.jobs.checkpointing import NonFiniteGuard
-from colorization.jobs.devices import HostReads
 from colorization.jobs.train import train
-from tests.conftest import compose_config, tiny_overrides
-from tests.test_models import MODEL_CONFIGS, SMOKE_SIZE
+from tests.helpers.configs import MODEL_CONFIGS, SMOKE_SIZE, compose_config, tiny_overrides
+from tests.helpers.host_reads import HostReads
+from tests.helpers.marks import with_slow
 
 BATCHES = 6
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+# the regression CNNs take a second each; the other families 2 to 13 s (make test-fast leaves them out)
+@pytest.mark.parametrize(
+    "name", with_slow(MODEL_CONFIGS, ["cwgan", "ddcolor", "eccv16", "pix2pix", "siggraph17", "siggraph17_regression"])
+)
 def test_steady_training_steps_read_nothing_on_the_host(name, sample_root, tmp_path: Path, monkeypatch):
     size = SMOKE_SIZE.get(name, 32)
     data = [] if size <= 32 else [f"data.image_size={size}", f"data.crop_size={size}", f"paths.data_dir={tmp_path}"]

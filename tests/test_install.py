@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from colorization.modules.build import build_module
-from tests.cli import error_lines
-from tests.conftest import REPO
-from tests.test_colorize import CNN_CONFIG, save_checkpoint
+from tests.helpers.configs import REPO
+from tests.helpers.entry_points import error_lines
+from tests.helpers.weights import CNN_CONFIG, save_checkpoint
 
 EXTRAS_ONLY = {
     "lightning",

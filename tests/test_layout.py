@@ -1,4 +1,5 @@
-"""The package's layers: no import cycle, every import points down, and the apps start without the heavy stack.
+"""The package's layers: no import cycle, every import points down, generic code names no model family, and
+the apps start without the heavy stack.
 
 `LAYERS` is the order of docs/development.md's tree: a module may import its own layer's modules (no
 cycle) and any layer below, never one above. Imports inside functions count too: a lazy import that
@@ -19,7 +20,7 @@ import pytest
 from PIL import Image
 
 from colorization.jobs.train import train
-from tests.conftest import REPO
+from tests.helpers.configs import REPO
 
 PACKAGE = REPO / "colorization"
 LAYERS = (
@@ -126,6 +127,16 @@ def test_every_import_points_down_a_layer():
     assert not upward, "\n".join(upward)
 
 
+def test_generic_code_imports_no_model_family_and_jobs_do_not_import_each_other():
+    graph = import_graph()
+    shared = {"colorization.modules", *(f"colorization.modules.{name}" for name in ("base", "build", "losses"))}
+    families = {module for module in graph if module.startswith("colorization.modules.") and module not in shared}
+    for module, imported in graph.items():
+        if not module.startswith("colorization.modules"):
+            assert not imported & families, f"{module} imports a specific family"
+    assert "colorization.jobs.train" not in graph["colorization.jobs.evaluate"]
+
+
 def imported_at_startup(command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run `command` with ``PYTHONPROFILEIMPORTTIME=1``; its result and the top-level packages it imported."""
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
@@ -137,6 +148,7 @@ def imported_at_startup(command: list[str], cwd: Path) -> tuple[subprocess.Compl
     return result, imported
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

@@ -23,8 +23,9 @@ from colorization.data.sample import write_sample_dataset
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
-from tests.cli import run_script
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
+from tests.helpers.entry_points import run_script
+from tests.helpers.marks import with_slow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -64,7 +65,7 @@ def test_every_stored_target_is_an_old_one():
     assert not (Path(__file__).parents[1] / "colorization" / "models").exists()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", with_slow(FAMILIES, ["siggraph17"]))
 def test_an_old_checkpoint_colorizes_as_it_did(family, expected):
     torch.set_num_threads(1)
     model = load_colorizer(checkpoint(family))
@@ -76,6 +77,7 @@ def test_an_old_checkpoint_colorizes_as_it_did(family, expected):
         torch.testing.assert_close(with_hints, expected["siggraph17_hints"], atol=TOLERANCE_AB, rtol=0)
 
 
+@pytest.mark.slow
 def test_old_checkpoints_colorize_photo_files(tmp_path):
     photo = tmp_path / "gray.png"
     Image.fromarray(np.linspace(0, 255, 48 * 40).reshape(40, 48).astype(np.uint8)).save(photo)
@@ -85,6 +87,7 @@ def test_old_checkpoints_colorize_photo_files(tmp_path):
         assert Image.open(tmp_path / family / "gray.png").size == (48, 40)
 
 
+@pytest.mark.slow
 def test_old_checkpoints_evaluate_side_by_side(legacy_data, tmp_path):
     rows = {f"{family}": str(checkpoint(family)) for family in FAMILIES}
     cfg = compose_config(

@@ -19,7 +19,7 @@ from colorization.inference.direct import DirectColorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.train import train
-from tests.conftest import CONF_DIR, TINY_SAMPLE, tiny_overrides
+from tests.helpers.configs import CONF_DIR, TINY_SAMPLE, tiny_overrides
 
 NETWORK = '''
     """A toy colorizer: `levels` average-poolings by 2, a 3x3 convolution, nearest upsampling back."""

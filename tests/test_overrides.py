@@ -10,9 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from colorization.jobs.tasks import MOVED_KEYS, check_overrides
-from tests.cli import error_lines, run_script
-from tests.conftest import CONF_DIR, compose_config
-from tests.test_docs import PLACEHOLDER, hydra_commands
+from tests.helpers.configs import CONF_DIR, compose_config
+from tests.helpers.entry_points import error_lines, run_script
 
 REFUSED = {
     "a typo'd top-level key": (["foo=bar"], "foo=bar: the config has no key 'foo'; expected one of ['callbacks', "),
@@ -96,9 +95,3 @@ def test_the_entry_points_check_their_command_line_first(script, args, message, 
     lines = error_lines(result)
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert list(tmp_path.iterdir()) == [], "nothing is written"
-
-
-@pytest.mark.parametrize("command", hydra_commands(), ids=lambda command: command.id)
-def test_every_documented_command_passes_the_check(command):
-    script, args = command.argv[1], [PLACEHOLDER.sub("x", word) for word in command.argv[2:]]  # <run>: a name
-    check_overrides(args, CONF_DIR, Path(script).stem)

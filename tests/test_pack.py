@@ -18,7 +18,7 @@ from colorization.data.packing import pack
 from colorization.errors import DataError
 from colorization.files.atomic import RESUMABLE_TAG, temp_path
 from colorization.pack import main
-from tests.conftest import write_photo_folder
+from tests.helpers.datasets import write_photo_folder
 
 
 def test_packed_arrays_give_the_crops_of_data_folder_within_uint8_rounding(photo_folder: Path, tmp_path: Path):

@@ -13,7 +13,7 @@ from PIL import Image
 import colorization.data.protocols as protocols
 from colorization.data.folder import ImageFolderDataModule
 from colorization.errors import ConfigError, DataError
-from tests.conftest import compose_config
+from tests.helpers.configs import compose_config
 
 
 def write_striped(folder: Path, names: list[str], size=(120, 60)) -> Path:

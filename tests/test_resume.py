@@ -1,29 +1,24 @@
 """Interrupted runs: what a kill, a SIGTERM or a kill mid-save leave behind, and resuming from it.
 
-The processes are really interrupted (`tests.crash.SignalAtStep` signals the training process
+The processes are really interrupted (`tests.helpers.callbacks.SignalAtStep` signals the training process
 itself at a given step), then resumed with ``resume=RUN_DIR`` as a user would.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 
 from colorization.errors import ConfigError
-from colorization.files.atomic import TEMP_MARK, atomic_write, atomic_write_json
-from colorization.jobs.run_dirs import check_writable, wandb_run_id
+from colorization.jobs.run_dirs import wandb_run_id
 from colorization.jobs.train import resume_loggers, train
-from tests.cli import error_lines, run_script
-from tests.conftest import TINY_SAMPLE
+from tests.helpers.configs import TINY_SAMPLE
+from tests.helpers.entry_points import error_lines, run_script
 
 FAST = ["++trainer.limit_train_batches=3", "++trainer.limit_val_batches=1", "trainer.deterministic=true"]
 MODELS = {
@@ -54,7 +49,7 @@ def tiny_args(sample_root: Path, root: Path) -> list[str]:
 
 def crash_at(step: int, signal_name: str = "SIGKILL") -> list[str]:
     return [
-        "+callbacks.crash._target_=tests.crash.SignalAtStep",
+        "+callbacks.crash._target_=tests.helpers.callbacks.SignalAtStep",
         f"+callbacks.crash.step={step}",
         f"+callbacks.crash.signal_name={signal_name}",
     ]
@@ -125,6 +120,7 @@ def test_last_is_the_final_epoch_and_best_holds_weights_only(train_config, tmp_p
     assert best["colorization"]["model"]["_target_"].endswith("RegressionColorizer")
 
 
+@pytest.mark.slow
 def test_best_and_last_of_the_same_epoch_are_one_file(train_config, tmp_path):
     # ranked by the epoch number in "max" mode, every epoch is the new best
     better = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=max"]
@@ -132,41 +128,6 @@ def test_best_and_last_of_the_same_epoch_are_one_file(train_config, tmp_path):
     checkpoints = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["best_epoch001.ckpt", "last.ckpt"]
     assert os.path.samefile(checkpoints / "best_epoch001.ckpt", checkpoints / "last.ckpt")
-
-
-def test_an_atomic_write_killed_midway_leaves_no_file_and_the_next_start_removes_its_remains(tmp_path):
-    target = tmp_path / "checkpoints" / "best_epoch000.ckpt"
-    # a child process writes half a file and is killed (SIGKILL) before it can finish the save
-    script = textwrap.dedent(
-        f"""
-        import os, signal
-        from colorization.files.atomic import atomic_write
-        def half(temp):
-            temp.write_bytes(b"x" * 1_000_000)
-            os.kill(os.getpid(), signal.SIGKILL)
-        atomic_write({str(target)!r}, half)
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
-    assert result.returncode == -signal.SIGKILL
-    assert not target.exists()
-    (orphan,) = target.parent.iterdir()
-    assert TEMP_MARK in orphan.name
-    check_writable(target.parent)  # what a training run does at start-up
-    assert list(target.parent.iterdir()) == []
-
-
-def test_a_failed_write_keeps_the_previous_file(tmp_path):
-    target = tmp_path / "metrics.json"
-    target.write_text("old")
-
-    def fail(temp: Path) -> None:
-        temp.write_text("new, half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, fail)
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
 
 
 def test_an_unwritable_checkpoint_directory_stops_the_run_at_start_up(train_config, tmp_path):
@@ -187,13 +148,6 @@ def test_a_resumed_run_logs_into_the_interrupted_runs_wandb_run(train_config, tm
     assert cfg.logger.wandb.id == "abc123" and cfg.logger.wandb.resume == "allow"
 
 
-def test_metrics_files_are_strict_json(tmp_path):
-    path = atomic_write_json(
-        tmp_path / "metrics.json", {"val/cie76": float("nan"), "test/psnr": float("inf"), "a": 1.5}
-    )
-    assert json.loads(path.read_text()) == {"val/cie76": None, "test/psnr": None, "a": 1.5}
-
-
 @pytest.mark.slow
 def test_lightnings_spelling_of_resuming_continues_the_run_in_its_directory(sample_root, tmp_path):
     run_dir = tmp_path / "run"
@@ -208,3 +162,15 @@ def test_lightnings_spelling_of_resuming_continues_the_run_in_its_directory(samp
     assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1, "resumed like resume=RUN_DIR"
     with (run_dir / "csv" / "metrics.csv").open() as file:
         assert {int(row["epoch"]) for row in csv.DictReader(file)} == {0, 1}, "the metrics continue in place"
+
+
+def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):
+    first = tmp_path / "first"
+    train(train_config("trainer.max_epochs=1", "test=false", run_dir=first))
+    last = first / "checkpoints" / "last.ckpt"
+    steps_after_one_epoch = torch.load(last, weights_only=False)["global_step"]
+    second = tmp_path / "second"
+    train(train_config("trainer.max_epochs=2", "test=false", f"ckpt_path={last}", run_dir=second))
+    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * steps_after_one_epoch
+    assert sorted(p.name for p in (second / "samples").iterdir()) == ["epoch_001.png"]

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorization.errors import ConfigError
 from colorization.jobs.run_dirs import remove_unstarted_run_dir, run_name
-from colorization.jobs.tasks import run_task
 from colorization.jobs.train_report import (
     BUILTIN_PHOTOS_ADVICE,
     RunSummary,
@@ -25,7 +23,7 @@ from colorization.jobs.train_report import (
     gray_cie76,
     verdict,
 )
-from tests.conftest import REPO, TINY_SAMPLE
+from tests.helpers.configs import REPO, TINY_SAMPLE
 
 LINE_BUDGET = 60
 """Lines a default `make train` may print on the tiny settings (model summary and tables included)."""
@@ -95,19 +93,6 @@ def test_only_a_directory_holding_nothing_but_hydras_files_is_removed(tmp_path):
     (resumed / "checkpoints").mkdir(parents=True)
     (resumed / ".hydra").mkdir()
     assert not remove_unstarted_run_dir(resumed) and (resumed / "checkpoints").is_dir()
-
-
-def test_a_user_error_removes_the_unstarted_run_dir(tmp_path, capsys):
-    run = tmp_path / "run"
-    (run / ".hydra").mkdir(parents=True)
-
-    def job():
-        raise ConfigError("data.crop_size=0 is out of range")
-
-    with pytest.raises(SystemExit) as exit_info:
-        run_task(job, run_dir=run)
-    assert exit_info.value.code == 2 and not run.exists()
-    assert capsys.readouterr().err == "error: data.crop_size=0 is out of range\n"
 
 
 def user_env() -> dict[str, str]:

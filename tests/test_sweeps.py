@@ -1,4 +1,4 @@
-"""Sweeps: experiment configs with their own sweep params, launchers, Optuna, and the summary table."""
+"""Sweeps: experiment configs with their own sweep params, launchers, Optuna, train.py multiruns, the summary table."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from colorization.modules.build import build_module
 from colorization.summarize import main as summarize_main
 from colorization.summarize import summarize, write_summary
-from tests.cli import error_lines, file_hashes
-from tests.conftest import CONF_DIR
-from tests.test_train import cli_overrides, run_train_py
-from tests.wandb_records import offline_runs
+from tests.helpers.configs import CONF_DIR
+from tests.helpers.entry_points import cli_overrides, error_lines, file_hashes, run_script
+from tests.helpers.wandb_records import offline_runs
 
 STUDY_MODELS = ["cnn", "pix2pix", "cwgan", "eccv16", "siggraph17"]
 
@@ -54,7 +53,9 @@ def test_study_models_share_data_and_budget(name):
     for group in ("data", "trainer", "colorspace"):
         assert cfg[group] == reference[group], f"{name}: {group} differs from the CNN's"
     assert cfg.seed == reference.seed
-    assert build_module(cfg.model, cfg.colorspace.name) is not None
+    model = build_module(cfg.model, cfg.colorspace.name)
+    assert type(model).__name__ == cfg.model._target_.rsplit(".", 1)[1], "the family the model option names"
+    assert model.colorspace.name == reference.colorspace.name
 
 
 def test_every_swept_option_of_the_cnn_experiments_composes():
@@ -62,7 +63,7 @@ def test_every_swept_option_of_the_cnn_experiments_composes():
         options = compose_with_hydra(f"experiment={experiment}").hydra.sweeper.params[swept].split(",")
         for option in options:
             cfg = compose_with_hydra(f"experiment={experiment}", f"{swept}={option}")
-            build_module(cfg.model, cfg.colorspace.name)
+            build_module(cfg.model, cfg.colorspace.name)  # builds: what is checked is that this does not raise
 
 
 def test_launchers_compose():
@@ -88,26 +89,6 @@ def test_optuna_search_minimises_val_cie76_over_keys_that_exist():
             )
         else:
             assert OmegaConf.select(cfg, key) is not None, f"hparams_search/optuna.yaml sweeps {key}: not a config key"
-
-
-def test_hardware_configs(monkeypatch: pytest.MonkeyPatch):
-    ddp = compose_with_hydra("trainer=ddp").trainer
-    assert (ddp.accelerator, ddp.devices, ddp.strategy, ddp.sync_batchnorm) == ("gpu", -1, "ddp", True)
-    ddp_cpu = compose_with_hydra("trainer=ddp_cpu").trainer
-    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy.process_group_backend) == ("cpu", 2, "gloo")
-
-    for name in ("SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
-        monkeypatch.delenv(name, raising=False)
-    slurm = compose_with_hydra("trainer=slurm").trainer
-    assert (slurm.num_nodes, slurm.devices) == (1, 1)
-    monkeypatch.setenv("SLURM_NNODES", "3")
-    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
-    slurm = compose_with_hydra("trainer=slurm").trainer
-    assert (slurm.num_nodes, slurm.devices, slurm.strategy, slurm.sync_batchnorm) == (3, 4, "ddp", True)
-    from hydra.utils import instantiate
-    from lightning.pytorch.plugins.environments import SLURMEnvironment
-
-    assert isinstance(instantiate(slurm.plugins[0]), SLURMEnvironment)
 
 
 def write_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:
@@ -153,11 +134,27 @@ def test_summary_of_a_directory_without_jobs_is_a_user_error(tmp_path: Path, cap
 
 
 @pytest.mark.slow
+def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
+    result = run_script(
+        "train.py", ["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, stride in zip(jobs, (1, 2), strict=True):
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        assert "val/cie76" in json.loads((job / "metrics.json").read_text())
+        assert f"++model.net.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.slow
 def test_multirun_grid_one_dir_and_one_wandb_run_per_job_in_one_group(sample_root: Path, tmp_path: Path):
     # two joblib worker processes run two jobs each: wandb.finish() must close every job's run
     args = ["-m", "model=cnn", "++model.net.stride=1,2", "++model.net.filters=4,8", "logger=default", "tags=[grid]"]
     args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     jobs = sorted(path for path in sweep.iterdir() if path.is_dir())
@@ -185,7 +182,7 @@ def test_optuna_search_runs_and_reports_the_best_trial(sample_root: Path, tmp_pa
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # a stored study needs the SQLAlchemy 1.4 pin
     args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}"]
     args += ["logger=csv", "++model.net.filters=4"]
-    result = run_train_py([*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*args, *cli_overrides(sample_root, tmp_path)], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     trials = [json.loads(path.read_text())["val/cie76"] for path in sorted(sweep.glob("*/metrics.json"))]
@@ -205,12 +202,12 @@ def test_a_sweep_into_a_used_sweep_directory_is_refused_and_changes_nothing(samp
     sweep = tmp_path / "sweep"
     args = ["-m", "++model.net.filters=4,8", "logger=csv", f"hydra.sweep.dir={sweep}"]
     args += cli_overrides(sample_root, tmp_path)
-    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    result = run_script("train.py", args, cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     before = file_hashes(sweep)
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
 
-    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    result = run_script("train.py", args, cwd=tmp_path, timeout=400)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     (line,) = error_lines(result)

@@ -1,23 +1,15 @@
-"""The entry points' task wrapper and the release-format registry: the seams new code plugs into."""
+"""The entry points' task wrapper (jobs/tasks.py): a user error is one line and an exit code, a bug keeps its
+traceback, a failed job closes its W&B run and leaves no empty run directory."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
-import torch
 
-from colorization.errors import DataError
-from colorization.files.weights import load_strict
-from colorization.inference import releases
-from colorization.inference.base import Colorizer
-from colorization.inference.loading import load_colorizer
+from colorization.errors import ConfigError, DataError
 from colorization.jobs import eval_results as report
 from colorization.jobs.evaluate import evaluate
 from colorization.jobs.tasks import USER_ERROR_EXIT_CODE, run_task
-from tests.conftest import REPO
-from tests.test_evaluate import evaluate_config
+from tests.helpers.configs import evaluate_config
 
 
 def test_a_user_error_is_one_line_and_exit_code_2(capsys):
@@ -54,58 +46,14 @@ def test_a_failing_evaluation_closes_its_wandb_run(sample_root, tmp_path, monkey
     assert wandb.run is None, "the task wrapper must finish the W&B run of a failed job"
 
 
-class ToyColorizer(Colorizer):
-    """Stands in for another family whose authors publish weights: one key identifies its files."""
+def test_a_user_error_removes_the_unstarted_run_dir(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
 
-    release_name = "toy"
+    def job():
+        raise ConfigError("data.crop_size=0 is out of range")
 
-    def __init__(self, bins: int = 2) -> None:
-        super().__init__()
-        self.net = torch.nn.Conv2d(1, bins, 1)
-
-    @staticmethod
-    def release_settings(state_dict) -> dict | None:
-        return {"bins": state_dict["toy_head.weight"].shape[0]} if "toy_head.weight" in state_dict else None
-
-    def load_network(self, state_dict, source) -> None:
-        load_strict(self.net, {k.removeprefix("toy_head."): v for k, v in state_dict.items()}, source)
-
-    def colorize(self, l: torch.Tensor) -> torch.Tensor:
-        return torch.cat([l, self.net(l)], dim=1)
-
-
-def test_a_new_release_family_is_one_line_in_the_release_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(releases, "FAMILIES", (*releases.FAMILIES, ToyColorizer))  # for this test only
-    path = tmp_path / "toy-release.pth"
-    state = {"toy_head.weight": torch.randn(2, 1, 1, 1), "toy_head.bias": torch.randn(2)}
-    torch.save(state, path)
-    model = load_colorizer(path)
-    assert isinstance(model, ToyColorizer) and model.config_name == "toy" and not model.training
-    assert torch.equal(model.net.weight, state["toy_head.weight"])
-    assert releases.identify(state) == (ToyColorizer, {"bins": 2})
-    # a file two families claim is nobody's: refused rather than guessed
-    monkeypatch.setattr(releases, "FAMILIES", (*releases.FAMILIES, ToyColorizer))
-    with pytest.raises(DataError, match="nor a recognised release state dict"):
-        load_colorizer(path)
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module `path` imports (absolute names)."""
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    return names
-
-
-def test_generic_code_imports_no_model_family_and_jobs_do_not_import_each_other():
-    package = REPO / "colorization"
-    shared = {"__init__", "base", "build", "losses"}
-    families = {f"colorization.modules.{p.stem}" for p in (package / "modules").glob("*.py") if p.stem not in shared}
-    for path in package.rglob("*.py"):
-        if path.parent.name != "modules":
-            assert not imported_modules(path) & families, f"{path.relative_to(package)} imports a specific family"
-    assert "colorization.jobs.train" not in imported_modules(package / "jobs" / "evaluate.py")
+    with pytest.raises(SystemExit) as exit_info:
+        run_task(job, run_dir=run)
+    assert exit_info.value.code == 2 and not run.exists()
+    assert capsys.readouterr().err == "error: data.crop_size=0 is out of range\n"

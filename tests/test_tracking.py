@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from colorization.errors import ConfigError
 from colorization.jobs.loggers import resolve_wandb_mode, run_tags, wandb_credentials_available
 from colorization.jobs.train import train
-from tests.wandb_records import offline_runs
+from tests.helpers.wandb_records import offline_runs
 
 EPOCHS = 2
 

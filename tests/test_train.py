@@ -1,4 +1,5 @@
-"""train.py end to end on the tiny photo set: outputs, learning, resume, errors, multirun."""
+"""train.py end to end on the tiny photo set: outputs, learning, errors. Resuming is tested in test_resume.py,
+multiruns in test_sweeps.py."""
 
 import csv
 import json
@@ -14,7 +15,8 @@ from colorization.errors import ConfigError, DataError
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
-from tests.conftest import REPO, TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.entry_points import cli_overrides, run_script
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -28,6 +30,7 @@ def column(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(row[key]) for row in rows if row.get(key)]
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_config, tmp_path: Path):
     run = tmp_path / "run"
     cfg = train_config("trainer.max_epochs=4", "data.batch_size=4", run_dir=run)
@@ -59,23 +62,13 @@ def test_training_writes_checkpoints_metrics_and_sample_sheets_and_learns(train_
     assert model.trained_size == crop, "the checkpoint records the size the model was trained at"
 
 
-def test_resume_continues_from_last_checkpoint(train_config, tmp_path: Path):
-    first = tmp_path / "first"
-    train(train_config("trainer.max_epochs=1", "test=false", run_dir=first))
-    last = first / "checkpoints" / "last.ckpt"
-    steps_after_one_epoch = torch.load(last, weights_only=False)["global_step"]
-    second = tmp_path / "second"
-    train(train_config("trainer.max_epochs=2", "test=false", f"ckpt_path={last}", run_dir=second))
-    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
-    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * steps_after_one_epoch
-    assert sorted(p.name for p in (second / "samples").iterdir()) == ["epoch_001.png"]
-
-
+@pytest.mark.slow
 def test_hls_with_model2_trains(train_config):
     metrics = train(train_config("colorspace=hls", "model=model2"))
     assert torch.isfinite(torch.tensor(metrics["test/cie76"]))
 
 
+@pytest.mark.slow
 def test_kaggle_layout_trains(kaggle_root: Path, tmp_path: Path):
     data = [
         "data=kaggle",
@@ -113,30 +106,7 @@ def test_missing_kaggle_root_fails_before_training(tmp_path: Path):
         train(cfg)
 
 
-def run_train_py(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**__import__("os").environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"},
-    )
-
-
-def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
-    data = []
-    if sample_root is not None:
-        data = [f"paths.data_dir={sample_root.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
-    return [
-        f"paths.root_dir={root}",
-        *data,
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-    ]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -146,21 +116,30 @@ def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
 )
 def test_cli_reports_user_errors_in_one_line_with_exit_code_2(sample_root: Path, tmp_path: Path, args, message):
     sample = None if "data=kaggle" in args else sample_root
-    result = run_train_py([*cli_overrides(sample, tmp_path), *args], cwd=tmp_path)
+    result = run_script("train.py", [*cli_overrides(sample, tmp_path), *args], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and error_lines[0].startswith(message), result.stderr
 
 
-def test_multirun_over_strides_produces_one_run_per_job(sample_root: Path, tmp_path: Path):
-    result = run_train_py(["-m", "++model.net.stride=1,2", *cli_overrides(sample_root, tmp_path)], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweeps = list((tmp_path / "logs" / "train" / "multiruns").iterdir())
-    assert len(sweeps) == 1
-    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
-    assert [p.name for p in jobs] == ["0", "1"]
-    for job, stride in zip(jobs, (1, 2), strict=True):
-        assert (job / "checkpoints" / "last.ckpt").is_file()
-        assert "val/cie76" in json.loads((job / "metrics.json").read_text())
-        assert f"++model.net.stride={stride}" in (job / ".hydra" / "overrides.yaml").read_text()
+@pytest.mark.slow
+def test_headline_gpu_command_says_no_gpu_here(tmp_path: Path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the headline command would train")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=pix2pix",
+            "trainer=gpu",
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: trainer.accelerator='gpu' needs a CUDA GPU")

@@ -17,15 +17,10 @@ from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
 from colorization.modules.build import build_module
-from tests.test_zhang import RELEASE_NAMES, random_release_state, save_release_style
+from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_release_style
 
 HINT_GAIN = 50.0
 LOGIT_GAIN = 100.0
-CNN_CONFIG = {
-    "_target_": "colorization.modules.RegressionColorizer",
-    "net": {"_target_": "colorization.networks.StudyCNN", "_partial_": True, "filters": 4, "padding": "same"},
-    "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
-}
 NOT_A_MODEL = "notes.pt"
 
 

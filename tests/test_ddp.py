@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -13,8 +12,10 @@ from colorization.data.batches import to_lab_batch
 from colorization.inference.loading import load_colorizer
 from colorization.instantiate import instantiate
 from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS
-from tests.conftest import compose_config
-from tests.test_train import cli_overrides, run_train_py
+from tests.helpers.configs import compose_config
+from tests.helpers.entry_points import cli_overrides, run_script
+
+pytestmark = pytest.mark.slow  # two training processes, started as train.py
 
 # what a single-process run of the regression module reports: its loss, throughput, and the
 # shared validation (cheap) and test (full) metric sets
@@ -28,33 +29,16 @@ SINGLE_PROCESS_KEYS = {
 }
 
 
-class SeenIndices(L.Callback):
-    """Test probe: writes the image indices each rank trained on to ``<dirpath>/seen_rank<r>.json``."""
-
-    def __init__(self, dirpath: str) -> None:
-        self.dirpath = Path(dirpath)
-        self.seen: list[int] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if trainer.current_epoch == 0:
-            self.seen += batch["index"].tolist()
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        (self.dirpath / f"seen_rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
-
-
-@pytest.mark.slow
 def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sample_root: Path, tmp_path: Path):
     probe = tmp_path / "probe"
     args = [
         "trainer=ddp_cpu",
         "logger=csv",
         "trainer.max_epochs=2",
-        "+callbacks.seen._target_=tests.test_hardware.SeenIndices",
+        "+callbacks.seen._target_=tests.helpers.callbacks.SeenIndices",
         f"+callbacks.seen.dirpath={probe}",
     ]
-    result = run_train_py([*cli_overrides(sample_root, tmp_path), *args], cwd=tmp_path, timeout=400)
+    result = run_script("train.py", [*cli_overrides(sample_root, tmp_path), *args], cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert "2 device(s) x 1 node(s)" in (run / "train.log").read_text(), "the global batch covers both processes"
@@ -87,21 +71,6 @@ def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sampl
     assert metrics["test/cie76"] == pytest.approx(cie76.compute().item(), rel=1e-4)
 
 
-class TestedIndices(L.Callback):
-    """Test probe: writes the test image indices each rank scored to ``<dirpath>/tested_rank<r>.json``."""
-
-    def __init__(self, dirpath: str) -> None:
-        self.dirpath = Path(dirpath)
-        self.tested: list[int] = []
-
-    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.tested += batch["index"].tolist()
-
-    def on_test_end(self, trainer, pl_module) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        (self.dirpath / f"tested_rank{trainer.global_rank}.json").write_text(json.dumps(self.tested))
-
-
 @pytest.mark.slow
 def test_ddp_cpu_tests_every_image_of_a_photo_folder_exactly_once(photo_folder: Path, tmp_path: Path):
     probe = tmp_path / "probe"
@@ -124,10 +93,10 @@ def test_ddp_cpu_tests_every_image_of_a_photo_folder_exactly_once(photo_folder: 
         "logger=csv",
         "++trainer.limit_train_batches=1",
         "++trainer.limit_val_batches=1",
-        "+callbacks.tested._target_=tests.test_hardware.TestedIndices",
+        "+callbacks.tested._target_=tests.helpers.callbacks.TestedIndices",
         f"+callbacks.tested.dirpath={probe}",
     ]
-    result = run_train_py(args, cwd=tmp_path, timeout=400)
+    result = run_script("train.py", args, cwd=tmp_path, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     tested = [json.loads((probe / f"tested_rank{rank}.json").read_text()) for rank in (0, 1)]
     assert tested[0] and tested[1], "both processes tested"

@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.configs import REPO, TINY_SAMPLE
 
 
 def run_script(
     script: str, args: list[str], cwd: Path, timeout: int = 300, env: dict[str, str] | None = None, **popen
 ) -> subprocess.CompletedProcess:
-    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline; `env` adds variables,
-    `popen` goes to `subprocess.run` (e.g. ``preexec_fn=without_permission_override``)."""
+    """``python <script> <args>`` from the repository, in `cwd`, with W&B offline and one thread per process;
+    `env` adds variables, `popen` goes to `subprocess.run` (e.g. ``preexec_fn=without_permission_override``)."""
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(REPO / script), *args],
@@ -26,6 +26,21 @@ def run_script(
         env=env,
         **popen,
     )
+
+
+def cli_overrides(sample_root: Path | None, root: Path) -> list[str]:
+    """train.py's command-line settings for a one-epoch CPU run on the tiny photo set (`sample_root`; None:
+    leave the data alone), its logs under `root`."""
+    data = []
+    if sample_root is not None:
+        data = [f"paths.data_dir={sample_root.parent}", *(f"{key}={value}" for key, value in TINY_SAMPLE.items())]
+    return [
+        f"paths.root_dir={root}",
+        *data,
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:

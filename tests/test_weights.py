@@ -1,0 +1,30 @@
+"""Weight files (files/weights.py): the sha256 prefix in a release name is checked, strict loading names misfits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from colorization.errors import DataError
+from colorization.files.weights import load_strict, read_state_dict
+from colorization.networks import ECCV16Net
+
+
+def test_a_wrong_sha256_prefix_in_the_name_is_refused(tmp_path):
+    path = tmp_path / "siggraph17-00000000.pth"
+    torch.save({"model_out.0.bias": torch.zeros(2)}, path)
+    with pytest.raises(DataError, match=r"siggraph17-00000000.pth: sha256 does not start with 00000000"):
+        read_state_dict(path)
+
+
+def test_strict_loading_names_the_first_wrong_missing_and_unexpected_keys():
+    net = ECCV16Net()
+    state = net.state_dict()
+    wrong = dict(state, **{"model1.0.weight": torch.zeros(64, 3, 3, 3)})
+    with pytest.raises(DataError, match=r"wrong shapes: model1.0.weight \(64, 3, 3, 3\) \(expected \(64, 1, 3, 3\)\)"):
+        load_strict(net, wrong, "f.pth")
+    missing = {k: v for k, v in state.items() if k != "model2.0.bias"}
+    with pytest.raises(DataError, match=r"^f.pth: does not fit ECCV16Net; missing keys: model2.0.bias \(1 in all\)$"):
+        load_strict(net, missing, "f.pth")
+    with pytest.raises(DataError, match=r"unexpected keys: extra.weight"):
+        load_strict(net, dict(state, **{"extra.weight": torch.zeros(1)}), "f.pth")
