@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -372,3 +373,31 @@ def test_a_binary_hints_file_is_one_error_line(suffix, siggraph17_file, tmp_path
     lines = error_lines(result)
     assert len(lines) == 1 and f"{hints}: not a text file" in lines[0], result.stderr[-3000:]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"x": 10, "y": 10, "ab": [NaN, 0]}]', r"hint 1 .*: a and b must be finite numbers, not nan"),
+        ('[{"x": 10, "y": 10, "ab": [0, "Infinity"]}]', r"hint 1 .*: a and b must be finite numbers, not 'Infinity'"),
+        ('[{"x": 1, "y": 1, "ab": [0, 0]}, {"x": 40, "y": 1, "ab": [0, 0]}]', r"hint 2 .*: \(x, y\) outside the 32x24"),
+    ],
+)
+def test_bad_hints_are_one_error_line_naming_the_file_and_the_hint(text, message, siggraph17_file, tmp_path):
+    hints = tmp_path / "hints.json"
+    hints.write_text(text)
+    Image.fromarray(photo(24, 32)).save(tmp_path / "photo.png")
+    args = [str(tmp_path / "photo.png"), "--model", str(siggraph17_file), "--hints", str(hints)]
+    result = run_colorize([*args, "--out", str(tmp_path / "out")], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = error_lines(result)
+    assert len(lines) == 1 and re.match(rf"error: {re.escape(str(hints))}: {message}", lines[0]), result.stderr
+    assert not list((tmp_path / "out").glob("*.png")), "nothing is colorized"
+
+
+def test_the_python_api_refuses_non_finite_hint_records(siggraph17_file):
+    image = Image.fromarray(photo(24, 32)).convert("L")
+    for record in ({"x": 1, "y": 1, "ab": [float("nan"), 0]}, {"x": float("inf"), "y": 1, "color": "#ff0000"}):
+        with pytest.raises(ColorizationError, match=r"^hints: hint 1 .* must be finite numbers"):
+            colorize_image(image, str(siggraph17_file), hints=[record])

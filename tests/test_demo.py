@@ -265,6 +265,25 @@ def test_hints_files_of_both_formats_load_for_the_photo_and_bad_ones_are_named(c
         assert response.status_code == 400 and re.search(message, response.json()["error"]), response.json()
 
 
+def test_non_finite_hints_get_400_on_every_route_and_the_server_goes_on(client, models):
+    info = upload(client, png_bytes(chelsea()), "chelsea.png")
+    model = models[1]["siggraph17"]
+    for bad in ('{"x": 1, "y": 1, "ab": [NaN, 0]}', '{"x": 1, "y": 1, "ab": ["NaN", 0]}', '{"x": Infinity, "y": 1}'):
+        hints = f"[{bad}]"
+        requests = {
+            "/api/colorize": f'{{"photo": "{info["id"]}", "model": "{model}", "hints": {hints}}}',
+            "/api/palette": f'{{"photo": "{info["id"]}", "model": "{model}", "x": 5, "y": 5, "hints": {hints}}}',
+        }
+        for route, body in requests.items():
+            response = client.post(route, content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 400, (route, bad, response.text)
+            assert re.search(r"^hints: hint 1 .* must be finite numbers", response.json()["error"]), response.text
+        response = client.post("/api/hints", params={"photo": info["id"], "name": "h.json"}, content=hints.encode())
+        assert response.status_code == 400, (bad, response.text)
+        assert re.search(r"^h\.json: hint 1 .* must be finite numbers", response.json()["error"]), response.text
+    assert colorize(client, photo=info["id"], model=model).size == (451, 300), "the server goes on"
+
+
 def test_likely_bins_take_the_peaks_in_order_and_skip_their_neighbours():
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0], [-60.0, 20.0], [0.0, 10.0]])
     probabilities = torch.tensor([0.40, 0.30, 0.05, 0.20, 0.05])

@@ -176,8 +176,9 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
         return None
     if not takes_hints(model):
         raise ConfigError(f"--hints: {type(model).__name__} takes no hints; only SIGGRAPH17 does")
-    points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints)
-    return Hints.from_points([points], size=photo.size)
+    source = str(hints) if isinstance(hints, (str, Path)) else "hints"
+    points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints, source)
+    return Hints.from_points([points], size=photo.size, source=source)
 
 
 @dataclass
