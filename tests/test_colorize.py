@@ -20,7 +20,7 @@ from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import colorize_image, colorize_paths
 from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
-from colorization.colorize.photos import Tally
+from colorization.colorize.photos import Tally, plan_jobs
 from colorization.errors import ColorizationError, ConfigError
 from colorization.files.atomic import TEMP_MARK, temp_path
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
@@ -28,7 +28,7 @@ from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
 from tests.helpers.configs import REPO
 from tests.helpers.datasets import photo
-from tests.helpers.entry_points import error_lines
+from tests.helpers.entry_points import error_lines, file_hashes, without_permission_override
 from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
 ORIENTATION = 0x0112
@@ -401,3 +401,76 @@ def test_the_python_api_refuses_non_finite_hint_records(siggraph17_file):
     for record in ({"x": 1, "y": 1, "ab": [float("nan"), 0]}, {"x": float("inf"), "y": 1, "color": "#ff0000"}):
         with pytest.raises(ColorizationError, match=r"^hints: hint 1 .* must be finite numbers"):
             colorize_image(image, str(siggraph17_file), hints=[record])
+
+
+# --- usage errors found up front, folder trees with links (reliability issue, item 12) ------------------
+
+
+def test_a_named_file_that_is_no_photo_or_an_unwritable_out_is_one_usage_error(cnn_checkpoint, tmp_path, capsys):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "taken.png").write_text("a file where the output folder should be")
+    before = file_hashes(tmp_path)
+    cases = [
+        (
+            [str(tmp_path / "notes.txt")],
+            rf"{re.escape(str(tmp_path / 'notes.txt'))}: not a file this reads; expected one",
+        ),
+        (
+            [str(tmp_path / "a.png"), "--out", str(tmp_path / "taken.png")],
+            rf"--out='{re.escape(str(tmp_path / 'taken.png'))}' is not writable \(.*taken\.png is not a directory\)",
+        ),
+        (
+            [str(tmp_path / "a.png"), "--out", str(tmp_path / "taken.png" / "sub")],
+            r"--out='.*sub' is not writable \(.*taken\.png is not a directory\)",
+        ),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--model", str(cnn_checkpoint), "--workers", "0"])
+        assert exit_info.value.code == 2, args
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and re.fullmatch(rf"error: {message}.*", lines[0]), lines
+        assert "done" not in captured.out
+    assert file_hashes(tmp_path) == before, "nothing written, nothing changed"
+
+
+@pytest.mark.slow
+def test_a_read_only_out_is_one_usage_error_before_any_photo(cnn_checkpoint, tmp_path):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "colorization.colorize", str(tmp_path / "a.png"), "--model", str(cnn_checkpoint)]
+            + ["--out", str(out)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            timeout=300,
+            preexec_fn=without_permission_override,
+        )
+    finally:
+        out.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert error_lines(result) == [
+        f"error: --out={str(out)!r} is not writable (Permission denied); choose another directory"
+    ], result.stderr
+    assert "failed" not in result.stderr + result.stdout and not list(out.iterdir())
+
+
+def test_a_name_clash_suggests_format_same_only_where_it_parts_the_photos(tmp_path):
+    def clash(names: list[str], format: str = "png", side_by_side: bool = False) -> str:
+        photos = [(tmp_path / name, Path(name)) for name in names]
+        with pytest.raises(ConfigError, match="would both be written to") as error:
+            plan_jobs(photos, tmp_path / "out", format, side_by_side)
+        return str(error.value)
+
+    assert clash(["a.png", "a.jpg"]).endswith("; use --format same or rename one")
+    assert clash(["a.png", "a.gif"]).endswith("; rename one"), "--format same writes a GIF as PNG too"
+    assert clash(["a.gif", "a.png"], format="same").endswith("; rename one")
+    assert clash(["a.png", "a.jpg"], side_by_side=True).endswith("; rename one"), "their sheets clash anyway"
+    assert clash(["a.jpeg", "a.jpg"], format="jpg").endswith("; use --format same or rename one")

@@ -26,7 +26,7 @@ from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
-from colorization.files.atomic import remove_partial_files
+from colorization.files.atomic import check_writable, remove_partial_files
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
     Photo,
@@ -80,7 +80,8 @@ def find_photos(
     found: dict[Path, Path] = {}
     for item in inputs:
         text = str(item)
-        matches = sorted(glob.glob(text, recursive=recursive)) if GLOB_CHARACTERS & set(text) else [text]
+        is_glob = bool(GLOB_CHARACTERS & set(text))
+        matches = sorted(glob.glob(text, recursive=recursive)) if is_glob else [text]
         if not matches:
             raise DataError(f"{text}: no file matches")
         for match in map(Path, matches):
@@ -96,7 +97,7 @@ def find_photos(
                         found.setdefault(resolved, path.relative_to(match))
             elif match.is_file():
                 if match.suffix.lower() not in suffixes:
-                    if match is matches[0] and len(matches) == 1 and text == str(match):
+                    if not is_glob:  # named directly: refused; what a glob matches besides photos is ignored
                         raise DataError(f"{match}: not a file this reads; expected one of {sorted(suffixes)}")
                     continue
                 found.setdefault(match.resolve(), Path(match.name))
@@ -108,25 +109,42 @@ def find_photos(
 def plan_jobs(
     photos: Sequence[tuple[Path, Path]], out_dir: Path, format: str = "png", side_by_side: bool = False
 ) -> list[Job]:
-    """A `Job` per photo, refusing outputs that would overwrite an input or each other."""
+    """A `Job` per photo, refusing an `out_dir` that cannot be written (a file, a read-only folder) and
+    outputs that would overwrite an input or each other: usage errors, found before any photo is read."""
+    check_writable(out_dir, "--out")
     inputs = {source for source, _ in photos}
     jobs, claimed = [], {}
     for source, relative in photos:
-        pillow_format, suffix = output_format(format, source.suffix)
-        target = (out_dir / relative).with_suffix(suffix)
-        compare = target.with_name(target.stem + COMPARE_SUFFIX) if side_by_side else None
+        pillow_format, target, compare = _outputs(source, relative, out_dir, format, side_by_side)
         for path in (target, compare):
             if path is None:
                 continue
             if path.resolve() in inputs:
                 raise ConfigError(f"{path}: the output would overwrite an input photo; choose another --out")
             if path in claimed:
-                raise ConfigError(
-                    f"{claimed[path]} and {source} would both be written to {path}; use --format same or rename one"
-                )
-            claimed[path] = source
+                raise ConfigError(_collision(claimed[path], (source, relative), path, out_dir, format, side_by_side))
+            claimed[path] = (source, relative)
         jobs.append(Job(source, target, pillow_format, compare))
     return jobs
+
+
+def _outputs(
+    source: Path, relative: Path, out_dir: Path, format: str, side_by_side: bool
+) -> tuple[str, Path, Path | None]:
+    """The Pillow format, output path and side-by-side path (or None) of the photo `source` found at `relative`."""
+    pillow_format, suffix = output_format(format, source.suffix)
+    target = (out_dir / relative).with_suffix(suffix)
+    return pillow_format, target, target.with_name(target.stem + COMPARE_SUFFIX) if side_by_side else None
+
+
+def _collision(
+    first: tuple[Path, Path], second: tuple[Path, Path], path: Path, out_dir: Path, format: str, side_by_side: bool
+) -> str:
+    """The error of two photos (source, relative) whose outputs would share `path`; ``--format same`` is
+    suggested only where it would part them (not for two photos of one format, nor for side-by-side sheets)."""
+    outputs = [set(_outputs(*photo, out_dir, "same", side_by_side)[1:]) - {None} for photo in (first, second)]
+    fix = "use --format same or rename one" if format != "same" and not outputs[0] & outputs[1] else "rename one"
+    return f"{first[0]} and {second[0]} would both be written to {path}; {fix}"
 
 
 # ---- one image --------------------------------------------------------------------------------------
