@@ -20,7 +20,7 @@ from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import colorize_image, colorize_paths
 from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
-from colorization.colorize.photos import Tally, plan_jobs
+from colorization.colorize.photos import Tally, find_photos, plan_jobs
 from colorization.errors import ColorizationError, ConfigError
 from colorization.files.atomic import TEMP_MARK, temp_path
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
@@ -474,3 +474,22 @@ def test_a_name_clash_suggests_format_same_only_where_it_parts_the_photos(tmp_pa
     assert clash(["a.gif", "a.png"], format="same").endswith("; rename one")
     assert clash(["a.png", "a.jpg"], side_by_side=True).endswith("; rename one"), "their sheets clash anyway"
     assert clash(["a.jpeg", "a.jpg"], format="jpg").endswith("; use --format same or rename one")
+
+
+def test_recursive_folders_are_walked_once_each_without_following_a_loop(tmp_path, capsys):
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    (scans / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (scans / "a.png", scans / "sub" / "b.png", elsewhere / "c.png"):
+        Image.fromarray(photo(8, 8)).save(path)
+    (scans / "sub" / "up").symlink_to("..")  # a loop
+    (scans / "again").symlink_to("sub")  # a second name for a folder listed anyway
+    (scans / "alias.png").symlink_to("a.png")  # a second name for a photo
+    (scans / "more").symlink_to(elsewhere)  # a folder only a link reaches
+    found = find_photos([scans], recursive=True)
+    assert [relative.as_posix() for _, relative in found] == ["a.png", "more/c.png", "sub/b.png"]
+    assert [source for source, _ in found] == [scans / "a.png", elsewhere / "c.png", scans / "sub" / "b.png"]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"{scans}: skipped 3 link(s) to a folder or file listed already, or to a folder holding this one (a loop)"
+    ]

@@ -27,6 +27,7 @@ from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
 from colorization.files.atomic import check_writable, remove_partial_files
+from colorization.files.listing import list_folder
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
     Photo,
@@ -88,13 +89,10 @@ def find_photos(
             if match.is_dir():
                 if exclude is not None and match.resolve() == exclude:
                     raise ConfigError(f"--out {match} is an input folder; choose an output folder of its own")
-                pattern = "**/*" if recursive else "*"
-                for path in sorted(match.glob(pattern)):
-                    resolved = path.resolve()
-                    if exclude is not None and resolved.is_relative_to(exclude):
-                        continue
-                    if path.is_file() and path.suffix.lower() in suffixes:
-                        found.setdefault(resolved, path.relative_to(match))
+                for relative in _folder_files(match, recursive, suffixes):
+                    resolved = (match / relative).resolve()
+                    if exclude is None or not resolved.is_relative_to(exclude):
+                        found.setdefault(resolved, relative)
             elif match.is_file():
                 if match.suffix.lower() not in suffixes:
                     if not is_glob:  # named directly: refused; what a glob matches besides photos is ignored
@@ -104,6 +102,29 @@ def find_photos(
             else:
                 raise DataError(f"{match}: no such file or folder")
     return [(source, relative) for source, relative in found.items()]
+
+
+def _folder_files(folder: Path, recursive: bool, suffixes: Sequence[str]) -> list[Path]:
+    """The files of `folder` (and with `recursive` of its sub-folders) ending in one of `suffixes`, relative to it.
+
+    The sub-folders are walked by `list_folder`: each real folder and file once, whatever links lead
+    to it, so a link back up the tree (``up -> ..``) is not followed round; the links skipped are
+    counted in one line on stderr.
+    """
+    if not recursive:
+        return [
+            path.relative_to(folder)
+            for path in sorted(folder.iterdir())
+            if path.is_file() and path.suffix.lower() in suffixes
+        ]
+    listing = list_folder(folder, suffixes)
+    if listing.skipped_links:
+        print(
+            f"{folder}: skipped {listing.skipped_links} link(s) to a folder or file listed already, or to a folder "
+            "holding this one (a loop)",
+            file=sys.stderr,
+        )
+    return [Path(relative) for relative in listing.files]
 
 
 def plan_jobs(
