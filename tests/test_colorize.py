@@ -493,3 +493,28 @@ def test_recursive_folders_are_walked_once_each_without_following_a_loop(tmp_pat
     assert lines == [
         f"{scans}: skipped 3 link(s) to a folder or file listed already, or to a folder holding this one (a loop)"
     ]
+
+
+def test_more_workers_than_cores_are_capped_at_the_cores_in_one_line(cnn_checkpoint, tmp_path, capsys, monkeypatch):
+    import colorization.colorize.photos as photos
+
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    started = []
+
+    class CountingLoader(photos.DataLoader):
+        def __init__(self, *args, **kwargs) -> None:
+            started.append(kwargs["num_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(photos, "DataLoader", CountingLoader)
+    code = main(
+        [str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--workers", "100"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0 and (tmp_path / "out" / "a.png").is_file(), captured.err
+    assert started == [1], "one decoding process on one core, not 100"
+    assert [line for line in captured.err.splitlines() if "--workers" in line] == [
+        "--workers 100: using 1, the CPU cores this process may run on"
+    ]
