@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from colorization.errors import DataError
-from colorization.files.weights import load_strict, read_state_dict
+from colorization.files.weights import load_strict, read_state_dict, safe_load
 from colorization.networks import ECCV16Net
 
 
@@ -28,3 +28,12 @@ def test_strict_loading_names_the_first_wrong_missing_and_unexpected_keys():
         load_strict(net, missing, "f.pth")
     with pytest.raises(DataError, match=r"unexpected keys: extra.weight"):
         load_strict(net, dict(state, **{"extra.weight": torch.zeros(1)}), "f.pth")
+
+
+def test_a_folder_given_as_a_weight_file_is_named_a_folder(tmp_path):
+    with pytest.raises(DataError, match=rf"^{tmp_path}: a folder; expected a checkpoint or weight file$"):
+        safe_load(tmp_path)
+    with pytest.raises(DataError, match=rf"^{tmp_path}: a folder; expected a weight file \(\.pth\) or checkpoint$"):
+        read_state_dict(tmp_path)
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'missing.pth'}: weights file not found$"):
+        read_state_dict(tmp_path / "missing.pth")

@@ -41,6 +41,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def require_file(path: Path, expected: str, missing: str = "file not found") -> None:
+    """Refuse (`DataError`) a `path` that is a folder, saying that `expected` (a kind of file) was, or that
+    does not exist (``<path>: <missing>``)."""
+    if path.is_dir():
+        raise DataError(f"{path}: a folder; expected {expected}")
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}")
+
+
 REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 """How torch's weights-only unpickler names the Python object a file asked for."""
 
@@ -54,8 +63,7 @@ def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -
     when only the plain entries are needed). Raises `DataError` naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path, "a checkpoint or weight file")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
@@ -105,8 +113,7 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     release name (and downloading it) happens where loading starts (`colorization.inference.loading`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: weights file not found")
+    require_file(path, "a weight file (.pth) or checkpoint", missing="weights file not found")
     check_digest_in_name(path)
     return state_dict_of(safe_load(path), path, prefix)
 
