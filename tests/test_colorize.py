@@ -518,3 +518,21 @@ def test_more_workers_than_cores_are_capped_at_the_cores_in_one_line(cnn_checkpo
     assert [line for line in captured.err.splitlines() if "--workers" in line] == [
         "--workers 100: using 1, the CPU cores this process may run on"
     ]
+
+
+@pytest.mark.slow
+def test_a_raw_pickle_or_a_folder_as_model_is_the_only_line_printed(tmp_path):
+    import pickle
+
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    (tmp_path / "raw.pth").write_bytes(pickle.dumps({"weight": [1.0]}, protocol=4))
+    (tmp_path / "models.onnx").mkdir()
+    cases = {
+        "raw.pth": f"error: {tmp_path / 'raw.pth'}: not a readable PyTorch file (UnpicklingError)",
+        "models.onnx": f"error: {tmp_path / 'models.onnx'}: a folder; expected an .onnx file "
+        "(python -m colorization.export writes one)",
+    }
+    for name, line in cases.items():
+        result = run_colorize([str(tmp_path / "a.png"), "--model", str(tmp_path / name), "--quiet"], tmp_path)
+        assert result.returncode == 2 and result.stderr.splitlines() == [line], result.stderr
+        assert not (tmp_path / "colorized").exists()

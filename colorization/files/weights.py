@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def require_file(path: Path, expected: str, missing: str = "file not found") -> 
 
 REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 """How torch's weights-only unpickler names the Python object a file asked for."""
+PROTOCOL_WARNING = "Detected pickle protocol"
+"""The start of the warning torch's weights-only unpickler gives for a pickle of protocol 3 or more."""
 
 
 def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
@@ -65,7 +68,11 @@ def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -
     path = Path(path)
     require_file(path, "a checkpoint or weight file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():
+            # torch warns about any pickle protocol above 2 before it reads (or refuses) the file; the
+            # refusal of a foreign pickle must be the only line a user sees, and a readable file needs no warning
+            warnings.filterwarnings("ignore", message=PROTOCOL_WARNING, category=UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         refused = REFUSED_GLOBAL.search(str(error))
         if refused is None:  # not a pickle torch can read at all: a foreign or truncated file
