@@ -536,3 +536,18 @@ def test_a_raw_pickle_or_a_folder_as_model_is_the_only_line_printed(tmp_path):
         result = run_colorize([str(tmp_path / "a.png"), "--model", str(tmp_path / name), "--quiet"], tmp_path)
         assert result.returncode == 2 and result.stderr.splitlines() == [line], result.stderr
         assert not (tmp_path / "colorized").exists()
+
+
+@pytest.mark.parametrize(("format", "suffix"), [("png", ".png"), ("jpg", ".jpg")])
+def test_a_photos_icc_profile_is_copied_to_its_output(format, suffix, cnn_checkpoint, tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(photo(24, 32)).save(tmp_path / "scan.jpg", quality=95, icc_profile=profile)
+    Image.fromarray(photo(24, 32)).save(tmp_path / "plain.png")
+    tally = colorize_paths([tmp_path], str(cnn_checkpoint), tmp_path / "out", format=format, workers=0)
+    assert tally.done == 2 and not tally.failed, tally.line()
+    with Image.open(tmp_path / "out" / f"scan{suffix}") as output:
+        assert output.info.get("icc_profile") == profile
+    with Image.open(tmp_path / "out" / f"plain{suffix}") as output:
+        assert not output.info.get("icc_profile"), "no profile is invented for a photo without one"
