@@ -10,6 +10,8 @@ import io
 import json
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
 from colorization.files.photos import IMAGE_SUFFIXES, photo_from_image
+from tests.helpers.configs import REPO
 from tests.helpers.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112
@@ -378,3 +381,22 @@ def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(catalog, mode
     assert palette.status_code == 200 and palette.json()["colors"]
     loaded = client.post("/api/hints", params={"photo": info["id"], "name": "h.json"}, content=json.dumps(hints))
     assert loaded.status_code == 200 and (loaded.json()["hints"][0]["x"], loaded.json()["hints"][0]["y"]) == (400, 250)
+
+
+@pytest.mark.slow
+def test_without_the_demo_extra_colorize_demo_names_what_to_install(tmp_path):
+    # starlette and uvicorn made unimportable, as in an install without the extra
+    blocked = "import sys; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "
+    start = "from colorization.demo.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + start, "--models", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines() == [
+        "error: colorize-demo needs starlette, uvicorn: pip install 'bw-colorization[demo]' (make install installs "
+        "every extra)"
+    ]
