@@ -551,3 +551,25 @@ def test_a_photos_icc_profile_is_copied_to_its_output(format, suffix, cnn_checkp
         assert output.info.get("icc_profile") == profile
     with Image.open(tmp_path / "out" / f"plain{suffix}") as output:
         assert not output.info.get("icc_profile"), "no profile is invented for a photo without one"
+
+
+@pytest.mark.slow
+def test_a_recursive_glob_does_not_follow_a_loop(tmp_path):
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    (scans / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (scans / "a.png", scans / "sub" / "b.png", elsewhere / "c.png"):
+        Image.fromarray(photo(8, 8)).save(path)
+    (scans / "sub" / "up").symlink_to("..")  # glob's own ** went round this loop without end
+    (scans / "again").symlink_to("sub")
+    (scans / "more").symlink_to(elsewhere)
+    show = "import sys; from colorization.colorize.photos import find_photos; "
+    show += "print([r.as_posix() for _, r in find_photos(sys.argv[1:], recursive=True)])"
+    for pattern, expected in (("**/*.png", ["a.png", "c.png", "b.png"]), ("**", ["a.png", "more/c.png", "sub/b.png"])):
+        result = subprocess.run(
+            [sys.executable, "-c", show, f"{scans}/{pattern}"], capture_output=True, text=True, cwd=REPO, timeout=60
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.strip() == repr(expected), pattern
+        skipped = f"{scans}: skipped 2 link(s) to a folder or file listed already, or to a folder holding this one"
+        assert result.stderr.strip() == f"{skipped} (a loop)"

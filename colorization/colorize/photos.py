@@ -7,6 +7,7 @@ found among the inputs go to `colorization.colorize.video`, which counts them in
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import queue
 import sys
@@ -82,7 +83,7 @@ def find_photos(
     for item in inputs:
         text = str(item)
         is_glob = bool(GLOB_CHARACTERS & set(text))
-        matches = sorted(glob.glob(text, recursive=recursive)) if is_glob else [text]
+        matches = _glob(text, recursive, suffixes) if is_glob else [text]
         if not matches:
             raise DataError(f"{text}: no file matches")
         for match in map(Path, matches):
@@ -117,6 +118,11 @@ def _folder_files(folder: Path, recursive: bool, suffixes: Sequence[str]) -> lis
             for path in sorted(folder.iterdir())
             if path.is_file() and path.suffix.lower() in suffixes
         ]
+    return [Path(relative) for relative in _walk(folder, suffixes)]
+
+
+def _walk(folder: Path, suffixes: Sequence[str]) -> list[str]:
+    """`list_folder(folder, suffixes)`'s files ('/'-separated, relative), saying on stderr how many links it skipped."""
     listing = list_folder(folder, suffixes)
     if listing.skipped_links:
         print(
@@ -124,7 +130,32 @@ def _folder_files(folder: Path, recursive: bool, suffixes: Sequence[str]) -> lis
             "holding this one (a loop)",
             file=sys.stderr,
         )
-    return [Path(relative) for relative in listing.files]
+    return list(listing.files)
+
+
+def _glob(pattern: str, recursive: bool, suffixes: Sequence[str]) -> list[str]:
+    """The paths a glob matches, sorted. With `recursive`, a ``**`` part matches any depth of folders; such a
+    pattern is matched against `_walk`'s files, since glob's own ``**`` follows links round a loop (``up -> ..``)
+    without end."""
+    parts = Path(pattern).parts
+    if not (recursive and "**" in parts):
+        return sorted(glob.glob(pattern))
+    first_wild = next(i for i, part in enumerate(parts) if GLOB_CHARACTERS & set(part))
+    root = Path(*parts[:first_wild])
+    if not root.is_dir():
+        return []
+    if parts[first_wild:] == ("**",):  # the folder and everything below it: the folder, whose tree is mirrored
+        return [str(root)]
+    return [str(root / name) for name in _walk(root, suffixes) if _matches(Path(name).parts, parts[first_wild:])]
+
+
+def _matches(parts: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Whether path `parts` match glob `pattern` parts, where a ``**`` part stands for any number of folders."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_matches(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _matches(parts[1:], pattern[1:])
 
 
 def plan_jobs(
