@@ -56,7 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=2,
-        help="photo decoding processes and writer threads, at most the CPU cores (0: decode in the main process)",
+        help="photo decoding processes and writer threads (0: decode in the main process, one writer)",
     )
     parser.add_argument(
         "--precision", default=AUTO, choices=[AUTO, *PRECISIONS], help="auto: bf16 on CUDA, fp32 on CPU"
