@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from colorization.color.spaces import rgb_to_lab
 from colorization.colorize import colorize_image, colorize_paths
 from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
-from colorization.colorize.photos import Tally
+from colorization.colorize.photos import Tally, find_photos, plan_jobs
 from colorization.errors import ColorizationError, ConfigError
 from colorization.files.atomic import TEMP_MARK, temp_path
 from colorization.files.photos import lab_to_image, photo_from_image, read_photo
@@ -27,7 +28,7 @@ from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
 from tests.helpers.configs import REPO
 from tests.helpers.datasets import photo
-from tests.helpers.entry_points import error_lines
+from tests.helpers.entry_points import error_lines, file_hashes, without_permission_override
 from tests.helpers.weights import CNN_CONFIG, RELEASE_NAMES, random_release_state, save_checkpoint, save_release_style
 
 ORIENTATION = 0x0112
@@ -372,3 +373,203 @@ def test_a_binary_hints_file_is_one_error_line(suffix, siggraph17_file, tmp_path
     lines = error_lines(result)
     assert len(lines) == 1 and f"{hints}: not a text file" in lines[0], result.stderr[-3000:]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"x": 10, "y": 10, "ab": [NaN, 0]}]', r"hint 1 .*: a and b must be finite numbers, not nan"),
+        ('[{"x": 10, "y": 10, "ab": [0, "Infinity"]}]', r"hint 1 .*: a and b must be finite numbers, not 'Infinity'"),
+        ('[{"x": 1, "y": 1, "ab": [0, 0]}, {"x": 40, "y": 1, "ab": [0, 0]}]', r"hint 2 .*: \(x, y\) outside the 32x24"),
+    ],
+)
+def test_bad_hints_are_one_error_line_naming_the_file_and_the_hint(text, message, siggraph17_file, tmp_path):
+    hints = tmp_path / "hints.json"
+    hints.write_text(text)
+    Image.fromarray(photo(24, 32)).save(tmp_path / "photo.png")
+    args = [str(tmp_path / "photo.png"), "--model", str(siggraph17_file), "--hints", str(hints)]
+    result = run_colorize([*args, "--out", str(tmp_path / "out")], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = error_lines(result)
+    assert len(lines) == 1 and re.match(rf"error: {re.escape(str(hints))}: {message}", lines[0]), result.stderr
+    assert not list((tmp_path / "out").glob("*.png")), "nothing is colorized"
+
+
+def test_the_python_api_refuses_non_finite_hint_records(siggraph17_file):
+    image = Image.fromarray(photo(24, 32)).convert("L")
+    for record in ({"x": 1, "y": 1, "ab": [float("nan"), 0]}, {"x": float("inf"), "y": 1, "color": "#ff0000"}):
+        with pytest.raises(ColorizationError, match=r"^hints: hint 1 .* must be finite numbers"):
+            colorize_image(image, str(siggraph17_file), hints=[record])
+
+
+# --- usage errors found up front, folder trees with links (reliability issue, item 12) ------------------
+
+
+def test_a_named_file_that_is_no_photo_or_an_unwritable_out_is_one_usage_error(cnn_checkpoint, tmp_path, capsys):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "taken.png").write_text("a file where the output folder should be")
+    before = file_hashes(tmp_path)
+    cases = [
+        (
+            [str(tmp_path / "notes.txt")],
+            rf"{re.escape(str(tmp_path / 'notes.txt'))}: not a file this reads; expected one",
+        ),
+        (
+            [str(tmp_path / "a.png"), "--out", str(tmp_path / "taken.png")],
+            rf"--out='{re.escape(str(tmp_path / 'taken.png'))}' is not writable \(.*taken\.png is not a directory\)",
+        ),
+        (
+            [str(tmp_path / "a.png"), "--out", str(tmp_path / "taken.png" / "sub")],
+            r"--out='.*sub' is not writable \(.*taken\.png is not a directory\)",
+        ),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*args, "--model", str(cnn_checkpoint), "--workers", "0"])
+        assert exit_info.value.code == 2, args
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and re.fullmatch(rf"error: {message}.*", lines[0]), lines
+        assert "done" not in captured.out
+    assert file_hashes(tmp_path) == before, "nothing written, nothing changed"
+
+
+@pytest.mark.slow
+def test_a_read_only_out_is_one_usage_error_before_any_photo(cnn_checkpoint, tmp_path):
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "colorization.colorize", str(tmp_path / "a.png"), "--model", str(cnn_checkpoint)]
+            + ["--out", str(out)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            timeout=300,
+            preexec_fn=without_permission_override,
+        )
+    finally:
+        out.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert error_lines(result) == [
+        f"error: --out={str(out)!r} is not writable (Permission denied); choose another directory"
+    ], result.stderr
+    assert "failed" not in result.stderr + result.stdout and not list(out.iterdir())
+
+
+def test_a_name_clash_suggests_format_same_only_where_it_parts_the_photos(tmp_path):
+    def clash(names: list[str], format: str = "png", side_by_side: bool = False) -> str:
+        photos = [(tmp_path / name, Path(name)) for name in names]
+        with pytest.raises(ConfigError, match="would both be written to") as error:
+            plan_jobs(photos, tmp_path / "out", format, side_by_side)
+        return str(error.value)
+
+    assert clash(["a.png", "a.jpg"]).endswith("; use --format same or rename one")
+    assert clash(["a.png", "a.gif"]).endswith("; rename one"), "--format same writes a GIF as PNG too"
+    assert clash(["a.gif", "a.png"], format="same").endswith("; rename one")
+    assert clash(["a.png", "a.jpg"], side_by_side=True).endswith("; rename one"), "their sheets clash anyway"
+    assert clash(["a.jpeg", "a.jpg"], format="jpg").endswith("; use --format same or rename one")
+
+
+def test_recursive_folders_are_walked_once_each_without_following_a_loop(tmp_path, capsys):
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    (scans / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (scans / "a.png", scans / "sub" / "b.png", elsewhere / "c.png"):
+        Image.fromarray(photo(8, 8)).save(path)
+    (scans / "sub" / "up").symlink_to("..")  # a loop
+    (scans / "again").symlink_to("sub")  # a second name for a folder listed anyway
+    (scans / "alias.png").symlink_to("a.png")  # a second name for a photo
+    (scans / "more").symlink_to(elsewhere)  # a folder only a link reaches
+    found = find_photos([scans], recursive=True)
+    assert [relative.as_posix() for _, relative in found] == ["a.png", "more/c.png", "sub/b.png"]
+    assert [source for source, _ in found] == [scans / "a.png", elsewhere / "c.png", scans / "sub" / "b.png"]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"{scans}: skipped 3 link(s) to a folder or file listed already, or to a folder holding this one (a loop)"
+    ]
+
+
+def test_more_workers_than_cores_are_capped_at_the_cores_in_one_line(cnn_checkpoint, tmp_path, capsys, monkeypatch):
+    import colorization.colorize.photos as photos
+
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    started = []
+
+    class CountingLoader(photos.DataLoader):
+        def __init__(self, *args, **kwargs) -> None:
+            started.append(kwargs["num_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(photos, "DataLoader", CountingLoader)
+    code = main(
+        [str(tmp_path / "a.png"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--workers", "100"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0 and (tmp_path / "out" / "a.png").is_file(), captured.err
+    assert started == [1], "one decoding process on one core, not 100"
+    assert [line for line in captured.err.splitlines() if "--workers" in line] == [
+        "--workers 100: using 1, the CPU cores this process may run on"
+    ]
+
+
+@pytest.mark.slow
+def test_a_raw_pickle_or_a_folder_as_model_is_the_only_line_printed(tmp_path):
+    import pickle
+
+    Image.fromarray(photo(20, 20)).save(tmp_path / "a.png")
+    (tmp_path / "raw.pth").write_bytes(pickle.dumps({"weight": [1.0]}, protocol=4))
+    (tmp_path / "models.onnx").mkdir()
+    cases = {
+        "raw.pth": f"error: {tmp_path / 'raw.pth'}: not a readable PyTorch file (UnpicklingError)",
+        "models.onnx": f"error: {tmp_path / 'models.onnx'}: a folder; expected an .onnx file "
+        "(python -m colorization.export writes one)",
+    }
+    for name, line in cases.items():
+        result = run_colorize([str(tmp_path / "a.png"), "--model", str(tmp_path / name), "--quiet"], tmp_path)
+        assert result.returncode == 2 and result.stderr.splitlines() == [line], result.stderr
+        assert not (tmp_path / "colorized").exists()
+
+
+@pytest.mark.parametrize(("format", "suffix"), [("png", ".png"), ("jpg", ".jpg")])
+def test_a_photos_icc_profile_is_copied_to_its_output(format, suffix, cnn_checkpoint, tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(photo(24, 32)).save(tmp_path / "scan.jpg", quality=95, icc_profile=profile)
+    Image.fromarray(photo(24, 32)).save(tmp_path / "plain.png")
+    tally = colorize_paths([tmp_path], str(cnn_checkpoint), tmp_path / "out", format=format, workers=0)
+    assert tally.done == 2 and not tally.failed, tally.line()
+    with Image.open(tmp_path / "out" / f"scan{suffix}") as output:
+        assert output.info.get("icc_profile") == profile
+    with Image.open(tmp_path / "out" / f"plain{suffix}") as output:
+        assert not output.info.get("icc_profile"), "no profile is invented for a photo without one"
+
+
+@pytest.mark.slow
+def test_a_recursive_glob_does_not_follow_a_loop(tmp_path):
+    scans, elsewhere = tmp_path / "scans", tmp_path / "elsewhere"
+    (scans / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (scans / "a.png", scans / "sub" / "b.png", elsewhere / "c.png"):
+        Image.fromarray(photo(8, 8)).save(path)
+    (scans / "sub" / "up").symlink_to("..")  # glob's own ** went round this loop without end
+    (scans / "again").symlink_to("sub")
+    (scans / "more").symlink_to(elsewhere)
+    show = "import sys; from colorization.colorize.photos import find_photos; "
+    show += "print([r.as_posix() for _, r in find_photos(sys.argv[1:], recursive=True)])"
+    for pattern, expected in (("**/*.png", ["a.png", "c.png", "b.png"]), ("**", ["a.png", "more/c.png", "sub/b.png"])):
+        result = subprocess.run(
+            [sys.executable, "-c", show, f"{scans}/{pattern}"], capture_output=True, text=True, cwd=REPO, timeout=60
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.strip() == repr(expected), pattern
+        skipped = f"{scans}: skipped 2 link(s) to a folder or file listed already, or to a folder holding this one"
+        assert result.stderr.strip() == f"{skipped} (a loop)"

@@ -10,6 +10,8 @@ import io
 import json
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from colorization.demo.palette import hex_colour, likely_bins
 from colorization.demo.server import STATIC, Demo, create_app, host_warning, listen
 from colorization.errors import ConfigError
 from colorization.files.photos import IMAGE_SUFFIXES, photo_from_image
+from tests.helpers.configs import REPO
 from tests.helpers.demo_models import NOT_A_MODEL, ab_of, make_models_dir
 
 ORIENTATION = 0x0112
@@ -265,6 +268,25 @@ def test_hints_files_of_both_formats_load_for_the_photo_and_bad_ones_are_named(c
         assert response.status_code == 400 and re.search(message, response.json()["error"]), response.json()
 
 
+def test_non_finite_hints_get_400_on_every_route_and_the_server_goes_on(client, models):
+    info = upload(client, png_bytes(chelsea()), "chelsea.png")
+    model = models[1]["siggraph17"]
+    for bad in ('{"x": 1, "y": 1, "ab": [NaN, 0]}', '{"x": 1, "y": 1, "ab": ["NaN", 0]}', '{"x": Infinity, "y": 1}'):
+        hints = f"[{bad}]"
+        requests = {
+            "/api/colorize": f'{{"photo": "{info["id"]}", "model": "{model}", "hints": {hints}}}',
+            "/api/palette": f'{{"photo": "{info["id"]}", "model": "{model}", "x": 5, "y": 5, "hints": {hints}}}',
+        }
+        for route, body in requests.items():
+            response = client.post(route, content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 400, (route, bad, response.text)
+            assert re.search(r"^hints: hint 1 .* must be finite numbers", response.json()["error"]), response.text
+        response = client.post("/api/hints", params={"photo": info["id"], "name": "h.json"}, content=hints.encode())
+        assert response.status_code == 400, (bad, response.text)
+        assert re.search(r"^h\.json: hint 1 .* must be finite numbers", response.json()["error"]), response.text
+    assert colorize(client, photo=info["id"], model=model).size == (451, 300), "the server goes on"
+
+
 def test_likely_bins_take_the_peaks_in_order_and_skip_their_neighbours():
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0], [-60.0, 20.0], [0.0, 10.0]])
     probabilities = torch.tensor([0.40, 0.30, 0.05, 0.20, 0.05])
@@ -359,3 +381,22 @@ def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(catalog, mode
     assert palette.status_code == 200 and palette.json()["colors"]
     loaded = client.post("/api/hints", params={"photo": info["id"], "name": "h.json"}, content=json.dumps(hints))
     assert loaded.status_code == 200 and (loaded.json()["hints"][0]["x"], loaded.json()["hints"][0]["y"]) == (400, 250)
+
+
+@pytest.mark.slow
+def test_without_the_demo_extra_colorize_demo_names_what_to_install(tmp_path):
+    # starlette and uvicorn made unimportable, as in an install without the extra
+    blocked = "import sys; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "
+    start = "from colorization.demo.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + start, "--models", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines() == [
+        "error: colorize-demo needs starlette, uvicorn: pip install 'bw-colorization[demo]' (make install installs "
+        "every extra)"
+    ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from colorization.color.hints import Hints, sample_hints, sample_patches
+from colorization.color.hints import Hints, hint_points, parse_hints, sample_hints, sample_patches
 from colorization.errors import DataError
 from colorization.modules import SIGGRAPH17Module
 
@@ -84,8 +84,35 @@ def test_user_hints_scale_to_the_working_size_and_change_the_colours():
         ([[(80, 0, 0, 0)]], r"outside the 80x40 image"),
         ([[(0, 0, 0, 120)]], r"a, b must lie in \[-110, 110\]"),
         ([[(1, 2, 3)]], r"expected \(x, y, a, b\)"),
+        ([[(1, 2, float("nan"), 0)]], r"^hints: hint 1 .*: x, y, a and b must be finite numbers, not nan"),
+        ([[(1, 2, 0, 0), (1, float("inf"), 0, 0)]], r"^hints: hint 2 .*: x, y, a and b must be finite.*, not inf"),
+        ([[], [(1, 2, 0, -float("inf"))]], r"^hints: hint 1 .* of image 1: x, y, a and b must be finite"),
     ],
 )
 def test_bad_hint_points_are_refused(points, message):
     with pytest.raises(DataError, match=message):
         Hints.from_points(points, size=(40, 80))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"x": 10, "y": 10, "ab": [NaN, 0]}]', r"a and b must be finite numbers, not nan"),
+        ('[{"x": 10, "y": 10, "ab": ["NaN", 0]}]', r"a and b must be finite numbers, not 'NaN'"),
+        ('[{"x": 10, "y": 10, "ab": [0, Infinity]}]', r"a and b must be finite numbers, not inf"),
+        ('[{"x": 10, "y": 10, "ab": [0, "-inf"]}]', r"a and b must be finite numbers, not '-inf'"),
+        ('[{"x": 1, "y": 1, "ab": [0, 0]}, {"x": NaN, "y": 10, "ab": [0, 0]}]', r"x and y \(pixels\) .*, not nan"),
+        ('[{"x": 10, "y": "Infinity", "color": "#ff0000"}]', r"x and y \(pixels\) must be finite numbers"),
+    ],
+)
+def test_non_finite_hints_are_refused_naming_the_file_and_the_hint(text, message):
+    # Python's JSON reader takes NaN and Infinity, and float() takes "nan": both passed the range check
+    with pytest.raises(DataError, match=rf"^h\.json: hint \d .*{message}"):
+        parse_hints(text, "h.json")
+
+
+def test_a_hint_outside_the_photo_names_the_hints_file_and_the_hint():
+    points = parse_hints("x,y,color\n5,5,#ff0000\n50,5,#00ff00\n", "h.csv")
+    with pytest.raises(DataError, match=r"^h\.csv: hint 2 \(50\.0, 5\.0, .*\): \(x, y\) outside the 20x10 image$"):
+        Hints.from_points([points], size=(10, 20), source="h.csv")
+    assert hint_points([{"x": 1, "y": 2, "ab": ["3", 4]}]) == [(1.0, 2.0, 3.0, 4.0)], "numbers as text still read"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,21 +140,27 @@ class Hints:
 
     @classmethod
     def from_points(
-        cls, points: Sequence[Sequence[Sequence[float]]], size: tuple[int, int], patch: int = DEFAULT_POINT_PATCH
+        cls,
+        points: Sequence[Sequence[Sequence[float]]],
+        size: tuple[int, int],
+        patch: int = DEFAULT_POINT_PATCH,
+        source: str = "hints",
     ) -> Hints:
-        """Validate and freeze per-image lists of (x, y, a, b); raises `DataError` naming a bad point."""
+        """Validate and freeze per-image lists of (x, y, a, b); raises `DataError` naming `source`
+        (the hints file, or what else the points came from), the hint's number and the bad point."""
         height, width = size
         frozen = []
         for image, image_points in enumerate(points):
             checked = []
-            for point in image_points:
+            for number, point in enumerate(image_points, start=1):
+                where = f"{source}: hint {number} {tuple(point)}" + (f" of image {image}" if len(points) > 1 else "")
                 if len(point) != 4:
-                    raise DataError(f"hint {tuple(point)} of image {image}: expected (x, y, a, b)")
-                x, y, a, b = (float(v) for v in point)
+                    raise DataError(f"{where}: expected (x, y, a, b)")
+                x, y, a, b = (_finite(v, where, "x, y, a and b") for v in point)
                 if not (0 <= x < width and 0 <= y < height):
-                    raise DataError(f"hint {tuple(point)} of image {image}: (x, y) outside the {width}x{height} image")
+                    raise DataError(f"{where}: (x, y) outside the {width}x{height} image")
                 if max(abs(a), abs(b)) > AB_SCALE:
-                    raise DataError(f"hint {tuple(point)} of image {image}: a, b must lie in [-110, 110]")
+                    raise DataError(f"{where}: a, b must lie in [-{AB_SCALE:g}, {AB_SCALE:g}]")
                 checked.append((x, y, a, b))
             frozen.append(tuple(checked))
         if patch < 1:
@@ -195,12 +202,24 @@ def hint_points(
         where = f"{source}: hint {number} ({dict(record) if isinstance(record, Mapping) else record!r})"
         if not isinstance(record, Mapping) or "x" not in record or "y" not in record:
             raise DataError(f"{where}: expected x, y and either color '#rrggbb' or ab [a, b]")
-        try:
-            x, y = float(record["x"]), float(record["y"])
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: x and y must be numbers (pixels)") from None
+        x, y = (_finite(record[key], where, "x and y (pixels)") for key in ("x", "y"))
         points.append((x, y, *_hint_ab(record, where)))
     return points
+
+
+def _finite(value: object, where: str, what: str) -> float:
+    """`value` as a finite float; otherwise a `DataError` saying that `what` (of the hint at `where`) must be one.
+
+    Python's JSON reader takes ``NaN`` and ``Infinity``, and ``float`` takes ``"nan"`` and ``"inf"``:
+    such a hint would paint NaN into the network's input and blacken the photo.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise DataError(f"{where}: {what} must be finite numbers, not {value!r}")
+    return number
 
 
 def _hint_ab(record: Mapping[str, object], where: str) -> tuple[float, float]:
@@ -211,10 +230,7 @@ def _hint_ab(record: Mapping[str, object], where: str) -> tuple[float, float]:
         lab = rgb_to_lab(rgb[None, :, None, None])[0, :, 0, 0]
         return float(lab[1]), float(lab[2])
     if isinstance(ab, Sequence) and not isinstance(ab, str) and len(ab) == 2:
-        try:
-            return float(ab[0]), float(ab[1])
-        except (TypeError, ValueError):
-            pass
+        return _finite(ab[0], where, "a and b"), _finite(ab[1], where, "a and b")
     raise DataError(f"{where}: expected color '#rrggbb' or ab [a, b]")
 
 

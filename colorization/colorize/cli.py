@@ -8,6 +8,8 @@ films) is imported when a run starts.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from colorization.colorize import DEFAULT_OUT, FORMATS
@@ -82,6 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code: 0 all done, 1 some photo failed, 2 a usage error (nothing was colorized)."""
     args = parse_args(argv)
+    args.workers = capped_workers(args.workers)
     from colorization.colorize.photos import colorize_paths  # torch and the models: only for a run
 
     tally = exit_on_user_error(
@@ -111,3 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(tally.line())
     return tally.exit_code
+
+
+def capped_workers(workers: int) -> int:
+    """`workers` (``--workers``), at most the CPU cores this process may run on: each is a decoding process,
+    and more than the cores only compete for them. A capped value is said in one line on stderr."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers > cores:
+        print(f"--workers {workers}: using {cores}, the CPU cores this process may run on", file=sys.stderr)
+        return cores
+    return workers

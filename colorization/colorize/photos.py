@@ -7,6 +7,7 @@ found among the inputs go to `colorization.colorize.video`, which counts them in
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import queue
 import sys
@@ -26,7 +27,8 @@ from colorization.color.hints import Hints, hint_points, read_hints_file
 from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
-from colorization.files.atomic import remove_partial_files
+from colorization.files.atomic import check_writable, remove_partial_files
+from colorization.files.listing import list_folder
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
     Photo,
@@ -80,23 +82,21 @@ def find_photos(
     found: dict[Path, Path] = {}
     for item in inputs:
         text = str(item)
-        matches = sorted(glob.glob(text, recursive=recursive)) if GLOB_CHARACTERS & set(text) else [text]
+        is_glob = bool(GLOB_CHARACTERS & set(text))
+        matches = _glob(text, recursive, suffixes) if is_glob else [text]
         if not matches:
             raise DataError(f"{text}: no file matches")
         for match in map(Path, matches):
             if match.is_dir():
                 if exclude is not None and match.resolve() == exclude:
                     raise ConfigError(f"--out {match} is an input folder; choose an output folder of its own")
-                pattern = "**/*" if recursive else "*"
-                for path in sorted(match.glob(pattern)):
-                    resolved = path.resolve()
-                    if exclude is not None and resolved.is_relative_to(exclude):
-                        continue
-                    if path.is_file() and path.suffix.lower() in suffixes:
-                        found.setdefault(resolved, path.relative_to(match))
+                for relative in _folder_files(match, recursive, suffixes):
+                    resolved = (match / relative).resolve()
+                    if exclude is None or not resolved.is_relative_to(exclude):
+                        found.setdefault(resolved, relative)
             elif match.is_file():
                 if match.suffix.lower() not in suffixes:
-                    if match is matches[0] and len(matches) == 1 and text == str(match):
+                    if not is_glob:  # named directly: refused; what a glob matches besides photos is ignored
                         raise DataError(f"{match}: not a file this reads; expected one of {sorted(suffixes)}")
                     continue
                 found.setdefault(match.resolve(), Path(match.name))
@@ -105,28 +105,98 @@ def find_photos(
     return [(source, relative) for source, relative in found.items()]
 
 
+def _folder_files(folder: Path, recursive: bool, suffixes: Sequence[str]) -> list[Path]:
+    """The files of `folder` (and with `recursive` of its sub-folders) ending in one of `suffixes`, relative to it.
+
+    The sub-folders are walked by `list_folder`: each real folder and file once, whatever links lead
+    to it, so a link back up the tree (``up -> ..``) is not followed round; the links skipped are
+    counted in one line on stderr.
+    """
+    if not recursive:
+        return [
+            path.relative_to(folder)
+            for path in sorted(folder.iterdir())
+            if path.is_file() and path.suffix.lower() in suffixes
+        ]
+    return [Path(relative) for relative in _walk(folder, suffixes)]
+
+
+def _walk(folder: Path, suffixes: Sequence[str]) -> list[str]:
+    """`list_folder(folder, suffixes)`'s files ('/'-separated, relative), saying on stderr how many links it skipped."""
+    listing = list_folder(folder, suffixes)
+    if listing.skipped_links:
+        print(
+            f"{folder}: skipped {listing.skipped_links} link(s) to a folder or file listed already, or to a folder "
+            "holding this one (a loop)",
+            file=sys.stderr,
+        )
+    return list(listing.files)
+
+
+def _glob(pattern: str, recursive: bool, suffixes: Sequence[str]) -> list[str]:
+    """The paths a glob matches, sorted. With `recursive`, a ``**`` part matches any depth of folders; such a
+    pattern is matched against `_walk`'s files, since glob's own ``**`` follows links round a loop (``up -> ..``)
+    without end."""
+    parts = Path(pattern).parts
+    if not (recursive and "**" in parts):
+        return sorted(glob.glob(pattern))
+    first_wild = next(i for i, part in enumerate(parts) if GLOB_CHARACTERS & set(part))
+    root = Path(*parts[:first_wild])
+    if not root.is_dir():
+        return []
+    if parts[first_wild:] == ("**",):  # the folder and everything below it: the folder, whose tree is mirrored
+        return [str(root)]
+    return [str(root / name) for name in _walk(root, suffixes) if _matches(Path(name).parts, parts[first_wild:])]
+
+
+def _matches(parts: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Whether path `parts` match glob `pattern` parts, where a ``**`` part stands for any number of folders."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_matches(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _matches(parts[1:], pattern[1:])
+
+
 def plan_jobs(
     photos: Sequence[tuple[Path, Path]], out_dir: Path, format: str = "png", side_by_side: bool = False
 ) -> list[Job]:
-    """A `Job` per photo, refusing outputs that would overwrite an input or each other."""
+    """A `Job` per photo, refusing an `out_dir` that cannot be written (a file, a read-only folder) and
+    outputs that would overwrite an input or each other: usage errors, found before any photo is read."""
+    check_writable(out_dir, "--out")
     inputs = {source for source, _ in photos}
     jobs, claimed = [], {}
     for source, relative in photos:
-        pillow_format, suffix = output_format(format, source.suffix)
-        target = (out_dir / relative).with_suffix(suffix)
-        compare = target.with_name(target.stem + COMPARE_SUFFIX) if side_by_side else None
+        pillow_format, target, compare = _outputs(source, relative, out_dir, format, side_by_side)
         for path in (target, compare):
             if path is None:
                 continue
             if path.resolve() in inputs:
                 raise ConfigError(f"{path}: the output would overwrite an input photo; choose another --out")
             if path in claimed:
-                raise ConfigError(
-                    f"{claimed[path]} and {source} would both be written to {path}; use --format same or rename one"
-                )
-            claimed[path] = source
+                raise ConfigError(_collision(claimed[path], (source, relative), path, out_dir, format, side_by_side))
+            claimed[path] = (source, relative)
         jobs.append(Job(source, target, pillow_format, compare))
     return jobs
+
+
+def _outputs(
+    source: Path, relative: Path, out_dir: Path, format: str, side_by_side: bool
+) -> tuple[str, Path, Path | None]:
+    """The Pillow format, output path and side-by-side path (or None) of the photo `source` found at `relative`."""
+    pillow_format, suffix = output_format(format, source.suffix)
+    target = (out_dir / relative).with_suffix(suffix)
+    return pillow_format, target, target.with_name(target.stem + COMPARE_SUFFIX) if side_by_side else None
+
+
+def _collision(
+    first: tuple[Path, Path], second: tuple[Path, Path], path: Path, out_dir: Path, format: str, side_by_side: bool
+) -> str:
+    """The error of two photos (source, relative) whose outputs would share `path`; ``--format same`` is
+    suggested only where it would part them (not for two photos of one format, nor for side-by-side sheets)."""
+    outputs = [set(_outputs(*photo, out_dir, "same", side_by_side)[1:]) - {None} for photo in (first, second)]
+    fix = "use --format same or rename one" if format != "same" and not outputs[0] & outputs[1] else "rename one"
+    return f"{first[0]} and {second[0]} would both be written to {path}; {fix}"
 
 
 # ---- one image --------------------------------------------------------------------------------------
@@ -176,8 +246,9 @@ def _hints(model: Colorizer, hints: Sequence[dict] | str | Path | None, photo: P
         return None
     if not takes_hints(model):
         raise ConfigError(f"--hints: {type(model).__name__} takes no hints; only SIGGRAPH17 does")
-    points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints)
-    return Hints.from_points([points], size=photo.size)
+    source = str(hints) if isinstance(hints, (str, Path)) else "hints"
+    points = read_hints_file(hints) if isinstance(hints, (str, Path)) else hint_points(hints, source)
+    return Hints.from_points([points], size=photo.size, source=source)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The list of photos under a folder, built once and cached: path, size in bytes, pixels, mean chroma.
 
-A folder is listed recursively for `IMAGE_SUFFIXES` files (`list_folder`): each real folder and
-file once, whatever links lead to it, so a link back up the tree or a second name for a folder
+A folder is listed recursively for `IMAGE_SUFFIXES` files (`colorization.files.listing.list_folder`):
+each real folder and file once, whatever links lead to it, so a link back up the tree or a second name for a folder
 never repeats a photo (a repeated photo could land in both the training and the test split). Every
 file is opened once by the one photo decoder (`colorization.files.photos`; a reduced-size decode, in
 parallel worker processes): that finds corrupt files before training, the oriented size of each
@@ -19,10 +19,8 @@ import csv
 import hashlib
 import logging
 import math
-import os
-import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch.utils.data import DataLoader, Dataset
@@ -31,6 +29,7 @@ from colorization.data.images import CHROMA_THUMBNAIL, mean_chroma
 from colorization.errors import DataError
 from colorization.files.atomic import atomic_write, remove_partial_files
 from colorization.files.downloads import cache_dir
+from colorization.files.listing import FileStat, file_status, list_folder
 from colorization.files.photos import IMAGE_SUFFIXES, load_image, open_image, to_rgb8, upright_size
 
 log = logging.getLogger(__name__)
@@ -41,14 +40,6 @@ INDEX_VERSION = "# bw-colorization image index v3"
 COLUMNS = ("path", "bytes", "mtime_ns", "width", "height", "chroma")
 USER_INDEX_DIR = "indexes"
 """Where, in the user's cache folder (`colorization.files.downloads.cache_dir`), the lists of read-only folders go."""
-
-
-@dataclass(frozen=True)
-class FileStat:
-    """What listing a folder learns of a file without opening it: its size and modification time."""
-
-    bytes: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -73,91 +64,6 @@ class ImageRecord:
         return FileStat(self.bytes, self.mtime_ns)
 
 
-@dataclass
-class FolderListing:
-    """The image files under a folder (relative '/'-separated path -> `FileStat`, sorted by path), and how
-    many links were skipped because they lead to a folder or file already listed (or to a folder holding
-    the listed one: a loop)."""
-
-    files: dict[str, FileStat] = field(default_factory=dict)
-    skipped_links: int = 0
-
-
-def list_folder(folder: Path) -> FolderListing:
-    """Every image file below `folder`, hidden entries skipped, each real folder and file once.
-
-    Real entries are listed first and links after them, so a file keeps its own name rather than a
-    link's; a link is followed only to a folder or file not seen yet (by device and inode), never to
-    `folder` or a folder holding it. A broken link with an image suffix is listed (its reading fails
-    and is reported like a corrupt file's).
-    """
-    listing = FolderListing()
-    seen_folders = {_inode(path) for path in (folder, *folder.resolve().parents)}
-    seen_files: set[tuple[int, int]] = set()
-    links: list[str] = []  # relative paths of the links met so far, followed once every real entry is listed
-
-    def add_file(relative: str, status: os.stat_result | None) -> None:
-        if status is not None:
-            if (status.st_dev, status.st_ino) in seen_files:
-                listing.skipped_links += 1
-                return
-            seen_files.add((status.st_dev, status.st_ino))
-        listing.files[relative] = FileStat(status.st_size, status.st_mtime_ns) if status else FileStat(0, 0)
-
-    def walk(start: str) -> None:
-        # os.walk does not enter links to folders (followlinks=False): they wait in `links`
-        for directory, subdirs, files in os.walk(folder / start):
-            base = Path(directory).relative_to(folder)
-            kept = []
-            for name in sorted(subdirs):
-                path = Path(directory, name)
-                if name.startswith("."):
-                    continue
-                if path.is_symlink():
-                    links.append((base / name).as_posix())
-                elif _inode(path) not in seen_folders:
-                    seen_folders.add(_inode(path))
-                    kept.append(name)
-            subdirs[:] = kept
-            for name in sorted(files):
-                if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
-                    continue
-                path = Path(directory, name)
-                if path.is_symlink():
-                    links.append((base / name).as_posix())
-                else:
-                    add_file((base / name).as_posix(), _stat(path))
-
-    walk(".")
-    while links:
-        relative = links.pop(0)
-        status = _stat(folder / relative)
-        if status is not None and stat.S_ISDIR(status.st_mode):
-            if (status.st_dev, status.st_ino) in seen_folders:
-                listing.skipped_links += 1
-            else:
-                seen_folders.add((status.st_dev, status.st_ino))
-                walk(relative)
-        elif relative.lower().endswith(IMAGE_SUFFIXES):
-            add_file(relative, status)
-    listing.files = dict(sorted(listing.files.items()))
-    return listing
-
-
-def _inode(path: Path) -> tuple[int, int]:
-    """What a file or folder is, whatever it is called: its device and inode."""
-    status = path.stat()
-    return status.st_dev, status.st_ino
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    """`path`'s status through links; None for a broken link or a file that vanished meanwhile."""
-    try:
-        return path.stat()
-    except OSError:
-        return None
-
-
 def scan_folder(folder: Path) -> list[str]:
     """Paths (relative, '/'-separated, sorted) of every image file below `folder` (see `list_folder`)."""
     return list(list_folder(folder).files)
@@ -166,7 +72,7 @@ def scan_folder(folder: Path) -> list[str]:
 def inspect_file(folder: Path, relative: str) -> ImageRecord:
     """Open one file (reduced-size decode) and measure it; an unreadable file gives a record with NaN chroma."""
     path = folder / relative
-    status = _stat(path)
+    status = file_status(path)
     size, mtime_ns = (status.st_size, status.st_mtime_ns) if status is not None else (0, 0)
     try:
         with open_image(path) as image:

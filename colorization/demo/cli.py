@@ -10,9 +10,11 @@ import argparse
 from collections.abc import Sequence
 
 from colorization.demo import DEFAULT_MAX_FILM_SECONDS, DEFAULT_MAX_MEGAPIXELS
-from colorization.errors import exit_on_user_error
+from colorization.errors import exit_on_user_error, require_extra
 
 DEFAULT_PORT = 8765
+DEMO_MODULES = ("starlette", "uvicorn", "skimage")
+"""What the ``demo`` extra of pyproject.toml brings: the web framework, its server and the example photos."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -41,6 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code 0 after Ctrl+C, 2 for a usage error (nothing served)."""
     args = parse_args(argv)
+    exit_on_user_error(lambda: require_extra("demo", DEMO_MODULES, "colorize-demo"))
     from colorization.demo import server  # torch, Starlette and the models: only to serve
 
     try:

@@ -146,7 +146,7 @@ class Demo:
         stored = self.photos.get(photo_key)
         points = parse_hints(text, name)
         width, height = stored.size
-        Hints.from_points([points], size=(height, width))  # refuses points outside the photo, naming them
+        Hints.from_points([points], size=(height, width), source=name)  # refuses points outside the photo
         return {"hints": hint_records(points, stored.preview_photo, stored.scale)}
 
     def upload_film(self, data: bytes, name: str) -> dict:

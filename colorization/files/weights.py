@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def require_file(path: Path, expected: str, missing: str = "file not found") -> None:
+    """Refuse (`DataError`) a `path` that is a folder, saying that `expected` (a kind of file) was, or that
+    does not exist (``<path>: <missing>``)."""
+    if path.is_dir():
+        raise DataError(f"{path}: a folder; expected {expected}")
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}")
+
+
 REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 """How torch's weights-only unpickler names the Python object a file asked for."""
+PROTOCOL_WARNING = "Detected pickle protocol"
+"""The start of the warning torch's weights-only unpickler gives for a pickle of protocol 3 or more."""
 
 
 def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
@@ -54,10 +66,13 @@ def safe_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -
     when only the plain entries are needed). Raises `DataError` naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path, "a checkpoint or weight file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():
+            # torch warns about any pickle protocol above 2 before it reads (or refuses) the file; the
+            # refusal of a foreign pickle must be the only line a user sees, and a readable file needs no warning
+            warnings.filterwarnings("ignore", message=PROTOCOL_WARNING, category=UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         refused = REFUSED_GLOBAL.search(str(error))
         if refused is None:  # not a pickle torch can read at all: a foreign or truncated file
@@ -105,8 +120,7 @@ def read_state_dict(path: str | Path, prefix: str = "") -> dict[str, Tensor]:
     release name (and downloading it) happens where loading starts (`colorization.inference.loading`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: weights file not found")
+    require_file(path, "a weight file (.pth) or checkpoint", missing="weights file not found")
     check_digest_in_name(path)
     return state_dict_of(safe_load(path), path, prefix)
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from colorization.errors import DataError, require_extra
+from colorization.files.weights import require_file
 from colorization.inference.base import Colorizer
 
 METADATA_KEYS = ("native_size", "size_multiple", "resize_mode")
@@ -31,8 +32,7 @@ class OnnxColorizer(Colorizer):
     def __init__(self, path: str | Path) -> None:
         super().__init__("lab")
         path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: file not found")
+        require_file(path, "an .onnx file (python -m colorization.export writes one)")
         require_extra("onnx", ["onnxruntime"], f"{path}: running an ONNX file")
         import onnxruntime
 
