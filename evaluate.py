@@ -11,10 +11,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from colorization.jobs.evaluate import evaluate
 from colorization.jobs.quiet import quiet_libraries
 from colorization.jobs.run_dirs import register_resolvers
-from colorization.jobs.tasks import apply_to_loggers, check_overrides, hydra_job, run_task
+from colorization.jobs.tasks import answer_help, apply_to_loggers, check_overrides, hydra_job, run_task
 
 CONF_DIR = Path(__file__).parent / "conf"
 
@@ -23,6 +22,10 @@ register_resolvers()  # ${run_name:...} names the run directory (conf/hydra/defa
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    # the job (and with it torch and Lightning) loads once Hydra has parsed the command line, so that
+    # --help and a refused override answer in a second or two
+    from colorization.jobs.evaluate import evaluate
+
     quiet_libraries()
     job = hydra_job("evaluate.py")
     apply_to_loggers(cfg, job)
@@ -30,5 +33,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    answer_help(sys.argv[1:], CONF_DIR, "evaluate")
     check_overrides(sys.argv[1:], CONF_DIR, "evaluate")
     main()

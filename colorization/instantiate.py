@@ -33,6 +33,8 @@ RENAMED_CLASSES = {
     "colorization.networks.DDColorColorizer": "colorization.networks.DDColorNet",
 }
 """Classes that were renamed (the networks; the colorizer names now mean the inference classes)."""
+RUN_OPTIONS = ("compile",)
+"""Model config keys that say how to run the model, not what it is: not stored, not compared."""
 
 
 def target_of(cls: type) -> str:

@@ -77,3 +77,19 @@ def test_train_help_leaves_out_evaluate_settings_and_evaluate_help_leaves_out_tr
     assert "eval_experiment" in evaluate_help
     for group in ("model", "trainer", "colorspace", "experiment"):
         assert not re.search(rf"^\s+{group}\s", evaluate_help, re.MULTILINE), group
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_help_answered_before_hydra_is_the_text_hydra_prints(script):
+    """`tasks.answer_help` prints the help template without Hydra's slow listing of every group; an
+    override of ``hydra.help`` leaves the command to Hydra, whose text must be the same."""
+    by_hydra = subprocess.run(
+        [sys.executable, script, "--help", f"hydra.help.app_name={script}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert by_hydra.returncode == 0, by_hydra.stderr
+    assert help_text(script) == by_hydra.stdout

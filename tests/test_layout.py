@@ -165,6 +165,16 @@ def test_the_apps_answer_help_without_importing_torch(command, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_the_jobs_answer_help_without_importing_torch(script, tmp_path):
+    """Hydra parses the command line before the job (torch, Lightning) is imported: --help answers at once."""
+    result, imported = imported_at_startup([sys.executable, str(REPO / script), "--help"], tmp_path)
+    assert result.returncode == 0 and f"python {script}" in result.stdout
+    assert "hydra" in imported
+    assert not imported & {"torch", "lightning", "wandb"}
+
+
+@pytest.mark.slow
 def test_colorizing_from_a_checkpoint_or_a_release_file_imports_no_lightning(train_config, release_files, tmp_path):
     train(train_config("model=cnn", run_dir=tmp_path / "run"))
     photo = tmp_path / "gray.png"

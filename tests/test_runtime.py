@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from colorization.errors import ConfigError
-from colorization.inference.runtime import prepare_for_inference, resolve_precision
+from colorization.inference.running import Runner
+from colorization.inference.runtime import (
+    autocast,
+    has_fast_bf16,
+    prepare_for_inference,
+    resolve_precision,
+    weights_for,
+)
 from colorization.metrics.image import delta_e_cie76
 from colorization.modules.build import build_module
 from tests.helpers.configs import compose_config
@@ -34,7 +41,19 @@ def test_precision_auto_is_fp32_on_the_cpu_and_bad_values_name_the_key():
         resolve_precision("fp16", CPU)
 
 
-@pytest.mark.parametrize("model", ["cnn", "eccv16"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "cnn",
+        pytest.param(
+            "eccv16",
+            marks=pytest.mark.skipif(
+                not has_fast_bf16(CPU),
+                reason="no bf16 matrix units on this CPU: ECCV16's 256-px network takes minutes in bf16 here",
+            ),
+        ),
+    ],
+)
 def test_bf16_output_is_float32_and_close_to_fp32_with_the_input_l_kept(model, photo_l):
     net = prepare_for_inference(colorizer(model))
     fp32, bf16 = net.colorize_full(photo_l), net.colorize_full(photo_l, precision="bf16")
@@ -43,6 +62,58 @@ def test_bf16_output_is_float32_and_close_to_fp32_with_the_input_l_kept(model, p
     error = delta_e_cie76(bf16, fp32)
     # bf16 keeps 8 bits of mantissa: the colours move a little, never wildly
     assert 0 < error.max() < 5 and error.mean() < 1
+
+
+def autocast_each_call(model, l: torch.Tensor) -> torch.Tensor:
+    """What bf16 inference did before the weights were cast once: autocast on the float32 master."""
+    with torch.inference_mode(), autocast(CPU, "bf16"):
+        return model.colorize(l).float()
+
+
+def conv_weights(model) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_bf16_weights_are_cast_once_with_autocasts_result_and_the_fp32_master_untouched(photo_l):
+    model = prepare_for_inference(colorizer("pix2pix", "model.generator.num_downs=3"))
+    masters = [w.detach().clone() for w in conv_weights(model)]
+    l = photo_l[..., :32]  # sides the U-Net takes as they are: colorize_full runs it on l itself
+    first, second = model.colorize_full(l, precision="bf16"), model.colorize_full(l, precision="bf16")
+    copy = weights_for(model, "bf16")
+    assert weights_for(model, "bf16") is copy and weights_for(model, "fp32") is model
+    assert all(w.dtype == torch.bfloat16 for w in conv_weights(copy))
+    assert all(
+        w.dtype == torch.float32 and torch.equal(w, m) for w, m in zip(conv_weights(model), masters, strict=True)
+    )
+    assert not copy.training and all(not m.training for m in copy.modules())
+    # the same rounding of the same weights: bit for bit what autocast on the master gave
+    assert torch.equal(first, second) and torch.equal(first, autocast_each_call(model, l))
+
+
+def test_a_changed_master_weight_or_mode_is_followed_by_the_bf16_copy(photo_l):
+    model = prepare_for_inference(colorizer("cnn"))
+    before, copy = model.colorize_full(photo_l, precision="bf16"), weights_for(model, "bf16")
+    with torch.no_grad():  # what an optimizer step does
+        for w in conv_weights(model):
+            w.mul_(1.5)
+    after = model.colorize_full(photo_l, precision="bf16")
+    assert weights_for(model, "bf16") is not copy and not torch.equal(after, before)
+    assert torch.equal(after, autocast_each_call(model, photo_l))
+    model.train()
+    assert weights_for(model, "bf16").training
+
+
+def test_the_runner_casts_the_weights_once_for_all_its_batches(photo_l, monkeypatch):
+    import colorization.inference.runtime as runtime
+
+    copies = []
+    monkeypatch.setattr(runtime, "bf16_copy", lambda model, made=runtime.bf16_copy: copies.append(1) or made(model))
+    model = colorizer("cnn")
+    runner = Runner(model, CPU, "bf16")
+    outputs = [runner(photo_l[i : i + 1]) for i in range(2)] + [runner(photo_l)]
+    assert len(copies) == 1
+    assert torch.equal(torch.cat(outputs[:2]), outputs[2])
+    assert torch.equal(outputs[2], autocast_each_call(model, photo_l)[:, 1:])
 
 
 def test_channels_last_changes_the_weights_layout_not_the_result(photo_l):

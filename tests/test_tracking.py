@@ -11,7 +11,7 @@ import wandb
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from colorization.errors import ConfigError
-from colorization.jobs.loggers import resolve_wandb_mode, run_tags, wandb_credentials_available
+from colorization.jobs.tracking import resolve_wandb_mode, run_tags, wandb_credentials_available
 from colorization.jobs.train import train
 from tests.helpers.wandb_records import offline_runs
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from colorization.color.spaces import ColorSpace, get_colorspace
 from colorization.errors import ConfigError, DataError
-from colorization.inference.runtime import autocast
+from colorization.inference.runtime import autocast, weights_for
 
 L_RANGE_TOLERANCE = 1e-3
 """How far L may stray outside [0, 100] (rounding in colour conversions) before it is refused."""
@@ -78,17 +78,18 @@ class Colorizer(nn.Module):
 
         L is resized to `working_size` (`size` overrides it), colorized there, and the predicted
         ab is upsampled bilinearly and re-attached to the full-resolution L. Runs under
-        `torch.inference_mode`; `precision` ``bf16`` runs the network under bfloat16 autocast
-        (`colorization.inference.runtime`). The result is an inference tensor: read it, do not hand it
-        to autograd. Bad input (shape, dtype, value range, keywords this model does not read)
-        raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
+        `torch.inference_mode`; `precision` ``bf16`` runs the network under bfloat16 autocast, its
+        weights cast once (`colorization.inference.runtime.weights_for`). The result is an inference
+        tensor: read it, do not hand it to autograd. Bad input (shape, dtype, value range, keywords
+        this model does not read) raises a one-line `DataError` or `ConfigError` (`check_colorize_input`).
         """
         check_colorize_input(self, l, colorize_kwargs)
+        model = weights_for(self, precision)
         with torch.inference_mode(), autocast(l.device, precision):
             work = self.working_size(*l.shape[-2:], size)
             if work == tuple(l.shape[-2:]):
-                return self.colorize(l, **colorize_kwargs).float()
-            ab = self.colorize(shrink_l(l, work, self.resize_mode), **colorize_kwargs)[:, 1:].float()
+                return model.colorize(l, **colorize_kwargs).float()
+            ab = model.colorize(shrink_l(l, work, self.resize_mode), **colorize_kwargs)[:, 1:].float()
             return attach_ab(l.float(), ab)
 
 

@@ -16,7 +16,7 @@ from colorization.color.hints import Hints
 from colorization.errors import ConfigError
 from colorization.inference.base import Colorizer, shrink_l, working_size
 from colorization.inference.onnx import OnnxColorizer
-from colorization.inference.runtime import autocast, resolve_precision
+from colorization.inference.runtime import autocast, resolve_precision, weights_for
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ class Runner:
     @torch.inference_mode()
     def __call__(self, small: Tensor, hints: Hints | None = None) -> Tensor:
         """(B, 1, h, w) L -> (B, 2, h, w) float32 ab on the device."""
+        model = weights_for(self.model, self.precision)  # bf16: the weights cast once, not on every call
         with autocast(self.device, self.precision):
-            lab = (
-                self.model.colorize(small.to(self.device), hints=hints)
-                if hints
-                else self.model.colorize(small.to(self.device))
-            )
+            lab = model.colorize(small.to(self.device), hints=hints) if hints else model.colorize(small.to(self.device))
         return lab[:, 1:].float()

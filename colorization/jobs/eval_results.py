@@ -18,9 +18,10 @@ from torch import Tensor
 
 from colorization.errors import check_choice
 from colorization.files.atomic import atomic_write, atomic_write_text, remove_partial_files, strict_json
-from colorization.jobs.loggers import finish_wandb, log_image
+from colorization.jobs.loggers import log_image
 from colorization.jobs.run_dirs import display_path
 from colorization.jobs.sheets import labelled_sheet, save_image
+from colorization.jobs.tracking import finish_wandb
 from colorization.metrics.fid import FID_WEIGHTS_NAME, MIN_UNBIASED_IMAGES
 from colorization.metrics.image import FULL_METRICS, OPTIONAL_METRICS, metric_header
 

@@ -30,9 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from colorization.errors import ColorizationError, ConfigError, DataError
 from colorization.files import atomic
-from colorization.files.weights import safe_load
-from colorization.instantiate import update_targets
-from colorization.modules.build import RUN_OPTIONS
+from colorization.instantiate import RUN_OPTIONS, update_targets
 
 HYDRA_FILES = (".hydra",)
 """What Hydra writes into a run directory before the job starts (plus the job's ``<task>.log``)."""
@@ -205,6 +203,9 @@ def resume_path(ckpt_path: str | None, output_dir: str | Path) -> Path | None:
 
 def stored_model(path: str | Path) -> dict[str, Any]:
     """The ``colorization`` entry (model config and colour space) of a checkpoint, read without unpickling."""
+    # torch loads here, not at import: the entry points import this module before Hydra parses --help
+    from colorization.files.weights import safe_load
+
     checkpoint = safe_load(path, map_location="cpu", mmap=True)
     stored = checkpoint.get("colorization") if isinstance(checkpoint, dict) else None
     if not isinstance(stored, dict):

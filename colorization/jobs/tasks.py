@@ -27,8 +27,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.errors import ColorizationError, ConfigError, check_choice, exit_on_user_error
-from colorization.jobs.loggers import TAG_GROUPS, finish_wandb, multirun_group, run_tags
 from colorization.jobs.run_dirs import remove_unstarted_run_dir
+from colorization.jobs.tracking import TAG_GROUPS, finish_wandb, multirun_group, run_tags
 
 USER_ERROR_EXIT_CODE = ColorizationError.exit_code
 T = TypeVar("T")
@@ -61,7 +61,7 @@ class HydraJob:
     command: str
     """The command line that made the job, e.g. ``python evaluate.py split=val``."""
     group: str | None = None
-    """The W&B group of a multirun's jobs (`loggers.multirun_group`); None for a single run."""
+    """The W&B group of a multirun's jobs (`tracking.multirun_group`); None for a single run."""
     choices: dict[str, str] = field(default_factory=dict)
     """Config group -> chosen option (``model: cnn``)."""
     output_dir: str | None = None
@@ -81,7 +81,7 @@ def hydra_job(script: str) -> HydraJob:
 
 def apply_to_loggers(cfg: DictConfig, job: HydraJob) -> None:
     """Give every logger entry of `cfg` that takes them the multirun's group (when its own is null)
-    and the chosen model and colour space as tags (see `loggers.run_tags`)."""
+    and the chosen model and colour space as tags (see `tracking.run_tags`)."""
     for entry in (cfg.get("logger") or {}).values():
         if entry is None:
             continue
@@ -105,6 +105,25 @@ key that names a group is told so, see `check_overrides`.)"""
 HYDRA_CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir", "--experimental-rerun")
 """Hydra flags that choose another config than `check_overrides` composes: it leaves such commands to Hydra."""
 MULTIRUN_FLAGS = ("-m", "--multirun")
+HELP_FLAGS = ("-h", "--help")
+
+
+def answer_help(args: list[str], config_dir: str | Path, config_name: str) -> None:
+    """Print the entry point's ``--help`` and exit 0 when `args` ask for it, before Hydra starts.
+
+    The text is the app's ``conf/hydra/help/<config_name>.yaml`` template, resolved, exactly what
+    Hydra prints: Hydra would also list every config group's options to fill in placeholders the
+    template does not use, which takes 5-10 s on a small CPU. With any other Hydra flag, or an override
+    of the help config itself, the command is left to Hydra.
+    """
+    if not any(arg in HELP_FLAGS for arg in args):
+        return
+    other_flags = [arg for arg in args if arg.startswith("-") and arg not in HELP_FLAGS]
+    if other_flags or any("hydra/help" in arg or "hydra.help" in arg for arg in args):
+        return
+    help_cfg = OmegaConf.load(Path(config_dir) / "hydra" / "help" / f"{config_name}.yaml")
+    print(OmegaConf.create({"hydra": {"help": help_cfg}}).hydra.help.template)
+    raise SystemExit(0)
 
 
 def check_overrides(args: list[str], config_dir: str | Path, config_name: str) -> None:

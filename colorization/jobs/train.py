@@ -19,7 +19,6 @@ from colorization.instantiate import instantiate, instantiate_all
 from colorization.jobs.callbacks import TimedProgressBar
 from colorization.jobs.checkpointing import AtomicCheckpointIO
 from colorization.jobs.devices import check_hardware
-from colorization.jobs.loggers import finish_wandb
 from colorization.jobs.run_dirs import (
     check_same_model,
     check_writable,
@@ -30,6 +29,7 @@ from colorization.jobs.run_dirs import (
     wandb_run_id,
 )
 from colorization.jobs.threads import set_num_threads
+from colorization.jobs.tracking import finish_wandb
 from colorization.jobs.train_report import SavedCheckpoints, format_summary, summarize_run
 from colorization.modules.build import build_module
 

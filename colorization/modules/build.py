@@ -9,9 +9,6 @@ from colorization.inference.runtime import compile_networks
 from colorization.instantiate import instantiate
 from colorization.modules.base import ColorizerModule
 
-RUN_OPTIONS = ("compile",)
-"""Model config keys that say how to run the model, not what it is: not stored, not compared."""
-
 
 def build_module(model_cfg: DictConfig | dict, colorspace: str, name: str | None = None) -> ColorizerModule:
     """Instantiate `model_cfg` for `colorspace`, remembering the config and its `name` (the chosen
