@@ -13,12 +13,12 @@ from benchmarks.sections import WHOLE_RUN, Section, Summary, commit, place, summ
 from benchmarks.timing import Stats, interleave
 from tests.helpers.configs import compose_config
 
-QUESTIONS = {"train", "loader", "infer", "colorize", "eval", "demo", "ddcolor"}
+QUESTIONS = {"train", "loader", "infer", "colorize", "eval", "demo", "ddcolor", "video", "startup"}
 """The benchmarks that answer the questions people ask again (one `bench_<name>.py` each)."""
 
 
 def test_every_recurring_question_has_one_benchmark():
-    assert set(available()) >= QUESTIONS  # and room for more (a video benchmark is planned)
+    assert set(available()) >= QUESTIONS
 
 
 def test_a_section_replaces_only_its_own_markers_and_new_ones_are_appended():
