@@ -18,9 +18,8 @@ from colorization.data.batches import to_lab_batch
 from colorization.errors import DataError
 from colorization.inference.sources import Source
 from colorization.jobs.devices import Timer
-from colorization.jobs.sheets import gray_lab
 from colorization.metrics.fid import FID
-from colorization.metrics.image import SSIM_WINDOW, colorization_metrics, srgb
+from colorization.metrics.image import SSIM_WINDOW, colorization_metrics, gray_lab, srgb
 from colorization.networks.inception import FIDInceptionV3
 
 GRAY, GROUND_TRUTH = "gray", "ground truth"
