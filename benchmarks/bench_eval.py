@@ -121,7 +121,7 @@ def run() -> Section:
         for family in MODELS:
             checkpoint = save_checkpoint(family, Path(tmp) / f"{family}.ckpt")
             calls, images = variants(checkpoint, Path(tmp) / family)
-            measured = interleave(calls, f"evaluate {family}", budget_s=40, max_rounds=MAX_ROUNDS)
+            measured = interleave(calls, f"evaluate {family}", budget_s=150, max_rounds=MAX_ROUNDS)
             job_ratios[family] = {name: measured.ratios[name].median for name in calls if name != "bare"}
             rows.append(
                 [
