@@ -75,6 +75,17 @@ def server() -> Iterator[Server]:
     running.close()
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty user cache folder (cached reference rows, file lists), never the
+    developer's: nothing one test caches changes what another measures."""
+    from colorization.files import downloads
+
+    directory = tmp_path / "user-cache"
+    monkeypatch.setenv(downloads.CACHE_ENV, str(directory))
+    return directory
+
+
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty weights cache, downloads allowed: where a release name's file is fetched to."""

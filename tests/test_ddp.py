@@ -11,14 +11,14 @@ import torch
 from colorization.data.batches import to_lab_batch
 from colorization.inference.loading import load_colorizer
 from colorization.instantiate import instantiate
-from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS
+from colorization.metrics.image import CHEAP_METRICS, CIE76, FULL_METRICS, baseline_metrics
 from tests.helpers.configs import compose_config
 from tests.helpers.entry_points import cli_overrides, run_script
 
 pytestmark = pytest.mark.slow  # two training processes, started as train.py
 
-# what a single-process run of the regression module reports: its loss, throughput, and the
-# shared validation (cheap) and test (full) metric sets
+# what a single-process run of the regression module reports: its loss, throughput, the shared
+# validation (cheap) and test (full) metric sets, and the gray baseline beside each
 SINGLE_PROCESS_KEYS = {
     "train/loss",
     "train/loss_step",
@@ -26,6 +26,7 @@ SINGLE_PROCESS_KEYS = {
     "train/images_per_sec",
     *(f"val/{name}" for name in CHEAP_METRICS),
     *(f"test/{name}" for name in FULL_METRICS),
+    *(key for stage in ("val/", "test/") for key in baseline_metrics(stage)),
 }
 
 
@@ -69,6 +70,7 @@ def test_ddp_cpu_trains_two_processes_on_disjoint_data_with_synced_metrics(sampl
         for batch in map(to_lab_batch, datamodule.test_dataloader()):
             cie76.update(model.colorize(batch["l"]), torch.cat([batch["l"], batch["ab"]], dim=1))
     assert metrics["test/cie76"] == pytest.approx(cie76.compute().item(), rel=1e-4)
+    assert metrics["test/scored_images"] == len(datamodule.test_set), "the summary's count adds both shards"
 
 
 @pytest.mark.slow

@@ -22,7 +22,14 @@ from colorization.jobs.scoring import GRAY, GROUND_TRUTH, spread_positions
 from colorization.jobs.sheets import HEADER_HEIGHT
 from colorization.jobs.train import train
 from colorization.metrics import image as M
-from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, evaluate_config, tiny_overrides
+from tests.helpers.configs import (
+    REPO,
+    TINY_SAMPLE,
+    compose_config,
+    evaluate_config,
+    kaggle_evaluate_config,
+    tiny_overrides,
+)
 from tests.helpers.datasets import write_kaggle_layout
 
 MODELS = ("cnn", "model2")
@@ -37,20 +44,6 @@ def checkpoints(sample_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         train(compose_config("train", [*tiny_overrides(sample_root, run), f"model={name}"]), model_name=name)
         paths[name] = run / "checkpoints" / "last.ckpt"
     return paths
-
-
-def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):
-    """`conf/evaluate.yaml` on Kaggle-layout arrays at `root`, writing into ``tmp_path/eval``."""
-    return compose_config(
-        "evaluate",
-        [
-            f"paths.root_dir={tmp_path}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-            "data=kaggle",
-            f"data.root={root}",
-            *overrides,
-        ],
-    )
 
 
 def tiny_test_set(sample_root: Path) -> torch.Tensor:

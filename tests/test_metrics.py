@@ -165,6 +165,18 @@ def test_gray_prediction_cie76_is_mean_chroma_and_colorfulness_near_zero():
     assert float(values["delta_cf"]) == pytest.approx(float(M.colorfulness(target).mean()), abs=0.05)
 
 
+def test_the_loops_gray_baseline_is_the_mean_chroma_of_the_truth_over_the_images_seen():
+    l = torch.rand(3, 1, 4, 5) * 100
+    ab = torch.randn(3, 2, 4, 5) * 30
+    baseline = M.baseline_metrics("val/")
+    for part in (slice(0, 2), slice(2, 3)):
+        baseline.update(M.gray_lab(l[part]), torch.cat([l[part], ab[part]], dim=1))
+    values = baseline.compute()
+    assert set(values) == {"val/gray_cie76", "val/scored_images"}
+    assert int(values["val/scored_images"]) == 3
+    assert float(values["val/gray_cie76"]) == pytest.approx(torch.hypot(ab[:, 0], ab[:, 1]).double().mean().item())
+
+
 def test_metrics_accumulate_over_batches_like_one_batch():
     pred, target = random_lab_pair(batch=4)
     whole = M.colorization_metrics("", full=True)(pred, target)

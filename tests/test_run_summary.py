@@ -8,10 +8,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
-import torch
 
+import colorization.jobs.train as train_job
+from colorization.data.lab_arrays import LabArrays, make_split
 from colorization.jobs.run_dirs import remove_unstarted_run_dir, run_name
 from colorization.jobs.train_report import (
     BUILTIN_PHOTOS_ADVICE,
@@ -20,22 +23,21 @@ from colorization.jobs.train_report import (
     Score,
     checkpoint_epoch,
     format_summary,
-    gray_cie76,
+    summarize_run,
     verdict,
 )
-from tests.helpers.configs import REPO, TINY_SAMPLE
+from tests.helpers.configs import REPO, TINY_SAMPLE, compose_config, tiny_overrides
+from tests.helpers.datasets import write_kaggle_layout
 
 LINE_BUDGET = 60
 """Lines a default `make train` may print on the tiny settings (model summary and tables included)."""
 
 
-def test_gray_cie76_is_the_mean_chroma_of_the_truth():
-    l = torch.rand(3, 1, 4, 5) * 100
-    ab = torch.randn(3, 2, 4, 5) * 30
-    loader = [{"l": l[:2], "ab": ab[:2]}, {"l": l[2:], "ab": ab[2:]}]
-    value, images = gray_cie76(loader)
-    assert images == 3
-    assert value == pytest.approx(torch.hypot(ab[:, 0], ab[:, 1]).double().mean().item(), rel=1e-6)
+def test_the_summary_takes_its_scores_from_the_loops_metrics():
+    trainer = SimpleNamespace(callbacks=[])
+    metrics = {"val/cie76": 16.5, "val/gray_cie76": 18.25, "val/scored_images": 12.0, "test/cie76": 20.0}
+    summary = summarize_run(trainer, metrics, Path("/runs/r"), SavedCheckpoints())
+    assert summary.scores == {"val": Score(model=16.5, gray=18.25, images=12, which="last epoch")}
 
 
 def test_checkpoint_epoch_reads_the_file_name():
@@ -173,3 +175,55 @@ def test_a_run_that_fails_its_checks_leaves_no_directory(sample_root, tmp_path):
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     runs = tmp_path / "logs" / "train" / "runs"
     assert not runs.exists() or not any(runs.iterdir()), "the failed run's directory is gone"
+
+
+def kaggle_gray_cie76(indices: np.ndarray) -> float:
+    """The gray baseline's CIE76 on images `indices` of `write_kaggle_layout`'s arrays: image i has
+    a* = i - 128 and b* = 127 - i everywhere, so leaving it gray is off by their hypotenuse at every pixel."""
+    return float(np.mean([np.hypot(i - 128, 127 - i) for i in indices]))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_summary_scores_what_the_limited_loops_scored_and_reads_no_data(tmp_path, monkeypatch):
+    root = write_kaggle_layout(tmp_path / "kaggle", [20, 20, 12])
+    batch = 2
+    overrides = [
+        *tiny_overrides(None, tmp_path / "run"),
+        "data=kaggle",
+        f"data.root={root}",
+        "data.crop_size=16",
+        f"data.batch_size={batch}",
+        "data.val_fraction=0.2",
+        "data.num_workers=0",
+        "data.pin_memory=false",
+        "data.persistent_workers=false",
+        "++trainer.limit_train_batches=2",
+        "++trainer.limit_val_batches=1",
+        "++trainer.limit_test_batches=1",
+    ]
+    cfg = compose_config("train", overrides)
+    reads, summaries = [], []
+    read = LabArrays.read
+    monkeypatch.setattr(
+        LabArrays, "read", lambda self, index, *a, **k: reads.append(index) or read(self, index, *a, **k)
+    )
+    summarize = train_job.summarize_run
+
+    def watched(*args, **kwargs):
+        before = len(reads)
+        summaries.append(summarize(*args, **kwargs))
+        assert len(reads) == before, "the summary read images the loops had already scored"
+        return summaries[-1]
+
+    monkeypatch.setattr(train_job, "summarize_run", watched)
+    metrics = train_job.train(cfg)
+
+    (summary,) = summaries
+    split = make_split([20, 20, 12], None, 0.2, None, cfg.seed)
+    first_batches = {"val": split.val[:batch], "test": split.test[:batch]}  # what limit_*_batches=1 scores
+    for name, indices in first_batches.items():
+        score = summary.scores[name]
+        assert score.images == batch == metrics[f"{name}/scored_images"]
+        assert score.model == metrics[f"{name}/cie76"]
+        assert score.gray == pytest.approx(kaggle_gray_cie76(indices), rel=1e-6)

@@ -15,8 +15,8 @@ from torch.utils.data import default_collate
 from colorization.data.batches import to_lab_batch
 from colorization.jobs.devices import now
 from colorization.jobs.loggers import log_image
-from colorization.jobs.sheets import gray_lab, labelled_sheet, save_image, to_uint8_rgb
-from colorization.metrics.image import delta_e_cie76, mse_rgb
+from colorization.jobs.sheets import labelled_sheet, save_image, to_uint8_rgb
+from colorization.metrics.image import delta_e_cie76, gray_lab, mse_rgb
 
 SAMPLE_SHEET_COLUMNS = ("gray input", "prediction", "ground truth")
 SAMPLE_SHEET_CAPTION = " | ".join(SAMPLE_SHEET_COLUMNS)

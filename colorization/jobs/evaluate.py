@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from colorization.errors import ConfigError, check_choice, check_int
 from colorization.inference.runtime import prepare_for_inference, resolve_device, resolve_precision
@@ -34,8 +35,9 @@ from colorization.jobs.eval_results import (
     print_results,
     write_results,
 )
+from colorization.jobs.reference_rows import CachedRows, ReferenceKey, load_rows, store_rows
 from colorization.jobs.run_dirs import display_path
-from colorization.jobs.scoring import GRAY, GROUND_TRUTH, score, spread_positions
+from colorization.jobs.scoring import GRAY, GROUND_TRUTH, Scores, score, spread_positions
 from colorization.jobs.threads import set_num_threads
 from colorization.metrics.fid import load_fid_inception
 
@@ -128,7 +130,12 @@ def _photo_rows(
         *(len(sources), len(dataset), split, data, precision, threads),
     )
     keep = spread_positions(len(dataset), comparison_images)
-    values, speed, kept = score(sources, loader, device, split, keep=keep, precision=precision, fid_net=fid_net)
+    if fid_net is None:
+        key = reference_key(datamodule, loader, split, protocol, device)
+        scores = score_with_cached_references(sources, loader, device, split, key, keep, precision)
+    else:  # FID's reference rows depend on the Inception weights too: with FID every row is scored afresh
+        scores = score(sources, loader, device, split, keep=keep, precision=precision, fid_net=fid_net)
+    values, speed, kept = scores.values, scores.speed, scores.kept
     info = {
         "data": data,
         "protocol": protocol.description if protocol is not None else "",
@@ -138,6 +145,46 @@ def _photo_rows(
     }
     checkpoints = {GRAY: "", **{s.name: s.checkpoint for s in sources}, GROUND_TRUTH: ""}
     return [_row(name, path, values[name], speed.get(name), **info) for name, path in checkpoints.items()], kept
+
+
+def score_with_cached_references(
+    sources: list[Source],
+    loader: DataLoader,
+    device: torch.device,
+    split: str,
+    key: ReferenceKey,
+    keep: list[int],
+    precision: str,
+) -> Scores:
+    """`score`, taking the reference rows from their cache entry (`colorization.jobs.reference_rows`) when it
+    was written for this content; otherwise they are scored and the entry is (re)written.
+
+    The content is known once the loop has read the split: an entry for other content (an image changed
+    since) costs a second pass that scores the reference rows alone.
+    """
+    cached = load_rows(key)
+    scores = score(sources, loader, device, split, keep=keep, precision=precision, references=cached and cached.rows)
+    if cached is not None and cached.content == scores.content:
+        return scores
+    if cached is not None:
+        log.info("the %r split's images changed since its reference rows were cached; scoring them again", split)
+        scores.values.update(score([], loader, device, split, keep=keep).values)
+    store_rows(key, CachedRows({name: scores.values[name] for name in (GRAY, GROUND_TRUTH)}, scores.content))
+    return scores
+
+
+def reference_key(datamodule: Any, loader: DataLoader, split: str, protocol: Any, device: torch.device) -> ReferenceKey:
+    """What selects and scores the images of `loader`, for the cache of the reference rows."""
+    root = getattr(datamodule, "root", None)
+    return ReferenceKey(
+        data=str(Path(root).resolve()) if root is not None else datamodule.description,
+        split=split,
+        crop_size=int(loader.dataset.crop_size),
+        protocol=protocol.name if protocol is not None else "",
+        images=len(loader.dataset),
+        batch_size=int(loader.batch_size),
+        device=device.type,
+    )
 
 
 def _film_rows(

@@ -8,6 +8,7 @@ truth``; all are scored by `colorization.metrics.image.colorization_metrics` (pl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -18,9 +19,9 @@ from colorization.data.batches import to_lab_batch
 from colorization.errors import DataError
 from colorization.inference.sources import Source
 from colorization.jobs.devices import Timer
-from colorization.jobs.sheets import gray_lab
+from colorization.jobs.reference_rows import ContentDigest, Rows
 from colorization.metrics.fid import FID
-from colorization.metrics.image import SSIM_WINDOW, colorization_metrics, srgb
+from colorization.metrics.image import SSIM_WINDOW, colorization_metrics, gray_lab, srgb
 from colorization.networks.inception import FIDInceptionV3
 
 GRAY, GROUND_TRUTH = "gray", "ground truth"
@@ -55,6 +56,20 @@ def check_metric_size(l: Tensor, split: str) -> None:
         )
 
 
+@dataclass
+class Scores:
+    """What `score` measured on one split."""
+
+    values: Rows
+    """Metrics by row name (``gray``, each source, ``ground truth``), then by metric key."""
+    speed: dict[str, float]
+    """Images/s of each source."""
+    kept: list[Tensor]
+    """The images at the positions asked for, per row in row order: (N, 3, H, W) Lab on the CPU."""
+    content: str
+    """The split's content digest (`ContentDigest`): what cached reference rows must have been scored on."""
+
+
 @torch.inference_mode()
 def score(
     sources: list[Source],
@@ -64,35 +79,42 @@ def score(
     keep: Sequence[int] = (),
     precision: str = "fp32",
     fid_net: FIDInceptionV3 | None = None,
-) -> tuple[dict[str, dict[str, float]], dict[str, float], list[Tensor]]:
-    """Metrics per row name, images/s per model, and the images at positions `keep` of the split
-    for every row (Lab, CPU, in the order of `keep`).
+    references: Rows | None = None,
+) -> Scores:
+    """Score ``gray``, each source and ``ground truth`` on the split of `loader`; keep the images at positions
+    `keep` of the split for every row (in the order of `keep`).
 
-    Rows are ``gray``, each source, ``ground truth``. Each batch is read once and given to every
-    model (in `precision`, see `colorization.inference.runtime`); a model that cannot colorize the first
-    batch stops the evaluation there with one line (`colorize_checked`). The first batch also warms
-    the models up, so the speed column times the batches after it (all of them if there is one).
-    The metrics accumulate in float64 from float32 predictions whatever the precision. With
-    `fid_net`, every row also gets FID against the ground truth.
+    Each batch is read once and given to every model (in `precision`, see `colorization.inference.runtime`);
+    a model that cannot colorize the first batch stops the evaluation there with one line
+    (`colorize_checked`). The first batch also warms the models up, so the speed column times the batches
+    after it (all of them if there is one). The metrics accumulate in float64 from float32 predictions
+    whatever the precision. With `fid_net`, every row also gets FID against the ground truth.
+
+    `references`: the values of the reference rows already known (`colorization.jobs.reference_rows`); their
+    metrics are then not computed, and the caller checks `Scores.content` against the digest they were
+    scored on.
     """
     rows = [Source(GRAY, ""), *sources, Source(GROUND_TRUTH, "")]
+    scored = [row.name for row in rows if references is None or row.name not in references]
 
     def row_metrics() -> Metric:
         extra = {"fid": FID(fid_net)} if fid_net is not None else None
         return colorization_metrics("", full=True, extra=extra).to(device)
 
-    metrics = {row.name: row_metrics() for row in rows}
+    metrics = {name: row_metrics() for name in scored}
     timers = {source.name: Timer() for source in sources}
     warmup_timers = {source.name: Timer() for source in sources}
     kept: dict[str, list[Tensor]] = {row.name: [] for row in rows}
     wanted = sorted(set(keep))
+    content = ContentDigest()
     start = 0  # position of the batch's first image in the split
     first_batch_images = 0
     for batch_index, batch in enumerate(loader):
+        content.update(batch)
         batch = to_lab_batch({key: value.to(device, non_blocking=True) for key, value in batch.items()})
         l = batch["l"]
         target = torch.cat([l, batch["ab"]], dim=1)
-        target_rgb = srgb(target)  # once for every row's metrics
+        target_rgb = srgb(target) if metrics else None  # once for every row's metrics
         predictions = {GRAY: gray_lab(l), GROUND_TRUTH: target}
         for source in sources:
             with (warmup_timers if batch_index == 0 else timers)[source.name].timed(device):
@@ -100,22 +122,23 @@ def score(
         if batch_index == 0:  # the models fit these images (checked above); so must the metrics
             check_metric_size(l, split)
             first_batch_images = l.shape[0]
+        for name, collection in metrics.items():
+            collection.update(predictions[name], target, target_rgb=target_rgb)
         here = [i - start for i in wanted if start <= i < start + l.shape[0]]  # kept images in this batch
-        for row in rows:
-            prediction = predictions[row.name]
-            metrics[row.name].update(prediction, target, target_rgb=target_rgb)
-            if here:
-                kept[row.name].append(prediction[here].float().cpu())
+        if here:
+            for row in rows:
+                kept[row.name].append(predictions[row.name][here].float().cpu())
         start += l.shape[0]
     images = len(loader.dataset)
     values = {name: {key: float(v) for key, v in collection.compute().items()} for name, collection in metrics.items()}
+    values = {row.name: values[row.name] if row.name in values else dict(references[row.name]) for row in rows}
     timed = images - first_batch_images
     speed = {
         name: timed / max(timers[name].seconds, 1e-12) if timed else images / max(warmup_timers[name].seconds, 1e-12)
         for name in timers
     }
     order = [wanted.index(i) for i in keep]
-    return values, speed, [torch.cat(kept[row.name])[order] for row in rows]
+    return Scores(values, speed, [torch.cat(kept[row.name])[order] for row in rows], content.hexdigest())
 
 
 def spread_positions(count: int, wanted: int) -> list[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
@@ -18,11 +17,6 @@ def to_uint8_rgb(lab: Tensor) -> np.ndarray:
     """(B, 3, H, W) Lab -> (B, H, W, 3) uint8 sRGB."""
     rgb = lab_to_rgb(lab.detach().float().cpu())
     return (rgb.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)
-
-
-def gray_lab(l: Tensor) -> Tensor:
-    """(B, 1, H, W) L -> (B, 3, H, W) Lab with a = b = 0 (what a black-and-white photo shows)."""
-    return torch.cat([l, torch.zeros_like(l).expand(-1, 2, -1, -1)], dim=1)
 
 
 def sample_sheet(columns: list[Tensor]) -> np.ndarray:

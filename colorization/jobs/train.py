@@ -135,7 +135,7 @@ def _train(cfg: DictConfig, model_name: str | None) -> dict[str, float]:
         atomic_write_json(output_dir / "metrics.json", metrics)
         tested = str(checkpoint) if checkpoint is not None and not cfg.get("train", True) else None
         builtin = isinstance(datamodule, SamplePhotosDataModule)
-        summary = summarize_run(trainer, datamodule, metrics, output_dir, saved, tested=tested, builtin_photos=builtin)
+        summary = summarize_run(trainer, metrics, output_dir, saved, tested=tested, builtin_photos=builtin)
         print(format_summary(summary), flush=True)
     return metrics
 

@@ -1,26 +1,24 @@
 """The summary that ends every `train.py` run: where the results are, and whether they are any good.
 
 The model's CIE76 is shown beside the gray baseline (a = b = 0: the photo left as it is) on the
-same images, computed once per run with the same metric code; a model that does not beat gray
-gets one honest sentence about what that means and where real results come from.
+same images: both are metrics of the validation and test loops (``val/gray_cie76``, ``test/scored_images``, ...
+from `colorization.metrics.image.baseline_metrics`), so the summary reads numbers the run already has,
+over exactly the batches the loops scored (``limit_val_batches`` and ``limit_test_batches`` included),
+and reads no data itself. A model that does not beat gray gets one honest sentence about what that
+means and where real results come from.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
-import torch
 
-from colorization.data.batches import to_lab_batch
 from colorization.jobs.loggers import wandb_run_line
 from colorization.jobs.run_dirs import display_path
-from colorization.jobs.sheets import gray_lab
-from colorization.metrics.image import CIE76
 
 SENTENCE_WIDTH = 100
 """Columns the honest sentence is wrapped to."""
@@ -86,17 +84,6 @@ class RunSummary:
     wandb: str | None = None
 
 
-def gray_cie76(loader: Iterable[dict[str, torch.Tensor]]) -> tuple[float, int]:
-    """CIE76 of leaving the photos gray (a = b = 0) over every pixel of `loader`, and its image count."""
-    metric, images = CIE76(sync_on_compute=False), 0  # one process's own pass, even under DDP
-    for batch in loader:
-        lab = to_lab_batch(batch)
-        l, ab = lab["l"], lab["ab"]
-        metric.update(gray_lab(l), torch.cat([l, ab], dim=1))
-        images += l.shape[0]
-    return float(metric.compute()), images
-
-
 def checkpoint_epoch(path: str | Path) -> int | None:
     """The epoch in a checkpoint's file name (``best_epoch003.ckpt`` -> 3); None if it names none."""
     match = re.search(r"epoch[=_]?(\d+)", Path(path).name)
@@ -105,14 +92,17 @@ def checkpoint_epoch(path: str | Path) -> int | None:
 
 def summarize_run(
     trainer: L.Trainer,
-    datamodule: L.LightningDataModule,
     metrics: dict[str, float],
     run_dir: Path,
     saved: SavedCheckpoints,
     tested: str | None = None,
     builtin_photos: bool = False,
 ) -> RunSummary:
-    """Collect the summary of a finished run from its trainer, data, checkpoints and final `metrics`."""
+    """Collect the summary of a finished run from its trainer, checkpoints and final `metrics`.
+
+    The scores are the loops' own: ``<split>/cie76``, ``<split>/gray_cie76`` and ``<split>/scored_images`` of
+    `metrics`; a split the loops did not score (no ``<split>/cie76``) gets no line.
+    """
     summary = RunSummary(run_dir=run_dir, saved=saved, builtin_photos=builtin_photos, wandb=wandb_run_line())
     if tested:
         summary.tested = Path(tested)
@@ -120,15 +110,12 @@ def summarize_run(
         if getattr(callback, "last_path", None) is not None:
             summary.sample_sheet = callback.last_path
     for split, which in (("val", "last epoch"), ("test", "tested checkpoint" if tested else "best checkpoint")):
-        value = metrics.get(f"{split}/cie76")
-        if value is None:
+        value, gray, images = (metrics.get(f"{split}/{key}") for key in ("cie76", "gray_cie76", "scored_images"))
+        if value is None or gray is None or images is None:
             continue
         if split == "test" and saved.best is None and not tested:
             which = "last weights"
-        # the whole split in this process (the trainer's loaders hold one process's share under DDP)
-        loader = datamodule.eval_dataloader(split, getattr(datamodule, "eval_crop_size", None), pin_memory=False)
-        gray, images = gray_cie76(loader)
-        summary.scores[split] = Score(model=value, gray=gray, images=images, which=which)
+        summary.scores[split] = Score(model=value, gray=gray, images=int(images), which=which)
     return summary
 
 

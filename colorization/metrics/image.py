@@ -424,6 +424,35 @@ class ColorizationMetrics(MetricCollection):
         return super().forward(pred_lab, target_lab, **self._srgb(pred_lab, target_lab, target_rgb))
 
 
+def gray_lab(l: Tensor) -> Tensor:
+    """(B, 1, H, W) L -> (B, 3, H, W) Lab with a = b = 0: the gray baseline, a black-and-white photo left as it is."""
+    return torch.cat([l, torch.zeros_like(l).expand(-1, 2, -1, -1)], dim=1)
+
+
+class ImageCount(Metric):
+    """How many images were scored (summed over processes): the n beside a row's numbers."""
+
+    full_state_update = False
+    higher_is_better = None
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, pred_lab: Tensor, target_lab: Tensor) -> None:
+        self.count += pred_lab.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.count
+
+
+def baseline_metrics(prefix: str) -> MetricCollection:
+    """What a training loop scores beside the model, keys ``<prefix>gray_cie76`` and ``<prefix>scored_images``:
+    the gray baseline's CIE76 (updated with `gray_lab` of the batch's L and the target, so it covers exactly
+    the images the model's metrics cover) and how many images that is."""
+    return MetricCollection({"gray_cie76": CIE76(), "scored_images": ImageCount()}, prefix=prefix)
+
+
 def colorization_metrics(
     prefix: str, full: bool = False, extra: dict[str, Metric] | None = None
 ) -> ColorizationMetrics:

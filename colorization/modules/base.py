@@ -20,7 +20,7 @@ from colorization.color.spaces import ColorSpace
 from colorization.data.batches import to_lab_batch
 from colorization.errors import ConfigError
 from colorization.inference.base import Colorizer
-from colorization.metrics.image import colorization_metrics
+from colorization.metrics.image import baseline_metrics, colorization_metrics, gray_lab
 from colorization.networks.base import Network
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -49,6 +49,9 @@ class ColorizerModule(L.LightningModule):
         # validation runs every epoch and drives checkpointing: the cheap metrics; test: all of them
         self.val_metrics = colorization_metrics(prefix="val/")
         self.test_metrics = colorization_metrics(prefix="test/", full=True)
+        # the gray baseline on the same batches, in the same pass: the run's summary reads it from the loop
+        self.val_baseline = baseline_metrics(prefix="val/")
+        self.test_baseline = baseline_metrics(prefix="test/")
         # the model's Hydra config, stored in checkpoints so they can be rebuilt (see `colorization.modules.build`)
         self.model_config: dict | None = None
 
@@ -123,11 +126,16 @@ class ColorizerModule(L.LightningModule):
         return to_lab_batch(batch) if isinstance(batch, dict) else batch
 
     def _evaluate(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics, baseline = (
+            (self.val_metrics, self.val_baseline) if stage == "val" else (self.test_metrics, self.test_baseline)
+        )
         l, ab = batch["l"], batch["ab"]
         prediction = self.colorize(l)
-        metrics.update(prediction, torch.cat([l, ab], dim=1))
+        target = torch.cat([l, ab], dim=1)
+        metrics.update(prediction, target)
+        baseline.update(gray_lab(l), target)
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=l.shape[0])
+        self.log_dict(baseline, on_step=False, on_epoch=True, batch_size=l.shape[0])
         return prediction
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

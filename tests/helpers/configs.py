@@ -68,3 +68,17 @@ def evaluate_config(sample_root: Path, output_dir: Path, *overrides: str) -> Dic
             *overrides,
         ],
     )
+
+
+def kaggle_evaluate_config(tmp_path: Path, root: Path, *overrides: str):
+    """`conf/evaluate.yaml` on Kaggle-layout arrays at `root`, writing into ``tmp_path/eval``."""
+    return compose_config(
+        "evaluate",
+        [
+            f"paths.root_dir={tmp_path}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+            "data=kaggle",
+            f"data.root={root}",
+            *overrides,
+        ],
+    )
