@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from benchmarks.sections import (
     WHOLE_RUN,
     WHOLE_RUN_GOAL_S,
     Summary,
+    baseline_figure,
     commit,
     now_utc,
     place,
@@ -69,6 +71,8 @@ def main(argv: list[str]) -> None:
         print(f"== {name}", file=sys.stderr, flush=True)
         load_start, start = os.getloadavg()[0], time.perf_counter()
         section = importlib.import_module(f"benchmarks.bench_{name}").run()
+        if not section.summary.before:
+            section = replace(section, summary=replace(section.summary, before=baseline_figure(name)))
         elapsed = time.perf_counter() - start
         text = section.render(provenance(name, elapsed, (load_start, os.getloadavg()[0]), measured_commit))
         print(text, flush=True)
@@ -85,6 +89,7 @@ def main(argv: list[str]) -> None:
             f"{os.getloadavg()[0]:.1f} at the end)",
             f"< {WHOLE_RUN_GOAL_S // 60} minutes",
             verdict(total < WHOLE_RUN_GOAL_S),
+            before=baseline_figure(WHOLE_RUN),
         )
         DOCUMENT.write_text(summarize(DOCUMENT.read_text(), whole_run))
 

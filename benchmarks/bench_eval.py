@@ -133,8 +133,12 @@ def run() -> Section:
                 ]
             )
     figure = ", ".join(
-        f"{family} {ratios['evaluate warm']:.2f}x warm, {ratios['evaluate cold']:.2f}x cold "
-        f"(scoring loop {ratios['score warm']:.2f}x warm, {ratios['score']:.2f}x cold)"
+        f"{family} {ratios['evaluate warm']:.2f}x (scoring loop {ratios['score warm']:.2f}x), cache warm"
+        for family, ratios in job_ratios.items()
+    )
+    # an empty cache scores the reference rows as every evaluation did before the cache
+    before = ", ".join(
+        f"{family} {ratios['evaluate cold']:.2f}x (scoring loop {ratios['score']:.2f}x), reference rows scored"
         for family, ratios in job_ratios.items()
     )
     met = all(ratios["evaluate warm"] >= GOAL for ratios in job_ratios.values())
@@ -156,5 +160,5 @@ def run() -> Section:
             + f" the {GOAL}x goal for a repeated evaluation; a first evaluation of a split also scores the gray and "
             "ground-truth rows, later ones read them from the cache."
         ),
-        summary=Summary("`evaluate.py` vs the bare model (CPU, cache warm)", figure, f">= {GOAL}x", verdict(met)),
+        summary=Summary("`evaluate.py` vs the bare model (CPU)", figure, f">= {GOAL}x", verdict(met), before=before),
     )

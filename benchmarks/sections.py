@@ -28,7 +28,11 @@ SUMMARY = "summary"
 WHOLE_RUN = "`make bench` (every benchmark)"
 """The summary row of a whole run's duration (goal: `WHOLE_RUN_GOAL_S`)."""
 WHOLE_RUN_GOAL_S = 600
-SUMMARY_HEADER = ("question", "measured", "goal", "met")
+SUMMARY_HEADER = ("question", "before", "after", "goal", "met")
+BASELINE_COMMIT = "0eab957"
+"""The code the performance goals were set against. A benchmark that can run the old way beside the new
+gives its `Summary.before` from the same run; for the others the top table quotes this commit's figure
+(`baseline_figure`), measured on the machine its section names."""
 SUMMARY_COMMENT = re.compile(r"^<!-- summary: (\|.*\|) -->$", re.MULTILINE)
 
 
@@ -40,9 +44,11 @@ class Summary:
     figure: str
     goal: str = "-"
     met: str = "-"
+    before: str = ""
+    """The figure of the code before the change, measured in the same run ("" when the benchmark cannot)."""
 
     def row(self) -> str:
-        return f"| {self.question} | {self.figure} | {self.goal} | {self.met} |"
+        return f"| {self.question} | {self.before or '-'} | {self.figure} | {self.goal} | {self.met} |"
 
 
 @dataclass(frozen=True)
@@ -134,12 +140,43 @@ def summarize(document: str, whole_run: Summary | None = None) -> str:
     without it the row already there is kept.
     """
     outside = document.replace(marked(document, SUMMARY), "")
-    rows = SUMMARY_COMMENT.findall(outside)
+    rows = [_with_before(row) for row in SUMMARY_COMMENT.findall(outside)]
     kept = [line for line in marked(document, SUMMARY).splitlines() if line.startswith(f"| {WHOLE_RUN} |")]
     rows += [whole_run.row()] if whole_run is not None else kept
     header = "| " + " | ".join(SUMMARY_HEADER) + " |\n|" + "---|" * len(SUMMARY_HEADER)
     block = (
         "## Summary\n\nOne row per question; each section below gives the command, machine, date and commit "
-        "of its figures.\n\n" + header + "\n" + "\n".join(rows) + "\n"
+        f"of its figures. `before`: the code before the last performance changes, run beside the new code where "
+        f"the benchmark can, else the figure of commit {BASELINE_COMMIT} with the machine it was measured on.\n\n"
+        + header
+        + "\n"
+        + "\n".join(rows)
+        + "\n"
     )
     return place(document, SUMMARY, block)
+
+
+def _with_before(row: str) -> str:
+    """A summary row with its `before` cell: rows written by hand, with four cells, get ``-``."""
+    cells = [cell.strip() for cell in row.strip().strip("|").split(" | ")]
+    return row if len(cells) == len(SUMMARY_HEADER) else "| " + " | ".join([cells[0], "-", *cells[1:]]) + " |"
+
+
+def baseline_figure(name: str) -> str:
+    """Benchmark `name`'s summary figure (`WHOLE_RUN`: the whole run's) at `BASELINE_COMMIT`, with the
+    machine it ran on ("" without one)."""
+    try:
+        document = _git("show", f"{BASELINE_COMMIT}:{DOCUMENT.name}")
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    if name == WHOLE_RUN:
+        row = re.search(rf"^(\| {re.escape(WHOLE_RUN)} \|.*\|)$", marked(document, SUMMARY), re.MULTILINE)
+        machine_named = re.search(r"Machine: ([^,;]+)", document)
+    else:
+        section = marked(document, name)
+        row, machine_named = SUMMARY_COMMENT.search(section), re.search(r"Machine: ([^,;]+)", section)
+    if row is None:
+        return ""
+    figure = row.group(1).strip("|").split(" | ")[1].strip()
+    where = f", {machine_named.group(1).strip()}" if machine_named else ""
+    return f"{figure} (commit {BASELINE_COMMIT}{where})"

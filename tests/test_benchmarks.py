@@ -36,7 +36,9 @@ def test_a_section_renders_title_provenance_tables_conclusion_and_its_summary_ro
     section = Section("Title", "| a |\n|---|\n| 1 |\n", "It is fast.", Summary("Q?", "1x", ">= 1x", "yes"))
     text = section.render("Command: `make bench ARGS=x`.")
     assert text.startswith("## Title\n\nCommand: `make bench ARGS=x`.\n\n| a |")
-    assert "**Conclusion.** It is fast." in text and text.endswith("<!-- summary: | Q? | 1x | >= 1x | yes | -->\n")
+    assert "**Conclusion.** It is fast." in text and text.endswith("<!-- summary: | Q? | - | 1x | >= 1x | yes | -->\n")
+    before = Section("T", "", "", Summary("Q?", "2x", before="1x")).render("p")
+    assert before.endswith("<!-- summary: | Q? | 1x | 2x | - | - | -->\n")
 
 
 def test_the_summary_table_is_rebuilt_from_the_sections_in_their_order_and_keeps_the_whole_run_row():
@@ -49,7 +51,9 @@ def test_the_summary_table_is_rebuilt_from_the_sections_in_their_order_and_keeps
     rows = [line for line in first.split("<!-- /bench:summary -->")[0].splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| B?", "| A?", "| GPU?", f"| {WHOLE_RUN}"]
     again = summarize(place(first, "a", Section("a", "", "", Summary("A?", "2x")).render("p")))
-    assert "| A? | 2x | - | - |" in again and "| A? | 1x |" not in again and whole.row() in again
+    assert "| A? | - | 2x | - | - |" in again and "| A? | - | 1x |" not in again and whole.row() in again
+    # a row written by hand without a `before` cell gets one
+    assert "| GPU? | - | not measured (no GPU lent) | >= 0.9x | - |" in again
 
 
 def test_the_commit_measured_is_a_short_hash():
