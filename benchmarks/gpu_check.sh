@@ -6,7 +6,8 @@
 #    pix2pix's unet_256 takes whole images): for pix2pix unet_256 and ECCV16, the full train.py loop
 #    (data=kaggle, WORKERS loader workers, STEPS batches, Throughput callback) vs a plain PyTorch loop
 #    on in-memory batches on the GPU (python -m benchmarks.gpu plain), and colorize_full images/s
-#    fp32 / bf16 / bf16 + channels_last / compile (python -m benchmarks.gpu infer).
+#    fp32 / bf16 / bf16 + channels_last / compile (python -m benchmarks.gpu infer), and the colorize
+#    command on COLORIZE_PHOTOS 1024x768 photos vs the bare colorize_full (python -m benchmarks colorize).
 # 2. FAMILY_RUNS=1 (default 0): every family trains briefly on the built-in photos with trainer=gpu,
 #    plus trainer=ddp; then the plain loop of each GAN loss at 128 px (what `python -m benchmarks train`
 #    compares on the CPU).
@@ -98,6 +99,16 @@ for model in "model=pix2pix model.generator.num_downs=$DOWNS" "model=eccv16"; do
   # shellcheck disable=SC2086  # $model holds two overrides
   $PY -m benchmarks.gpu infer --batch "$BATCH" $model "data.crop_size=$SIZE" >> "$SUMMARY" 2>> "$LOG"
 done
+
+# the colorize command on the GPU (bf16, its default there) against colorize_full on decoded photos:
+# does the device wait for decoding, colour conversion and encoding? (benchmarks/bench_colorize.py)
+{
+  echo
+  echo "## colorize end to end vs the bare colorize_full, ${COLORIZE_PHOTOS:-64} photos of 1024x768"
+  echo
+} >> "$SUMMARY"
+BENCH_PHOTOS=${COLORIZE_PHOTOS:-64} BENCH_BATCH=$BATCH BENCH_WORKERS=$WORKERS $PY -m benchmarks --no-write colorize \
+  2>> "$LOG" | sed -n '/^| model/,/^$/p' >> "$SUMMARY"
 
 if [ "$FAMILY_RUNS" != 1 ]; then cat "$SUMMARY"; exit 0; fi
 {
