@@ -241,17 +241,17 @@ def _photo(image: Image.Image) -> Photo:
     )
 
 
-def _lightness(image: Image.Image, strip_pixels: int | None = None) -> Tensor:
+def _lightness(image: Image.Image) -> Tensor:
     """(1, H, W) float32 L in [0, 100] of an image in mode L, I, F or RGB, from all the precision it has.
 
-    Computed in strips of rows of about `strip_pixels` (default `STRIP_PIXELS`), so the float
-    temporaries of a big photo take a strip's memory, not the photo's.
+    Computed in strips of rows of about `STRIP_PIXELS`, so the float temporaries of a big photo take a
+    strip's memory, not the photo's.
     """
     rgb = image.mode == "RGB"
     pixels, levels = (np.asarray(image), None) if rgb else _gray_codes(image)  # gray: through a table of L
     height, width = pixels.shape[:2]
     l = torch.empty(1, height, width, dtype=torch.float32)
-    rows = max(1, (strip_pixels or STRIP_PIXELS) // width)
+    rows = max(1, STRIP_PIXELS // width)
     for top in range(0, height, rows):
         strip = pixels[top : top + rows]
         if rgb:
