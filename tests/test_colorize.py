@@ -412,11 +412,11 @@ def test_a_photo_smaller_than_the_network_takes_is_colorized_at_its_smallest_siz
     sizes = {"dot.png": (1, 1), "strip.png": (2, 30), "a.png": (20, 24), "b.png": (31, 17)}
     write_photos(tmp_path / "in", sizes)
     model = load_model(str(valid_cnn_checkpoint))
-    assert model.min_size == 5 and Plan.of(model).shrink(torch.zeros(1, 1, 1)).shape == (1, 5, 5)
     tally = colorize_paths([tmp_path / "in"], model, tmp_path / "out", workers=0)
     assert (tally.done, tally.failed) == (4, [])
     for name, (height, width) in sizes.items():
         assert Image.open(tmp_path / "out" / name).size == (width, height), name
+    assert Plan.of(model).shrink(torch.zeros(1, 1, 1)).shape == (1, 5, 5), "the network's smallest input"
     with pytest.raises(ConfigError, match=r"--size=3: expected an integer >= 5 \(the smallest side"):
         colorize_paths([tmp_path / "in"], model, tmp_path / "out2", size=3, workers=0)
 
