@@ -388,6 +388,18 @@ def test_a_writer_thread_that_dies_stops_the_run_with_exit_1(cnn_checkpoint, tmp
     ]
 
 
+def test_a_decoding_process_that_dies_stops_the_run_with_exit_1(cnn_checkpoint, tmp_path, monkeypatch, capsys):
+    write_photos(tmp_path / "in", {"a.png": (20, 24), "b.png": (20, 24)})
+    monkeypatch.setattr(photos.PhotoDataset, "__getitem__", lambda self, position: os._exit(9))  # as the OOM killer
+    args = [str(tmp_path / "in"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--workers", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--quiet"])
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a decoding process stopped (RuntimeError: DataLoader worker")
+    assert lines[0].endswith("; the photos written so far are kept")
+
+
 def test_a_batch_the_network_cannot_run_fails_its_photos_alone(cnn_checkpoint, tmp_path, monkeypatch):
     write_photos(tmp_path / "in", {"big.png": (40, 50), "small.png": (20, 24), "small2.png": (20, 24)})
     real_run = photos.Runner.__call__
