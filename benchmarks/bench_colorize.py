@@ -7,8 +7,8 @@ colorizers interleaves
   the device the command picks, in its precision (shrink to the working size, network, ab
   upsampled onto the full L);
 - ``command``: `colorize_paths` over the folder as ``colorize`` runs it (decoding in `WORKERS`
-  DataLoader workers, batching, the network, the writer threads' Lab -> sRGB and PNG encoding,
-  atomic writes), every output rewritten each round.
+  DataLoader workers, batching, the network, the writer pool's full-resolution Lab -> sRGB and PNG
+  encoding, a thread per core, atomic writes), every output rewritten each round.
 
 The colorizers: ECCV16 (its fixed 256x256 working size, a slow network) and the study's CNN as a
 checkpoint trained on 256-px crops would run it (working size 256x192 here: the photo's longer side
@@ -117,9 +117,9 @@ def run() -> Section:
     return Section(
         title="Colorize: the `colorize` command end to end vs the bare `colorize_full`",
         body=(
-            f"{PHOTOS} gray PNGs of {WIDTH}x{HEIGHT}, batch {BATCH}, {WORKERS} decoding workers and writer threads, "
-            f"{device} ({hardware}), {runner.precision}. Median (min-max) over interleaved rounds, ratios paired "
-            "per round.\n\n"
+            f"{PHOTOS} gray PNGs of {WIDTH}x{HEIGHT}, batch {BATCH}, {WORKERS} decoding workers, a writer thread "
+            f"per core, {device} ({hardware}), {runner.precision}. Median (min-max) over interleaved rounds, "
+            "ratios paired per round.\n\n"
             + table(["model", "working size", "bare img/s", "command img/s", "command vs bare", "rounds"], rows)
         ),
         conclusion=(

@@ -17,13 +17,15 @@ import torch
 from PIL import Image
 
 from colorization.color.spaces import rgb_to_lab
-from colorization.colorize import colorize_image, colorize_paths
+from colorization.colorize import colorize_image, colorize_paths, photos
 from colorization.colorize.cli import main
 from colorization.colorize.model import Plan, load_model
 from colorization.colorize.photos import Tally, find_photos, plan_jobs
 from colorization.errors import ColorizationError, ConfigError
+from colorization.files import photos as photo_files
 from colorization.files.atomic import TEMP_MARK, temp_path
-from colorization.files.photos import lab_to_image, photo_from_image, read_photo
+from colorization.files.photos import Photo, lab_to_image, photo_from_image, read_photo
+from colorization.inference.base import attach_ab
 from colorization.modules.build import build_module
 from colorization.modules.zhang import ECCV16Module
 from tests.helpers.configs import REPO
@@ -320,6 +322,149 @@ def test_a_model_runs_at_the_size_it_was_trained_at_unless_told_otherwise(tmp_pa
     assert Plan.of(zhang).shrink(l).shape[-2:] == (256, 256), "a fixed working size stays the release's"
     Image.fromarray(photo(96, 64)).save(tmp_path / "p.png")
     assert colorize_image(Image.open(tmp_path / "p.png"), model).size == (64, 96)
+
+
+# --- the pipeline: every photo counted, tiny and huge photos alone, strips (issue 23) ------------------
+
+
+@pytest.fixture(scope="module")
+def valid_cnn_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The study CNN with valid padding, as the default config trains it: no side under 5 pixels."""
+    torch.manual_seed(0)
+    config = {**CNN_CONFIG, "net": {**CNN_CONFIG["net"], "padding": "valid"}}
+    return save_checkpoint(build_module(config, "lab"), tmp_path_factory.mktemp("valid") / "cnn-valid.ckpt")
+
+
+def write_photos(folder: Path, sizes: dict[str, tuple[int, int]]) -> list[Path]:
+    """Gray-ish photos named name -> (height, width) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (height, width) in sizes.items():
+        Image.fromarray(photo(height, width)).save(folder / name)
+    return [folder / name for name in sizes]
+
+
+@pytest.mark.parametrize("error", [ValueError("an encoder bug"), MemoryError()], ids=["ValueError", "MemoryError"])
+def test_any_error_while_writing_one_photo_fails_it_alone(error, cnn_checkpoint, tmp_path, monkeypatch):
+    write_photos(tmp_path / "in", {"a.png": (20, 24), "b.png": (20, 24), "c.png": (20, 24)})
+    real_save = photos.save_image_atomic
+
+    def save(image, path, *args, **kwargs):
+        if path.name == "b.png":
+            raise error
+        return real_save(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(photos, "save_image_atomic", save)
+    tally = colorize_paths([tmp_path / "in"], str(cnn_checkpoint), tmp_path / "out", workers=0, batch_size=1)
+    assert (tally.done, tally.skipped) == (2, 0)
+    assert [path for path, _ in tally.failed] == [str(tmp_path / "in" / "b.png")]
+    assert f"cannot write ({type(error).__name__}" in tally.failed[0][1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+def test_a_jpeg_that_cannot_hold_a_photos_exif_fails_that_photo_alone(cnn_checkpoint, tmp_path):
+    write_photos(tmp_path / "in", {"a.png": (20, 24), "c.png": (20, 24)})
+    exif = Image.Exif()
+    exif[0x9286] = "x" * 100_000  # a user comment of 100 KB: more than a JPEG's EXIF segment holds (64 KB)
+    Image.fromarray(photo(20, 24)).save(tmp_path / "in" / "b.png", exif=exif.tobytes())
+    out = tmp_path / "out"
+    tally = colorize_paths([tmp_path / "in"], str(cnn_checkpoint), out, format="jpg", workers=0, batch_size=1)
+    assert (tally.done, tally.exit_code) == (2, 1)
+    assert tally.failed == [
+        (str(tmp_path / "in" / "b.png"), f"{out / 'b.jpg'}: cannot write (ValueError: EXIF data is too long)")
+    ]
+
+
+def test_a_writer_thread_that_dies_stops_the_run_with_exit_1(cnn_checkpoint, tmp_path, monkeypatch, capsys):
+    write_photos(tmp_path / "in", {"a.png": (20, 24), "b.png": (20, 24)})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # not an Exception: what no per-photo handler catches
+
+    monkeypatch.setattr(photos, "finish", killed)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "in"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--quiet"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: a writer thread stopped (KeyboardInterrupt); the photos written so far are kept"
+    ]
+
+
+def test_a_decoding_process_that_dies_stops_the_run_with_exit_1(cnn_checkpoint, tmp_path, monkeypatch, capsys):
+    write_photos(tmp_path / "in", {"a.png": (20, 24), "b.png": (20, 24)})
+    monkeypatch.setattr(photos.PhotoDataset, "__getitem__", lambda self, position: os._exit(9))  # as the OOM killer
+    args = [str(tmp_path / "in"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--workers", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--quiet"])
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a decoding process stopped (RuntimeError: DataLoader worker")
+    assert lines[0].endswith("; the photos written so far are kept")
+
+
+def test_a_batch_the_network_cannot_run_fails_its_photos_alone(cnn_checkpoint, tmp_path, monkeypatch):
+    write_photos(tmp_path / "in", {"big.png": (40, 50), "small.png": (20, 24), "small2.png": (20, 24)})
+    real_run = photos.Runner.__call__
+
+    def run(self, small, hints=None):
+        if small.shape[-1] == 50:
+            raise MemoryError("no room for the big photo")
+        return real_run(self, small, hints)
+
+    monkeypatch.setattr(photos.Runner, "__call__", run)
+    tally = colorize_paths([tmp_path / "in"], str(cnn_checkpoint), tmp_path / "out", workers=0)
+    assert tally.done == 2
+    assert tally.failed == [
+        (
+            str(tmp_path / "in" / "big.png"),
+            f"{tmp_path / 'in' / 'big.png'}: cannot colorize (MemoryError: no room for the big photo)",
+        )
+    ]
+
+
+def test_a_photo_smaller_than_the_network_takes_is_colorized_at_its_smallest_size(valid_cnn_checkpoint, tmp_path):
+    sizes = {"dot.png": (1, 1), "strip.png": (2, 30), "a.png": (20, 24), "b.png": (31, 17)}
+    write_photos(tmp_path / "in", sizes)
+    model = load_model(str(valid_cnn_checkpoint))
+    tally = colorize_paths([tmp_path / "in"], model, tmp_path / "out", workers=0)
+    assert (tally.done, tally.failed) == (4, [])
+    for name, (height, width) in sizes.items():
+        assert Image.open(tmp_path / "out" / name).size == (width, height), name
+    assert Plan.of(model).shrink(torch.zeros(1, 1, 1)).shape == (1, 5, 5), "the network's smallest input"
+    with pytest.raises(ConfigError, match=r"--size=3: expected an integer >= 5 \(the smallest side"):
+        colorize_paths([tmp_path / "in"], model, tmp_path / "out2", size=3, workers=0)
+
+
+def test_a_photo_over_max_megapixels_fails_alone_before_it_is_decoded(cnn_checkpoint, tmp_path, capsys):
+    write_photos(tmp_path / "in", {"big.png": (40, 40), "small.png": (20, 24)})
+    args = [str(tmp_path / "in"), "--model", str(cnn_checkpoint), "--out", str(tmp_path / "out"), "--workers", "0"]
+    assert main([*args, "--max-megapixels", "0.001", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"done 1, skipped 0, failed 1 ({tmp_path / 'in' / 'big.png'})")
+    assert captured.err.strip().splitlines() == [
+        f"failed: {tmp_path / 'in' / 'big.png'}: 40x40 is 0.0 megapixels, more than the 0.001 colorize takes "
+        "(--max-megapixels)"
+    ]
+    assert main([*args, "--max-megapixels", "0.002", "--quiet"]) == 0, "raising the limit colorizes it"
+    with pytest.raises(
+        ConfigError, match=r"--size=1100: a 1100x1100 working size is 1.21 megapixels, more than the 1 "
+    ):
+        colorize_paths([tmp_path / "in"], ECCV16Module(), tmp_path / "out", size=1100, max_megapixels=1)
+
+
+def test_full_resolution_strips_give_the_whole_photos_pixels(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    l, ab = torch.rand(1, 37, 53) * 100, torch.randn(2, 9, 11) * 40
+    alpha = np.arange(37 * 53, dtype=np.uint8).reshape(37, 53)
+    whole = np.asarray(lab_to_image(attach_ab(l[None], ab[None]), alpha))
+    for strip_pixels in (1, 53, 3 * 53 + 7, 10**6):  # one row, rows, rows and a bit, the whole photo
+        strips = np.asarray(photos.finish(Photo(l, alpha), ab, torch.device("cpu"), strip_pixels=strip_pixels))
+        np.testing.assert_array_equal(strips, whole, err_msg=f"strip_pixels={strip_pixels}")
+    Image.fromarray(photo(37, 53)).save(tmp_path / "rgb.png")
+    Image.fromarray(photo(37, 53)).convert("L").save(tmp_path / "gray.png")
+    whole_l = {name: read_photo(tmp_path / name).l for name in ("rgb.png", "gray.png")}
+    monkeypatch.setattr(photo_files, "STRIP_PIXELS", 2 * 53 + 1)
+    for name, expected in whole_l.items():  # the same but for float rounding (a code of 8-bit gray is 0.4 L)
+        torch.testing.assert_close(read_photo(tmp_path / name).l, expected, rtol=0, atol=1e-4, msg=name)
 
 
 # --- two runs into one --out, binary hints files (issue 23) --------------------------------------------

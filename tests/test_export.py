@@ -157,3 +157,16 @@ def test_export_to_where_it_cannot_write_is_one_error_line(where, flags, message
     assert len(lines) == 1 and message.format(parent=out.parent) in lines[0], result.stderr[-3000:]
     assert str(out) in lines[0]
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
+def test_a_photo_too_small_for_an_exported_graph_fails_alone(tmp_path):
+    model = family_model("cnn", tmp_path)  # valid padding: no side under 5 pixels
+    exported = export(model, tmp_path / "cnn.onnx")
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name, (height, width) in {"dot.png": (1, 1), "a.png": (20, 24), "b.png": (31, 17), "c.png": (8, 9)}.items():
+        Image.fromarray(photo(height, width)).save(scans / name)
+    tally = colorize_paths([scans], str(exported), tmp_path / "out", workers=0)
+    assert tally.done == 3
+    assert [path for path, _ in tally.failed] == [str(scans / "dot.png")]
+    assert tally.failed[0][1].startswith(f"{scans / 'dot.png'}: cannot colorize (")

@@ -52,6 +52,16 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
 
 GAMUT_STEPS = 8
 """Bisection steps of `lab_to_rgb_keep_l`: the chroma kept is within 2**-8 of the most that fits."""
+D65_WHITE = (0.95047, 1.0, 1.08883)
+"""The XYZ of the D65 white that Lab is relative to (kornia's)."""
+LAB_F_KNEE = 0.2068966
+"""Where CIE's f(t) switches from the cube to its linear segment (kornia's constant, about 6/29)."""
+XYZ_TO_LINEAR_RGB = (
+    (3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
+    (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
+    (0.0556466391351772, -0.2040413383665112, 1.0573110696453443),
+)
+"""D65 XYZ -> linear sRGB (kornia's `xyz_to_rgb` matrix), for the gamut test of single colours."""
 
 
 def lab_to_rgb_keep_l(lab: Tensor, steps: int = GAMUT_STEPS) -> Tensor:
@@ -60,28 +70,59 @@ def lab_to_rgb_keep_l(lab: Tensor, steps: int = GAMUT_STEPS) -> Tensor:
     `lab_to_rgb` clips out-of-gamut colours channel by channel, which shifts their lightness;
     a photo's output must keep its own luminance, so here each out-of-gamut pixel instead has
     its chroma (a*, b*) scaled down, by bisection, until it fits (hue and L* unchanged).
+
+    The gamut test runs on linear RGB (`_lab_to_linear_rgb`): the sRGB transfer curve is monotone
+    and keeps 0 and 1, so a colour fits exactly when its linear RGB lies in [0, 1], and the
+    bisection (`_chroma_scale`) never pays for the curve's powers. Pixels inside the gamut are
+    kornia's sRGB bit for bit; the others match a bisection through kornia's whole conversion to
+    within one 8-bit code on a few pixels in a million.
     """
-    rgb = kornia.color.lab_to_rgb(lab, clip=False)
-    outside = ((rgb < 0) | (rgb > 1)).any(dim=1)  # (B, H, W)
+    linear = _lab_to_linear_rgb(lab)
+    outside = ((linear < 0) | (linear > 1)).any(dim=1)  # (B, H, W)
+    rgb = kornia.color.linear_rgb_to_rgb(linear)
     if not outside.any():
-        return rgb
+        return rgb.clamp(0.0, 1.0)
     pixels = lab.permute(0, 2, 3, 1)[outside]  # (N, 3)
     l, ab = pixels[:, :1], pixels[:, 1:]
-    low, high = torch.zeros_like(l), torch.ones_like(l)  # scales known to fit / not to fit
-    for _ in range(steps):
-        middle = (low + high) / 2
-        fits = _fits(torch.cat([l, ab * middle], dim=1))
-        low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
-    fitted = kornia.color.lab_to_rgb(torch.cat([l, ab * low], dim=1).T[None, :, :, None], clip=False)
-    rgb = rgb.permute(0, 2, 3, 1).clone()
+    fitted = kornia.color.lab_to_rgb(torch.cat([l, ab * _chroma_scale(pixels, steps)], dim=1).T[None, :, :, None])
+    rgb = rgb.permute(0, 2, 3, 1)
     rgb[outside] = fitted[0, :, :, 0].T
     return rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0)
 
 
-def _fits(pixels: Tensor) -> Tensor:
-    """(N, 3) Lab -> (N, 1) whether each colour lies inside the sRGB gamut."""
-    rgb = kornia.color.lab_to_rgb(pixels.T[None, :, :, None], clip=False)[0, :, :, 0].T
-    return ((rgb >= 0) & (rgb <= 1)).all(dim=1, keepdim=True)
+def _lab_to_linear_rgb(lab: Tensor) -> Tensor:
+    """(B, 3, H, W) Lab -> linear RGB (unclipped): kornia's `lab_to_rgb` before its transfer curve."""
+    l, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+    fy = (l + 16.0) / 116.0
+    fxyz = torch.stack([a / 500.0 + fy, fy, (fy - b / 200.0).clamp(min=0.0)], dim=1)
+    white = torch.tensor(D65_WHITE, device=lab.device, dtype=lab.dtype)[:, None, None]
+    return kornia.color.xyz_to_rgb(_f_inverse(fxyz) * white)
+
+
+def _f_inverse(f: Tensor) -> Tensor:
+    """CIE's f^-1: Lab's f(X / Xn) (and of Y, Z) -> X / Xn, as kornia computes it."""
+    return torch.where(f > LAB_F_KNEE, torch.pow(f, 3.0), (f - 4.0 / 29.0) / 7.787)
+
+
+def _chroma_scale(pixels: Tensor, steps: int) -> Tensor:
+    """(N, 3) Lab out of the sRGB gamut -> (N, 1) the largest scale of their a*, b* in [0, 1] that fits,
+    to within 2**-steps below, by bisection.
+
+    L* fixes Y, so each step computes only X and Z of the scaled chroma and their linear RGB.
+    """
+    l, a, b = pixels.T  # (N,) each
+    fy = (l + 16.0) / 116.0
+    xyz_to_linear = torch.tensor(XYZ_TO_LINEAR_RGB, device=pixels.device, dtype=pixels.dtype)
+    from_y = xyz_to_linear[:, 1:2] * _f_inverse(fy)  # (3, N)
+    low, high = torch.zeros_like(l), torch.ones_like(l)  # scales known to fit / not to fit
+    for _ in range(steps):
+        middle = (low + high) / 2
+        x = _f_inverse((a * middle) / 500.0 + fy) * D65_WHITE[0]
+        z = _f_inverse((fy - (b * middle) / 200.0).clamp(min=0.0)) * D65_WHITE[2]
+        linear = xyz_to_linear[:, :1] * x + from_y + xyz_to_linear[:, 2:] * z  # (3, N)
+        fits = ((linear >= 0) & (linear <= 1)).all(dim=0)
+        low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
+    return low[:, None]
 
 
 def gray_rgb(l: Tensor) -> Tensor:

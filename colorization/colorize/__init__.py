@@ -28,6 +28,8 @@ from typing import Any
 FORMATS = ("png", "jpg", "same")
 """``--format``: PNG, JPEG, or each photo's own format."""
 DEFAULT_OUT = "colorized"
+DEFAULT_MAX_MEGAPIXELS = 50.0
+"""The largest photo colorized by default (``--max-megapixels``; the web page's default too)."""
 FAILED_EXIT_CODE = 1
 """The exit code of a run in which some photo failed (2 is a usage error: nothing was colorized)."""
 
@@ -37,7 +39,7 @@ API = {
     "colorize_video": "colorization.colorize.video",
 }
 """The public functions and the module that defines each."""
-__all__ = ["DEFAULT_OUT", "FAILED_EXIT_CODE", "FORMATS", *API]
+__all__ = ["DEFAULT_MAX_MEGAPIXELS", "DEFAULT_OUT", "FAILED_EXIT_CODE", "FORMATS", *API]
 
 
 def __getattr__(name: str) -> Any:

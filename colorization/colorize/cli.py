@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from colorization.colorize import DEFAULT_OUT, FORMATS
+from colorization.colorize import DEFAULT_MAX_MEGAPIXELS, DEFAULT_OUT, FORMATS
 from colorization.errors import exit_on_user_error
 from colorization.inference import AUTO, PRECISIONS
 from colorization.video import CRF_RANGE, DEFAULT_CRF, FILTERS, VIDEO_SUFFIXES
@@ -56,7 +56,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=2,
-        help="photo decoding processes and writer threads (0: decode in the main process, one writer)",
+        help="photo decoding processes (0: decode in the main process); outputs are encoded by a thread per core",
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=DEFAULT_MAX_MEGAPIXELS,
+        help=f"larger photos fail alone, unread (default {DEFAULT_MAX_MEGAPIXELS:g}; memory: about 25 bytes a pixel)",
     )
     parser.add_argument(
         "--precision", default=AUTO, choices=[AUTO, *PRECISIONS], help="auto: bf16 on CUDA, fp32 on CPU"
@@ -110,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             crf=args.crf,
             start_s=args.start,
             end_s=args.end,
+            max_megapixels=args.max_megapixels,
         )
     )
     print(tally.line())

@@ -9,37 +9,44 @@ from __future__ import annotations
 
 import fnmatch
 import glob
-import queue
+import math
+import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from colorization.color.hints import Hints, hint_points, read_hints_file
-from colorization.colorize import DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
+from colorization.colorize import DEFAULT_MAX_MEGAPIXELS, DEFAULT_OUT, FAILED_EXIT_CODE, FORMATS
 from colorization.colorize.model import Plan, Runner, load_model, resolve, temperature_set
 from colorization.errors import ColorizationError, ConfigError, DataError, check_choice, check_int
 from colorization.files.atomic import check_writable, remove_partial_files
 from colorization.files.listing import list_folder
 from colorization.files.photos import (
     IMAGE_SUFFIXES,
+    STRIP_PIXELS,
     Photo,
-    lab_to_image,
+    lab_to_rgb8,
+    open_image,
     output_format,
     photo_from_image,
     read_photo,
     save_image_atomic,
     side_by_side,
 )
-from colorization.inference.base import Colorizer, attach_ab, takes_hints
+from colorization.inference.base import Colorizer, takes_hints
 from colorization.video import DEFAULT_CRF, VIDEO_SUFFIXES
 
 COMPARE_SUFFIX = ".compare.png"
@@ -202,15 +209,47 @@ def _collision(
 # ---- one image --------------------------------------------------------------------------------------
 
 
-def finish(photo: Photo, ab: Tensor, device: torch.device) -> Image.Image:
-    """The output image: ab (2, h, w) upsampled onto the photo's full-resolution L, alpha re-attached."""
-    lab = attach_ab(photo.l[None].to(device), ab[None].to(device))
-    return lab_to_image(lab, photo.alpha)
+def finish(photo: Photo, ab: Tensor, device: torch.device, strip_pixels: int = STRIP_PIXELS) -> Image.Image:
+    """The output image: ab (2, h, w) upsampled bilinearly onto the photo's full-resolution L, alpha re-attached.
+
+    The full-resolution work (upsampling, Lab -> sRGB keeping L, rounding to 8 bits) runs on `device`
+    in strips of rows of about `strip_pixels`: each strip's pixels are those `attach_ab` and
+    `lab_to_image` give for the whole photo, and memory beyond the photo's L and output bytes stays a
+    strip's. Bilinear upsampling is separable, so ab is widened to the photo's width once and each
+    strip interpolates between two of its rows, as ``F.interpolate`` does (`_upsampled_rows`).
+    """
+    height, width = photo.size
+    small = ab.to(device, torch.float32)[None]
+    wide = F.interpolate(small, size=(small.shape[-2], width), mode="bilinear", align_corners=False)[0]  # (2, h, W)
+    channels = 3 if photo.alpha is None else 4
+    pixels = np.empty((height, width, channels), dtype=np.uint8)
+    if photo.alpha is not None:
+        pixels[..., 3] = photo.alpha
+    rows = max(1, strip_pixels // width)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        lab = torch.cat([photo.l[:, top:bottom].to(device), _upsampled_rows(wide, top, bottom, height)])
+        pixels[top:bottom, :, :3] = lab_to_rgb8(lab[None])
+    return Image.fromarray(pixels, "RGB" if photo.alpha is None else "RGBA")
+
+
+def _upsampled_rows(wide: Tensor, top: int, bottom: int, height: int) -> Tensor:
+    """Rows top..bottom-1 of (2, h, W) ab upsampled bilinearly to `height` rows: (2, bottom - top, W).
+
+    The source coordinate of each row and its two weights are ``F.interpolate``'s (align_corners=False).
+    """
+    rows = wide.shape[-2]
+    scale = float(np.float32(rows) / np.float32(height))  # in float32, as the interpolation kernel divides
+    source = ((torch.arange(top, bottom, device=wide.device, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0)
+    above = source.long()
+    below = (above + 1).clamp(max=rows - 1)
+    weight = (source - above)[:, None]
+    return wide[:, above] * (1.0 - weight) + wide[:, below] * weight
 
 
 def gray_image(photo: Photo, device: torch.device) -> Image.Image:
     """The photo as the model saw it: its L with a = b = 0."""
-    return lab_to_image(attach_ab(photo.l[None].to(device), torch.zeros(1, 2, 1, 1, device=device)))
+    return finish(Photo(photo.l), torch.zeros(2, 1, 1), device)
 
 
 # ---- one image --------------------------------------------------------------------------------------
@@ -262,10 +301,15 @@ class Prepared:
 
 
 class PhotoDataset(Dataset):
-    """Decodes the photos of `jobs[i]` for i in `indices` and shrinks their L (runs in DataLoader workers)."""
+    """Decodes the photos of `jobs[i]` for i in `indices` and shrinks their L (runs in DataLoader workers).
 
-    def __init__(self, jobs: Sequence[Job], indices: Sequence[int], plan: Plan) -> None:
-        self.jobs, self.indices, self.plan = list(jobs), list(indices), plan
+    A photo of more than `max_megapixels` is refused from its header, before any pixel is decoded.
+    """
+
+    def __init__(
+        self, jobs: Sequence[Job], indices: Sequence[int], plan: Plan, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    ) -> None:
+        self.jobs, self.indices, self.plan, self.max_megapixels = list(jobs), list(indices), plan, max_megapixels
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -274,12 +318,34 @@ class PhotoDataset(Dataset):
         index = self.indices[position]
         source = self.jobs[index].source
         try:
-            photo = read_photo(source)
-            return Prepared(index, photo, self.plan.shrink(photo.l))
+            photo = read_photo_within(source, self.max_megapixels)
         except ColorizationError as error:
             return Prepared(index, error=str(error))
-        except Exception as error:  # a decoder bug on one odd file must not end the run
-            return Prepared(index, error=f"{source}: cannot read the image ({type(error).__name__}: {error})")
+        except Exception as error:  # a decoder bug or no memory on one odd file must not end the run
+            return Prepared(index, error=f"{source}: cannot read the image ({_reason(error)})")
+        try:
+            return Prepared(index, photo, self.plan.shrink(photo.l))
+        except Exception as error:
+            return Prepared(index, error=f"{source}: cannot shrink it to the working size ({_reason(error)})")
+
+
+def read_photo_within(source: Path, max_megapixels: float) -> Photo:
+    """`read_photo`, refusing (`DataError`) a photo of more than `max_megapixels` before decoding any pixel."""
+    with open_image(source) as image:
+        width, height = image.size
+    megapixels = width * height / 1e6
+    if megapixels > max_megapixels:
+        raise DataError(
+            f"{source}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
+            "colorize takes (--max-megapixels)"
+        )
+    return read_photo(source)
+
+
+def _reason(error: BaseException) -> str:
+    """An unexpected exception as ``Type: message`` on one line."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _keep(item: Prepared) -> Prepared:
@@ -332,44 +398,63 @@ class Tally:
         return f"done {self.done}, skipped {self.skipped}, {failed}, {rate}"
 
 
-class Writer:
-    """Threads that build and write outputs off the main thread, so encoding overlaps the network.
+class StoppedError(ColorizationError):
+    """A worker of the pipeline died: the run stops (what was written is kept; a rerun skips it)."""
 
-    Pillow's encoders and torch's kernels release the GIL, so several threads write in parallel.
-    Put ``(Prepared, ab)`` on `queue`; `close` waits until everything is written.
+    exit_code = FAILED_EXIT_CODE
+
+
+class Writer:
+    """A pool of threads that build and write outputs off the main thread, so that the network never waits.
+
+    Each photo's full-resolution colour conversion (`finish`, on the runner's device) and encoding run
+    in one task; Pillow's encoders and torch's kernels release the GIL, so the tasks run in parallel.
+    `put` waits while `QUEUED_PER_THREAD` photos per thread are pending (that bounds memory); `close`
+    waits until everything is written. Every photo ends counted: any exception while writing one fails
+    that photo alone; a task that dies anyway stops the run (`StoppedError`) instead of losing the photo.
     """
 
     def __init__(
         self, jobs: Sequence[Job], tally: Tally, device: torch.device, quality: int, bar: Any, threads: int = 1
     ) -> None:
         self.jobs, self.tally, self.device, self.quality, self.bar = jobs, tally, device, quality, bar
-        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_PER_THREAD * threads)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="colorize-writer")
+        self.pending: deque[Future] = deque()
+        self.limit = QUEUED_PER_THREAD * threads
         self.lock = threading.Lock()
-        self.threads = [
-            threading.Thread(target=self.run, name=f"colorize-writer-{i}", daemon=True) for i in range(threads)
-        ]
-        for thread in self.threads:
-            thread.start()
 
-    def close(self) -> None:
-        for _ in self.threads:
-            self.queue.put(None)
-        for thread in self.threads:
-            thread.join()
+    def put(self, prepared: Prepared, ab: Tensor) -> None:
+        """Write the output of `prepared`'s photo colorized with (2, h, w) `ab`, in the pool."""
+        while len(self.pending) >= self.limit:
+            self._collect(self.pending.popleft())
+        self.pending.append(self.pool.submit(self.write, prepared, ab))
 
-    def run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            prepared, ab = item
-            job = self.jobs[prepared.index]
-            try:
-                photo = prepared.photo
-                image = finish(photo, ab, self.device)
-                save_image_atomic(image, job.target, job.format, self.quality, photo.exif, photo.icc)
-                if job.compare is not None:
-                    save_image_atomic(side_by_side(gray_image(photo, self.device), image), job.compare, "PNG")
-                self.record(done=1)
-            except OSError as error:
-                self.fail(job.source, f"{job.target}: cannot write ({error.strerror or error})")
+    def close(self, finished: bool = True) -> None:
+        """Wait for every pending output (`finished`), or only for those already being written (a run that stops)."""
+        try:
+            while finished and self.pending:
+                self._collect(self.pending.popleft())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, future: Future) -> None:
+        error = future.exception()
+        if error is not None:  # `write` counts every Exception: this is a thread killed by something else
+            raise StoppedError(f"a writer thread stopped ({_reason(error)}); the photos written so far are kept")
+
+    def write(self, prepared: Prepared, ab: Tensor) -> None:
+        job = self.jobs[prepared.index]
+        try:
+            photo = prepared.photo
+            image = finish(photo, ab, self.device)
+            save_image_atomic(image, job.target, job.format, self.quality, photo.exif, photo.icc)
+            if job.compare is not None:
+                save_image_atomic(side_by_side(gray_image(photo, self.device), image), job.compare, "PNG")
+            self.record(done=1)
+        except OSError as error:
+            self.fail(job.source, f"{job.target}: cannot write ({error.strerror or error})")
+        except Exception as error:  # no memory for a big photo, an encoder refusing its metadata: this photo alone
+            self.fail(job.source, f"{job.target}: cannot write ({_reason(error)})")
 
     def record(self, done: int = 0, skipped: int = 0) -> None:
         with self.lock:
@@ -407,6 +492,7 @@ def colorize_paths(
     crf: int = DEFAULT_CRF,
     start_s: float | None = None,
     end_s: float | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> Tally:
     """Colorize photos and films (files, folders and globs) into `out_dir`, mirroring names and sub-folders.
 
@@ -414,7 +500,8 @@ def colorize_paths(
     `deflicker`, `crf` and the section `start_s`..`end_s` (seconds) apply to. Usage errors (bad
     settings, a model that cannot be loaded, outputs that would overwrite inputs) raise
     `ColorizationError` before any file is read; a photo or film that cannot be read is reported in
-    the tally and the run goes on. Existing outputs are skipped unless `overwrite`.
+    the tally and the run goes on, as does a photo of more than `max_megapixels`. Existing outputs are
+    skipped unless `overwrite`.
     """
     check_choice("--format", format, FORMATS)
     for key, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0), ("--quality", quality, 1)):
@@ -436,8 +523,11 @@ def colorize_paths(
         film_settings = video.FilmSettings(deflicker, crf, start_s, end_s).check()
         check_int("--batch-size", batch_size, 1, MAX_BATCH)  # a film's batches have a ceiling
         film_jobs = video.plan_films(films, out_dir, inputs={source for source, _ in found})
+    if isinstance(max_megapixels, bool) or not isinstance(max_megapixels, (int, float)) or not max_megapixels > 0:
+        raise ConfigError(f"--max-megapixels={max_megapixels!r}: expected a number > 0")
     model = load_model(model, offline) if isinstance(model, (str, Path)) else model
     plan = Plan.of(model, size)
+    _check_working_size(plan, max_megapixels)
     runner = Runner(model, resolve(device), precision)
     remove_partial_files(out_dir, recursive=True)  # outputs mirror sub-folders; a live run's files are kept
     todo = [i for i, job in enumerate(jobs) if overwrite or not job.done()]
@@ -445,14 +535,17 @@ def colorize_paths(
     with temperature_set(model, temperature):
         with _progress(len(jobs), progress and bool(jobs)) as bar:
             bar.update(tally.skipped)
-            writer = Writer(jobs, tally, runner.device, quality, bar, threads=max(1, workers))
+            writer = Writer(jobs, tally, runner.device, quality, bar, threads=_cores())
+            finished = False
             try:
                 if hints is not None and todo:
-                    _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model)
+                    _colorize_one(jobs[todo[0]], todo[0], plan, runner, writer, hints, model, max_megapixels)
                 elif todo:
-                    _colorize_all(PhotoDataset(jobs, todo, plan), runner, writer, batch_size, workers)
+                    dataset = PhotoDataset(jobs, todo, plan, max_megapixels)
+                    _colorize_all(dataset, runner, writer, batch_size, workers)
+                finished = True
             finally:
-                writer.close()
+                writer.close(finished)
         if films:
             video.colorize_films(
                 film_jobs,
@@ -470,42 +563,82 @@ def colorize_paths(
     return tally
 
 
+def _cores() -> int:
+    """The CPU cores this process may run on: the size of the writer pool."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_working_size(plan: Plan, max_megapixels: float) -> None:
+    """Refuse (`ConfigError`) a fixed working square larger than the photos colorize takes (``--size 100000``)."""
+    side = plan.size if plan.native_size is not None and plan.size is not None else plan.native_size
+    if side is not None and side * side / 1e6 > max_megapixels:
+        largest = math.isqrt(int(max_megapixels * 1e6))
+        raise ConfigError(
+            f"--size={side}: a {side}x{side} working size is {side * side / 1e6:g} megapixels, more than the "
+            f"{max_megapixels:g} colorize takes (--max-megapixels); expected a side <= {largest}"
+        )
+
+
 def _colorize_one(
-    job: Job, index: int, plan: Plan, runner: Runner, writer: Writer, hints: Any, model: Colorizer
+    job: Job,
+    index: int,
+    plan: Plan,
+    runner: Runner,
+    writer: Writer,
+    hints: Any,
+    model: Colorizer,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> None:
     """One photo with hints: hints are checked against the decoded photo's size before it runs."""
     try:
-        photo = read_photo(job.source)
+        photo = read_photo_within(job.source, max_megapixels)
     except DataError as error:
         writer.fail(job.source, str(error))
         return
     point_hints = _hints(model, hints, photo)
-    writer.queue.put((Prepared(index, photo), runner(plan.shrink(photo.l)[None], point_hints)[0].cpu()))
+    prepared = Prepared(index, photo, plan.shrink(photo.l))
+    _run_batch([prepared], runner, writer, point_hints)
+
+
+def _run_batch(items: list[Prepared], runner: Runner, writer: Writer, hints: Hints | None = None) -> None:
+    """The network on photos of one working size, their outputs handed to the writer; a batch that fails
+    (no memory, an export refusing the size) fails its photos alone."""
+    try:
+        ab = runner(torch.stack([item.small for item in items]), hints)
+    except ColorizationError:
+        raise  # a setting that fits no photo: a usage error
+    except Exception as error:
+        for item in items:
+            source = writer.jobs[item.index].source
+            writer.fail(source, f"{source}: cannot colorize ({_reason(error)})")
+        return
+    for item, item_ab in zip(items, ab, strict=True):
+        writer.put(item, item_ab)
 
 
 def _colorize_all(dataset: PhotoDataset, runner: Runner, writer: Writer, batch_size: int, workers: int) -> None:
-    """Decode in workers, batch photos of one working size, run the network, hand results to the writer."""
+    """Decode in workers (`workers` processes, each a few photos ahead), batch photos of one working size, run
+    the network, hand results to the writer. A decoding process that dies stops the run (`StoppedError`)."""
     loader = DataLoader(
         dataset, batch_size=None, num_workers=workers, collate_fn=_keep, prefetch_factor=None if workers == 0 else 4
     )
     buckets: dict[tuple[int, int], list[Prepared]] = {}
-
-    def flush(key: tuple[int, int]) -> None:
-        items = buckets.pop(key)
-        ab = runner(torch.stack([item.small for item in items])).cpu()
-        for item, item_ab in zip(items, ab, strict=True):
-            writer.queue.put((item, item_ab))
-
-    for item in loader:
-        if item.error is not None:
-            writer.fail(dataset.jobs[item.index].source, item.error)
-            continue
-        key = tuple(item.small.shape[-2:])
-        buckets.setdefault(key, []).append(item)
-        if len(buckets[key]) == batch_size:
-            flush(key)
+    try:
+        for item in loader:
+            if item.error is not None:
+                writer.fail(dataset.jobs[item.index].source, item.error)
+                continue
+            key = tuple(item.small.shape[-2:])
+            buckets.setdefault(key, []).append(item)
+            if len(buckets[key]) == batch_size:
+                _run_batch(buckets.pop(key), runner, writer)
+    except RuntimeError as error:
+        if "DataLoader worker" not in str(error):
+            raise
+        stopped = f"a decoding process stopped ({_reason(error)}); the photos written so far are kept"
+        raise StoppedError(stopped) from None
     for key in list(buckets):
-        flush(key)
+        _run_batch(buckets.pop(key), runner, writer)
 
 
 def _progress(total: int, enabled: bool):

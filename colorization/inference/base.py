@@ -42,6 +42,8 @@ class Colorizer(nn.Module):
 
     native_size: int | None = None
     size_multiple: int = 1
+    min_size: int = 1
+    """The smallest side the network takes: smaller photos are colorized at (at least) this size."""
     resize_mode: str = "bilinear"
     """How `colorize_full` shrinks L to the working size (an `F.interpolate` mode, antialiased)."""
 
@@ -71,7 +73,7 @@ class Colorizer(nn.Module):
 
     def working_size(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
         """The (height, width) the network is run at for an input of (height, width); see `working_size`."""
-        return working_size(height, width, self.native_size, self.size_multiple, size)
+        return working_size(height, width, self.native_size, self.size_multiple, size, self.min_size)
 
     def colorize_full(self, l: Tensor, size: int | None = None, precision: str = "fp32", **colorize_kwargs) -> Tensor:
         """Colorize photos of any size: (B, 1, H, W) L -> (B, 3, H, W) float32 Lab with the original L.
@@ -139,13 +141,19 @@ def check_colorize_input(model: Any, l: Tensor, colorize_kwargs: dict[str, Any])
 
 
 def working_size(
-    height: int, width: int, native_size: int | None, size_multiple: int, size: int | None = None
+    height: int,
+    width: int,
+    native_size: int | None,
+    size_multiple: int,
+    size: int | None = None,
+    min_size: int = 1,
 ) -> tuple[int, int]:
     """The (height, width) a network runs at for a photo of (height, width).
 
     A network with a `native_size` runs at that square (`size` replaces it); any other runs at
     the photo's own size, or scaled so that its longer side is `size` (never enlarged), each
-    side rounded to a multiple of `size_multiple`.
+    side rounded to a multiple of `size_multiple` and at least `min_size` (a photo smaller than
+    the network takes is colorized at the smallest size it does take).
     """
     if native_size is not None:
         side = size or native_size
@@ -154,8 +162,9 @@ def working_size(
     if size and size < max(height, width):
         scale = size / max(height, width)
         height, width = round(height * scale), round(width * scale)
+    smallest = -(-max(m, min_size) // m) * m  # the first multiple of m that is >= min_size
     # integer arithmetic (halves round up), so that exported graphs keep H and W symbolic
-    return max(m, (height + m // 2) // m * m), max(m, (width + m // 2) // m * m)
+    return max(smallest, (height + m // 2) // m * m), max(smallest, (width + m // 2) // m * m)
 
 
 def shrink_l(l: Tensor, size: tuple[int, int], mode: str, always: bool = False) -> Tensor:

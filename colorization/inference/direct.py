@@ -24,6 +24,7 @@ class DirectColorizer(Colorizer):
         super().__init__(colorspace)
         self.net = net(out_channels=self.colorspace.channels, out_range=self.colorspace.output_range)
         self.size_multiple = self.net.working_multiple
+        self.min_size = self.net.min_size
 
     def predict(self, l: Tensor) -> Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, channels, H, W) prediction in the colour space (what training fits)."""

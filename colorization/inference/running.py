@@ -27,20 +27,27 @@ class Plan:
     size_multiple: int
     resize_mode: str
     size: int | None = None
+    min_size: int = 1
 
     @classmethod
     def of(cls, model: Colorizer, size: int | None = None) -> Plan:
         """`size` (``--size``) or, for a model without a fixed working size, the size it was trained at."""
-        if size is not None and not (isinstance(size, int) and size >= model.size_multiple):
-            raise ConfigError(f"--size={size!r}: expected an integer >= {model.size_multiple}")
+        smallest = max(model.size_multiple, model.min_size)
+        if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= smallest):
+            raise ConfigError(
+                f"--size={size!r}: expected an integer >= {smallest} (the smallest side {model.display_name} takes)"
+            )
         if size is None and model.native_size is None:
             size = getattr(model, "trained_size", None)
-        return cls(model.native_size, model.size_multiple, model.resize_mode, size)
+        return cls(model.native_size, model.size_multiple, model.resize_mode, size, model.min_size)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) a photo of (height, width) pixels is colorized at."""
+        return working_size(height, width, self.native_size, self.size_multiple, self.size, self.min_size)
 
     def shrink(self, l: Tensor) -> Tensor:
         """(1, H, W) full-resolution L -> (1, h, w) L at the working size."""
-        work = working_size(*l.shape[-2:], self.native_size, self.size_multiple, self.size)
-        return shrink_l(l[None], work, self.resize_mode)[0]
+        return shrink_l(l[None], self.working_size(*l.shape[-2:]), self.resize_mode)[0]
 
 
 class Runner:

@@ -84,6 +84,10 @@ class ColorizerModule(L.LightningModule):
         return self.colorizer.size_multiple
 
     @property
+    def min_size(self) -> int:
+        return self.colorizer.min_size
+
+    @property
     def resize_mode(self) -> str:
         return self.colorizer.resize_mode
 
