@@ -29,7 +29,7 @@ FORMATS = ("png", "jpg", "same")
 """``--format``: PNG, JPEG, or each photo's own format."""
 DEFAULT_OUT = "colorized"
 DEFAULT_MAX_MEGAPIXELS = 50.0
-"""The largest photo colorized by default (``--max-megapixels``; the web page's default too)."""
+"""The largest photo colorized by default (``--max-megapixels``), by the command and the web page alike."""
 FAILED_EXIT_CODE = 1
 """The exit code of a run in which some photo failed (2 is a usage error: nothing was colorized)."""
 

@@ -7,7 +7,8 @@ uploaded clips and colorizes them in the background, and `server` is the HTTP ap
 `colorization.colorize.colorize_image` and `colorize_video`; the page itself is `static/`.
 """
 
-DEFAULT_MAX_MEGAPIXELS = 50.0
-"""The largest photo the page accepts by default (``--max-megapixels``)."""
+from colorization.colorize import DEFAULT_MAX_MEGAPIXELS  # the page takes what the command takes
+
+__all__ = ["DEFAULT_MAX_FILM_SECONDS", "DEFAULT_MAX_MEGAPIXELS"]
 DEFAULT_MAX_FILM_SECONDS = 30.0
 """The longest clip the page takes by default (``--max-film-seconds``): colorizing costs a network run per frame."""
