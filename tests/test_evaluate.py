@@ -15,6 +15,7 @@ from PIL import Image
 from skimage.color import deltaE_cie76
 
 from colorization.errors import ConfigError, DataError
+from colorization.inference.base import Colorizer
 from colorization.inference.loading import load_colorizer
 from colorization.jobs.eval_results import OUTPUT_FILES
 from colorization.jobs.evaluate import evaluate
@@ -176,10 +177,15 @@ def test_comparison_rows_are_spread_over_the_split():
     assert spread_positions(10, 1) == [0]
 
 
-def test_a_split_the_model_cannot_colorize_is_a_data_error(sample_root, checkpoints, tmp_path):
-    # the study's CNN (valid padding) needs at least 5x5 pixels
-    cfg = evaluate_config(sample_root, tmp_path / "eval", f"checkpoints=[{checkpoints['cnn']}]", "crop_size=2")
-    with pytest.raises(DataError, match=r"cannot colorize the 2x2 images of the 'test' split"):
+def test_a_split_the_model_cannot_colorize_is_a_data_error(sample_root, checkpoints, tmp_path, monkeypatch):
+    # photos under a network's smallest input are colorized at that size, so a model fails on a split
+    # only for reasons of its own (here: a network that refuses every input)
+    def refuse(self, l, **kwargs):
+        raise RuntimeError("Given input size: (12x1x1). Calculated output size: (12x0x0).\nmore detail")
+
+    monkeypatch.setattr(Colorizer, "colorize_full", refuse)
+    cfg = evaluate_config(sample_root, tmp_path / "eval", f"checkpoints=[{checkpoints['cnn']}]", "crop_size=16")
+    with pytest.raises(DataError, match=r"cannot colorize the 16x16 images of the 'test' split \(Given input size"):
         evaluate(cfg)
 
 
