@@ -141,7 +141,9 @@ def summarize(document: str, whole_run: Summary | None = None) -> str:
     """
     outside = document.replace(marked(document, SUMMARY), "")
     rows = [_with_before(row) for row in SUMMARY_COMMENT.findall(outside)]
-    kept = [line for line in marked(document, SUMMARY).splitlines() if line.startswith(f"| {WHOLE_RUN} |")]
+    kept = [
+        _with_before(line) for line in marked(document, SUMMARY).splitlines() if line.startswith(f"| {WHOLE_RUN} |")
+    ]
     rows += [whole_run.row()] if whole_run is not None else kept
     header = "| " + " | ".join(SUMMARY_HEADER) + " |\n|" + "---|" * len(SUMMARY_HEADER)
     block = (
