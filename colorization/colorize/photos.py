@@ -38,6 +38,7 @@ from colorization.files.photos import (
     IMAGE_SUFFIXES,
     STRIP_PIXELS,
     Photo,
+    check_megapixels,
     lab_to_rgb8,
     open_image,
     output_format,
@@ -332,13 +333,7 @@ class PhotoDataset(Dataset):
 def read_photo_within(source: Path, max_megapixels: float) -> Photo:
     """`read_photo`, refusing (`DataError`) a photo of more than `max_megapixels` before decoding any pixel."""
     with open_image(source) as image:
-        width, height = image.size
-    megapixels = width * height / 1e6
-    if megapixels > max_megapixels:
-        raise DataError(
-            f"{source}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
-            "colorize takes (--max-megapixels)"
-        )
+        check_megapixels(source, image.size, max_megapixels, "colorize")
     return read_photo(source)
 
 

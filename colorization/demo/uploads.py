@@ -22,6 +22,7 @@ from colorization.files.photos import (
     EXPECTED_FORMATS,
     Photo,
     UnreadablePhotoError,
+    check_megapixels,
     load_image,
     open_image,
     photo_from_image,
@@ -47,13 +48,7 @@ def open_upload(data: bytes, name: str, max_megapixels: float = DEFAULT_MAX_MEGA
         raise DataError(f"{name}: the file is empty; expected {EXPECTED_FORMATS}")
     try:
         with open_image(io.BytesIO(data), name) as image:
-            width, height = image.size
-            megapixels = width * height / 1e6
-            if megapixels > max_megapixels:
-                raise DataError(
-                    f"{name}: {width}x{height} is {megapixels:.1f} megapixels, more than the {max_megapixels:g} "
-                    "this server takes (--max-megapixels)"
-                )
+            check_megapixels(name, image.size, max_megapixels, "this server")
             return load_image(image, name)
     except UnreadablePhotoError as error:  # the uploader knows it is an image they sent: say what is wrong with it
         raise DataError(f"{name}: {error.reason}") from None

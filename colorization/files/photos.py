@@ -130,6 +130,18 @@ class UnreadablePhotoError(DataError):
         return cls(f"{name}: cannot read the image ({reason})", reason)
 
 
+def check_megapixels(name: str | Path, size: tuple[int, int], limit: float, taker: str) -> None:
+    """Refuse (`DataError`) an image of `size` (width, height) over `limit` megapixels, naming `name`, its
+    size and `taker`, whose ``--max-megapixels`` set the limit (``colorize``, ``this server``)."""
+    width, height = size
+    megapixels = width * height / 1e6
+    if megapixels > limit:
+        raise DataError(
+            f"{name}: {width}x{height} is {megapixels:.1f} megapixels, more than the {limit:g} {taker} takes "
+            "(--max-megapixels)"
+        )
+
+
 def open_image(source: str | Path | BinaryIO, name: str | None = None) -> Image.Image:
     """The photo file `source` opened: format, size and metadata read, no pixel decoded yet.
 
